@@ -1,0 +1,143 @@
+package store
+
+import "time"
+
+// Outcome says whether AWS authorized a call. Calls that failed for any
+// reason other than authorization (throttling, NoSuchEntity, validation)
+// were authorized, so they count as Allowed: the permission was used.
+type Outcome uint8
+
+const (
+	OutcomeAllowed Outcome = iota
+	OutcomeDenied
+)
+
+// String returns "allowed" or "denied".
+func (o Outcome) String() string {
+	if o == OutcomeDenied {
+		return "denied"
+	}
+	return "allowed"
+}
+
+// Use is one IAM action on one resource. A single CloudTrail record can
+// carry several (kms:ReEncrypt needs ReEncryptFrom and ReEncryptTo;
+// CopyObject needs PutObject on the target and GetObject on the source).
+type Use struct {
+	Action   string // "s3:GetObject", catalog casing
+	Resource string // ARN, or "*" when the call names none we can build
+}
+
+// Event is one CloudTrail record reduced to what the usage index keeps.
+// Ingest builds Events; the store aggregates them into Facts, KeyUsage and
+// PrincipalSessions and never keeps the record itself.
+type Event struct {
+	ID                 string    // CloudTrail eventID: the dedup key
+	Time               time.Time // eventTime, UTC
+	Principal          string    // ARN charged with the call; the role ARN for assumed-role sessions
+	PrincipalType      string    // userIdentity.type: IAMUser, AssumedRole, Root, FederatedUser, …
+	AccountID          string    // the principal's account
+	RecipientAccountID string    // the account that received the call; differs for cross-account calls
+	SessionName        string    // role session name or federated user name; "" for IAM users
+	SourceIdentity     string    // sts SourceIdentity, the person behind a role session
+	AccessKeyID        string    // "" when the record has none (console, some service calls)
+	SourceIP           string
+	UserAgent          string
+	Region             string
+	EventSource        string // "s3.amazonaws.com"
+	EventName          string // "GetObject"
+	ErrorCode          string // raw errorCode, "" on success
+	Outcome            Outcome
+	Uses               []Use
+}
+
+// Fact is the aggregate for one principal × action × resource.
+type Fact struct {
+	Principal string
+	Action    string
+	Resource  string
+	FirstSeen time.Time
+	LastSeen  time.Time
+	Allowed   uint64 // calls AWS authorized (including those that then failed for other reasons)
+	Denied    uint64 // calls AWS refused for lack of permission
+}
+
+// DayCount is one day of activity of a principal × action.
+type DayCount struct {
+	Day     time.Time // midnight UTC
+	Allowed uint64
+	Denied  uint64
+}
+
+// KeyUsage is what the index knows about one access key ID. The secret
+// never reaches the store: CloudTrail does not carry it and nothing here
+// has a field for it.
+type KeyUsage struct {
+	AccessKeyID string
+	Principal   string // owner principal ARN (the user, or the role for session keys)
+	FirstSeen   time.Time
+	LastSeen    time.Time
+	Calls       uint64
+	SourceIPs   []Seen // most recent first, a few at most
+	UserAgents  []Seen // most recent first, a few at most
+}
+
+// Seen is a value with the last time it was seen and how often.
+type Seen struct {
+	Value    string
+	LastSeen time.Time
+	Count    uint64
+}
+
+// PrincipalSessions lists who acted inside a principal: role session names
+// and sts source identities, with the last time each was seen.
+type PrincipalSessions struct {
+	Principal        string
+	SessionNames     []Seen
+	SourceIdentities []Seen
+}
+
+// Checkpoint is the resume position of one ingest source (a file, an S3
+// account/region prefix, a Kafka partition). It is written in the same
+// transaction as the facts it covers, so a crash never separates them.
+type Checkpoint struct {
+	Source   string // "file:/path", "s3://bucket/AWSLogs/…/us-east-1", "kafka:topic/3"
+	Position string // source-specific: byte offset, last object key, message offset
+	Updated  time.Time
+}
+
+// Quarantined is an input record that could not be used, kept so it can
+// be inspected and replayed. Where names the input precisely (file and
+// record index, object key and offset, topic/partition/offset).
+type Quarantined struct {
+	Where  string
+	Reason string // short stable reason id: "bad-json", "no-event-time", …
+	Detail string // the error text
+	Raw    []byte // the record as read, capped by the writer
+	Time   time.Time
+}
+
+// Batch is the unit of a durable write: facts for its events, the
+// quarantined records and the checkpoints that cover them, all in one
+// transaction. Events already in the dedup set are skipped.
+type Batch struct {
+	Events      []Event
+	Quarantined []Quarantined
+	Checkpoints []Checkpoint
+}
+
+// WriteResult counts what a Batch write did.
+type WriteResult struct {
+	Events     int // events newly counted
+	Duplicates int // events skipped because their ID was already counted
+	Facts      int // distinct fact keys updated
+}
+
+// Snapshot is one IAM model snapshot (the JSON of
+// get-account-authorization-details or its live equivalent) with the time
+// it was taken. Versions are kept so two snapshots can be diffed.
+type Snapshot struct {
+	AccountID string
+	Taken     time.Time
+	Data      []byte
+}
