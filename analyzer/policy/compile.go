@@ -1,0 +1,333 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Policy is a compiled policy document. It is immutable and safe for
+// concurrent use.
+type Policy struct {
+	name  string
+	doc   *Document
+	stmts []Statement
+}
+
+// Statement is a compiled statement. Its methods are the read-only view
+// that other packages use to reason about grants (for example "allowed on
+// which resources, conditionally or not") without re-parsing.
+type Statement struct {
+	policy      *Policy
+	index       int
+	doc         *StatementDoc
+	effect      Effect
+	actions     actionSet
+	notAction   bool
+	resources   []pattern
+	notResource bool
+	anyResource bool // no Resource/NotResource element (trust policies)
+	principal   *principalSet
+	notPrinc    bool
+	conds       []condition
+}
+
+// Compile compiles a parsed document. name identifies the policy in
+// explanations (for example a managed policy name or an ARN).
+func Compile(name string, doc *Document) (*Policy, error) {
+	if doc == nil {
+		return nil, fmt.Errorf("compile policy %q: nil document", name)
+	}
+	p := &Policy{name: name, doc: doc, stmts: make([]Statement, len(doc.Statements))}
+	vars := doc.Version == VersionCurrent
+	for i := range doc.Statements {
+		sd := &doc.Statements[i]
+		st := &p.stmts[i]
+		st.policy, st.index, st.doc, st.effect = p, i, sd, sd.Effect
+		if st.effect != EffectAllow && st.effect != EffectDeny {
+			return nil, fmt.Errorf("compile policy %q: %w", name, &ParseError{Field: fmt.Sprintf("Statement[%d].Effect", i), Offset: sd.Offset, Err: fmt.Errorf("%w Effect", ErrMissingElement)})
+		}
+		acts := sd.Action
+		if sd.NotAction != nil {
+			acts, st.notAction = sd.NotAction, true
+		}
+		st.actions = compileActions(acts)
+		res := sd.Resource
+		switch {
+		case sd.NotResource != nil:
+			res, st.notResource = sd.NotResource, true
+		case sd.Resource == nil:
+			st.anyResource = true
+		}
+		for _, r := range res {
+			st.resources = append(st.resources, compilePattern(r, vars, true))
+		}
+		if sd.NotPrincipal != nil {
+			st.principal, st.notPrinc = compilePrincipals(sd.NotPrincipal), true
+		} else {
+			st.principal = compilePrincipals(sd.Principal)
+		}
+		for j := range sd.Conditions {
+			c, err := compileCondition(&sd.Conditions[j], vars)
+			if err != nil {
+				return nil, fmt.Errorf("compile policy %q: %w", name, &ParseError{Field: fmt.Sprintf("Statement[%d].Condition.%s.%s", i, sd.Conditions[j].Operator, sd.Conditions[j].Key), Offset: sd.Offset, Err: err})
+			}
+			st.conds = append(st.conds, c)
+		}
+	}
+	return p, nil
+}
+
+// CompileJSON parses and compiles a policy document.
+func CompileJSON(name string, data []byte) (*Policy, error) {
+	doc, err := Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	return Compile(name, doc)
+}
+
+// Name is the name given to Compile.
+func (p *Policy) Name() string { return p.name }
+
+// Document is the parsed document. Do not modify it.
+func (p *Policy) Document() *Document { return p.doc }
+
+// Statements are the compiled statements in document order. Do not modify
+// the slice.
+func (p *Policy) Statements() []Statement { return p.stmts }
+
+// HasPrincipal reports whether any statement has a Principal or
+// NotPrincipal element. Resource-based policies, trust policies and RCPs
+// have them; identity-based policies, boundaries, session policies and SCPs
+// must not.
+func (p *Policy) HasPrincipal() bool {
+	for i := range p.stmts {
+		if p.stmts[i].principal != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// PolicyName is the name of the policy the statement belongs to.
+func (s *Statement) PolicyName() string { return s.policy.name }
+
+// Index is the statement's 0-based position in its policy.
+func (s *Statement) Index() int { return s.index }
+
+// Sid is the statement's Sid ("" when absent).
+func (s *Statement) Sid() string { return s.doc.Sid }
+
+// Effect is Allow or Deny.
+func (s *Statement) Effect() Effect { return s.effect }
+
+// Doc is the statement as parsed. Do not modify it.
+func (s *Statement) Doc() *StatementDoc { return s.doc }
+
+// Actions returns the Action patterns, or the NotAction patterns with
+// not=true.
+func (s *Statement) Actions() (patterns []string, not bool) {
+	if s.notAction {
+		return s.doc.NotAction, true
+	}
+	return s.doc.Action, false
+}
+
+// MatchesAction reports whether the statement's Action/NotAction element
+// covers action (case-insensitive; NotAction already applied).
+func (s *Statement) MatchesAction(action string) bool {
+	return s.actions.match(action, []byte(strings.ToLower(action))) != s.notAction
+}
+
+// Resources returns the Resource patterns, or the NotResource patterns with
+// not=true. Both nil and not=false mean the statement has neither element
+// and applies to any resource.
+func (s *Statement) Resources() (patterns []string, not bool) {
+	if s.notResource {
+		return s.doc.NotResource, true
+	}
+	return s.doc.Resource, false
+}
+
+// MatchesResource reports whether the Resource/NotResource element covers
+// resource, resolving policy variables from ctx (which may be nil).
+func (s *Statement) MatchesResource(resource string, ctx *Context) bool {
+	return s.matchResource(resource, ctx)
+}
+
+// ResourceHasVariables reports whether a Resource/NotResource pattern uses a
+// policy variable, so that matching depends on the request context.
+func (s *Statement) ResourceHasVariables() bool {
+	for i := range s.resources {
+		if s.resources[i].hasVars() {
+			return true
+		}
+	}
+	return false
+}
+
+// HasConditions reports whether the statement has a Condition element.
+func (s *Statement) HasConditions() bool { return len(s.conds) > 0 }
+
+// Conditions are the statement's operator/key pairs as parsed.
+func (s *Statement) Conditions() []ConditionDoc { return s.doc.Conditions }
+
+// ConditionsMatch reports whether every condition holds in ctx.
+func (s *Statement) ConditionsMatch(ctx *Context) bool {
+	for i := range s.conds {
+		if !s.conds[i].eval(ctx) {
+			return false
+		}
+	}
+	return true
+}
+
+// Principal returns the Principal element, or the NotPrincipal element with
+// not=true; nil when the statement has neither.
+func (s *Statement) Principal() (p *Principals, not bool) {
+	if s.notPrinc {
+		return s.doc.NotPrincipal, true
+	}
+	return s.doc.Principal, false
+}
+
+// MatchesPrincipal reports how the Principal element names principal (an
+// ARN, account id or service principal). For NotPrincipal it returns
+// PrincipalExact when the statement applies to principal (principal is not
+// excluded) and PrincipalNoMatch otherwise. A statement without either
+// element returns PrincipalExact.
+func (s *Statement) MatchesPrincipal(principal string) PrincipalMatch {
+	pi := parsePrincipal(principal)
+	return s.principalMatch(&pi)
+}
+
+func (s *Statement) principalMatch(pi *principalInfo) PrincipalMatch {
+	switch {
+	case s.principal == nil:
+		return PrincipalExact
+	case s.notPrinc:
+		if s.principal.excludes(pi) {
+			return PrincipalNoMatch
+		}
+		return PrincipalExact
+	}
+	return s.principal.match(pi)
+}
+
+func (s *Statement) matchResource(resource string, ctx *Context) bool {
+	if s.anyResource {
+		return true
+	}
+	m := false
+	for i := range s.resources {
+		if s.resources[i].match(resource, ctx, false) {
+			m = true
+			break
+		}
+	}
+	return m != s.notResource
+}
+
+// actionSet matches lower-case actions against Action patterns. Large
+// lists (ReadOnlyAccess has thousands) are indexed by service prefix.
+type actionSet struct {
+	any   bool
+	list  []string            // small sets: lower-case patterns
+	exact map[string]struct{} // large sets: patterns without wildcards
+	bySvc map[string][]string // large sets: service → action-name patterns
+	other []string            // large sets: patterns with a wildcard in the service
+}
+
+const indexActionsFrom = 8
+
+func compileActions(acts []string) actionSet {
+	var a actionSet
+	for _, s := range acts {
+		if s == "*" {
+			a.any = true
+		}
+	}
+	if a.any {
+		return a
+	}
+	if len(acts) < indexActionsFrom {
+		for _, s := range acts {
+			a.list = append(a.list, strings.ToLower(s))
+		}
+		return a
+	}
+	a.exact = map[string]struct{}{}
+	a.bySvc = map[string][]string{}
+	for _, s := range acts {
+		l := strings.ToLower(s)
+		c := strings.IndexByte(l, ':')
+		svc, name := l[:max(c, 0)], l[c+1:]
+		switch {
+		case c < 0 || strings.ContainsAny(svc, "*?"):
+			a.other = append(a.other, l)
+		case !strings.ContainsAny(name, "*?"):
+			a.exact[l] = struct{}{}
+		default:
+			a.bySvc[svc] = append(a.bySvc[svc], name)
+		}
+	}
+	return a
+}
+
+// match reports whether action matches. lower is the action in lower case,
+// used for map look-ups (indexing a map with string(bytes) does not
+// allocate); the glob match folds case itself.
+func (a *actionSet) match(action string, lower []byte) bool {
+	if a.any {
+		return true
+	}
+	if a.exact == nil {
+		for _, p := range a.list {
+			if globLower(p, action) {
+				return true
+			}
+		}
+		return false
+	}
+	if _, ok := a.exact[string(lower)]; ok {
+		return true
+	}
+	if c := strings.IndexByte(action, ':'); c >= 0 && c < len(lower) {
+		for _, p := range a.bySvc[string(lower[:c])] {
+			if globLower(p, action[c+1:]) {
+				return true
+			}
+		}
+	}
+	for _, p := range a.other {
+		if globLower(p, action) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckLayer reports the first statement whose Principal element does not
+// fit the layer: identity-based policies, boundaries, session policies and
+// SCPs must not have Principal or NotPrincipal; a resource-based policy
+// needs one in every statement. RCPs may have either.
+func (p *Policy) CheckLayer(l Layer) error {
+	for i := range p.stmts {
+		st := &p.stmts[i]
+		field := fmt.Sprintf("Statement[%d].Principal", i)
+		switch l {
+		case LayerIdentity, LayerBoundary, LayerSession, LayerSCP:
+			if st.principal != nil {
+				if st.notPrinc {
+					field = fmt.Sprintf("Statement[%d].NotPrincipal", i)
+				}
+				return fmt.Errorf("policy %q: %w", p.name, &ParseError{Field: field, Offset: st.doc.Offset, Err: fmt.Errorf("%w: a %s policy has no Principal", ErrWrongLayer, l)})
+			}
+		case LayerResource:
+			if st.principal == nil {
+				return fmt.Errorf("policy %q: %w", p.name, &ParseError{Field: field, Offset: st.doc.Offset, Err: fmt.Errorf("%w: a resource-based policy needs Principal or NotPrincipal", ErrMissingElement)})
+			}
+		}
+	}
+	return nil
+}
