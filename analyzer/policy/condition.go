@@ -524,3 +524,11 @@ func daysFromCivil(y, m, d int) int64 {
 	doe := yoe*365 + yoe/4 - yoe/100 + doy
 	return int64(era)*146097 + int64(doe) - 719468
 }
+
+// ValidDate reports whether s is a date the Date condition operators
+// accept: ISO 8601 (date, or date-time with optional fraction and zone) or
+// epoch seconds.
+func ValidDate(s string) bool {
+	_, ok := parseDate(s)
+	return ok
+}

@@ -38,5 +38,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	// Subcommands, one file each; add one line per command.
+	root.AddCommand(newSimulateCmd())
 	return root
 }

@@ -141,7 +141,7 @@ func (c *Case) Build() (*policy.Request, *policy.Set, error) {
 	set := &policy.Set{}
 	var errs []error
 	compile := func(name string, raw json.RawMessage, l policy.Layer) *policy.Policy {
-		p, err := policy.CompileJSON(name, raw)
+		p, err := policy.CompileJSON(name, documentBytes(raw))
 		if err == nil {
 			err = p.CheckLayer(l)
 		}
@@ -180,6 +180,17 @@ func (c *Case) Build() (*policy.Request, *policy.Set, error) {
 		return nil, nil, errors.Join(errs...)
 	}
 	return req, set, nil
+}
+
+// documentBytes returns the policy text: a policy may be given as a JSON
+// object or as a JSON string holding the document (as IAM APIs return it),
+// which lets cases carry malformed documents.
+func documentBytes(raw json.RawMessage) []byte {
+	var s string
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '"' && json.Unmarshal(t, &s) == nil {
+		return []byte(s)
+	}
+	return raw
 }
 
 func present(raw json.RawMessage) bool {

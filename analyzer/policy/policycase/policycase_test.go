@@ -2,6 +2,8 @@ package policycase
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -58,5 +60,21 @@ func TestFlippedExpectationFails(t *testing.T) {
 		if o := Run(&c); o.Pass {
 			t.Errorf("case %s passes with flipped expectation %s (decision %s)", c.Label(), c.Expected.Response, o.Decision)
 		}
+	}
+}
+
+// TestOwnCases runs the self-written cases under analyzer/policy/testdata:
+// parse errors, SCP/RCP/session layers, cross-account, principals and
+// NotPrincipal, every condition operator family, IfExists and the
+// ForAllValues/ForAnyValue edge cases.
+func TestOwnCases(t *testing.T) {
+	files, err := filepath.Glob("../testdata/cases/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no case files under ../testdata/cases (err %v)", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(t *testing.T) {
+			runCaseFile(t, f, 0)
+		})
 	}
 }
