@@ -30,7 +30,8 @@ type Use struct {
 
 // Event is one CloudTrail record reduced to what the usage index keeps.
 // Ingest builds Events; the store aggregates them into Facts, KeyUsage and
-// PrincipalSessions and never keeps the record itself.
+// PrincipalSessions and keeps the record itself (Raw) only when raw
+// retention is configured.
 type Event struct {
 	ID                 string    // CloudTrail eventID: the dedup key
 	Time               time.Time // eventTime, UTC
@@ -49,6 +50,9 @@ type Event struct {
 	ErrorCode          string // raw errorCode, "" on success
 	Outcome            Outcome
 	Uses               []Use
+	// Raw is the record as read. It is kept only when the store's
+	// Options.RawRetention is set (truncated to MaxRawSize); nil is fine.
+	Raw []byte
 }
 
 // Fact is the aggregate for one principal × action × resource.

@@ -1,0 +1,332 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Values are a flat sequence of unsigned varints, zigzag varints and
+// length-prefixed byte strings, written and read in a fixed order per
+// record kind. The schema version (schemaVersion) covers the layout: a
+// change to any record's field order bumps it.
+
+// errCorrupt is wrapped by every decoding failure.
+var errCorrupt = errors.New("corrupt value")
+
+type encoder struct{ b []byte }
+
+func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) bytes(v []byte) {
+	e.uvarint(uint64(len(v)))
+	e.b = append(e.b, v...)
+}
+func (e *encoder) str(v string) {
+	e.uvarint(uint64(len(v)))
+	e.b = append(e.b, v...)
+}
+
+// time encodes t as Unix nanoseconds; the zero time encodes as 0 and
+// decodes back to the zero time.
+func (e *encoder) time(t time.Time) {
+	if t.IsZero() {
+		e.varint(0)
+		return
+	}
+	e.varint(t.UnixNano())
+}
+
+func (e *encoder) seen(list []Seen) {
+	e.uvarint(uint64(len(list)))
+	for _, s := range list {
+		e.str(s.Value)
+		e.time(s.LastSeen)
+		e.uvarint(s.Count)
+	}
+}
+
+// decoder reads what encoder wrote. The first failure sticks: later reads
+// return zero values and err reports it, so decode functions check once.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: truncated %s", errCorrupt, what)
+	}
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("uvarint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("bytes")
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	v := make([]byte, n)
+	copy(v, d.b[:n])
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("string")
+		return ""
+	}
+	v := string(d.b[:n])
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) time() time.Time {
+	n := d.varint()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func (d *decoder) seen() []Seen {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) { // each entry takes at least one byte
+		d.fail("seen list")
+		return nil
+	}
+	list := make([]Seen, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		list = append(list, Seen{Value: d.str(), LastSeen: d.time(), Count: d.uvarint()})
+	}
+	return list
+}
+
+// done reports the first error, or trailing bytes, which also mean the
+// value is not what this schema version writes.
+func (d *decoder) done(what string) error {
+	if d.err != nil {
+		return fmt.Errorf("decode %s: %w", what, d.err)
+	}
+	if len(d.b) != 0 {
+		return fmt.Errorf("decode %s: %w: %d trailing bytes", what, errCorrupt, len(d.b))
+	}
+	return nil
+}
+
+// factValue is the stored part of a Fact (the key holds principal,
+// action and resource).
+type factValue struct {
+	first, last     time.Time
+	allowed, denied uint64
+}
+
+func (v factValue) encode(dst []byte) []byte {
+	e := encoder{b: dst}
+	e.time(v.first)
+	e.time(v.last)
+	e.uvarint(v.allowed)
+	e.uvarint(v.denied)
+	return e.b
+}
+
+func decodeFactValue(b []byte) (factValue, error) {
+	d := decoder{b: b}
+	v := factValue{first: d.time(), last: d.time(), allowed: d.uvarint(), denied: d.uvarint()}
+	return v, d.done("fact")
+}
+
+// merge folds o into v: earliest first, latest last, summed counts.
+func (v *factValue) merge(o factValue) {
+	if v.first.IsZero() || (!o.first.IsZero() && o.first.Before(v.first)) {
+		v.first = o.first
+	}
+	if o.last.After(v.last) {
+		v.last = o.last
+	}
+	v.allowed += o.allowed
+	v.denied += o.denied
+}
+
+// add counts one call at t with outcome out.
+func (v *factValue) add(t time.Time, out Outcome) {
+	v.merge(factValue{first: t, last: t})
+	if out == OutcomeDenied {
+		v.denied++
+	} else {
+		v.allowed++
+	}
+}
+
+type dayValue struct{ allowed, denied uint64 }
+
+func (v dayValue) encode(dst []byte) []byte {
+	e := encoder{b: dst}
+	e.uvarint(v.allowed)
+	e.uvarint(v.denied)
+	return e.b
+}
+
+func decodeDayValue(b []byte) (dayValue, error) {
+	d := decoder{b: b}
+	v := dayValue{allowed: d.uvarint(), denied: d.uvarint()}
+	return v, d.done("day count")
+}
+
+func encodeKeyUsage(dst []byte, k KeyUsage) []byte {
+	e := encoder{b: dst}
+	e.str(k.Principal)
+	e.time(k.FirstSeen)
+	e.time(k.LastSeen)
+	e.uvarint(k.Calls)
+	e.seen(k.SourceIPs)
+	e.seen(k.UserAgents)
+	return e.b
+}
+
+func decodeKeyUsage(id string, b []byte) (KeyUsage, error) {
+	d := decoder{b: b}
+	k := KeyUsage{AccessKeyID: id, Principal: d.str(), FirstSeen: d.time(), LastSeen: d.time(), Calls: d.uvarint()}
+	k.SourceIPs = d.seen()
+	k.UserAgents = d.seen()
+	return k, d.done("key usage")
+}
+
+func encodeSessions(dst []byte, s PrincipalSessions) []byte {
+	e := encoder{b: dst}
+	e.seen(s.SessionNames)
+	e.seen(s.SourceIdentities)
+	return e.b
+}
+
+func decodeSessions(principal string, b []byte) (PrincipalSessions, error) {
+	d := decoder{b: b}
+	s := PrincipalSessions{Principal: principal}
+	s.SessionNames = d.seen()
+	s.SourceIdentities = d.seen()
+	return s, d.done("sessions")
+}
+
+func encodeCheckpoint(dst []byte, c Checkpoint) []byte {
+	e := encoder{b: dst}
+	e.str(c.Position)
+	e.time(c.Updated)
+	return e.b
+}
+
+func decodeCheckpoint(source string, b []byte) (Checkpoint, error) {
+	d := decoder{b: b}
+	c := Checkpoint{Source: source, Position: d.str(), Updated: d.time()}
+	return c, d.done("checkpoint")
+}
+
+func encodeQuarantined(dst []byte, q Quarantined) []byte {
+	e := encoder{b: dst}
+	e.str(q.Where)
+	e.str(q.Reason)
+	e.str(q.Detail)
+	e.bytes(q.Raw)
+	e.time(q.Time)
+	return e.b
+}
+
+func decodeQuarantined(b []byte) (Quarantined, error) {
+	d := decoder{b: b}
+	q := Quarantined{Where: d.str(), Reason: d.str(), Detail: d.str(), Raw: d.bytes(), Time: d.time()}
+	return q, d.done("quarantined record")
+}
+
+// addSeen records value seen at t in list (most recent first), keeping at
+// most limit entries. An evicted value that comes back starts counting
+// again from one.
+func addSeen(list []Seen, value string, t time.Time, limit int) []Seen {
+	if value == "" {
+		return list
+	}
+	return mergeSeen(list, []Seen{{Value: value, LastSeen: t, Count: 1}}, limit)
+}
+
+// mergeSeen folds add into list: counts summed, the later LastSeen kept,
+// sorted most recent first (ties: higher count, then value), capped.
+func mergeSeen(list, add []Seen, limit int) []Seen {
+	for _, a := range add {
+		found := false
+		for i := range list {
+			if list[i].Value == a.Value {
+				list[i].Count += a.Count
+				if a.LastSeen.After(list[i].LastSeen) {
+					list[i].LastSeen = a.LastSeen
+				}
+				found = true
+				break
+			}
+		}
+		if !found {
+			list = append(list, a)
+		}
+	}
+	sortSeen(list)
+	if len(list) > limit {
+		list = list[:limit]
+	}
+	return list
+}
+
+func sortSeen(list []Seen) {
+	// Insertion sort: lists hold a handful of entries.
+	for i := 1; i < len(list); i++ {
+		for j := i; j > 0 && seenBefore(list[j], list[j-1]); j-- {
+			list[j], list[j-1] = list[j-1], list[j]
+		}
+	}
+}
+
+func seenBefore(a, b Seen) bool {
+	if !a.LastSeen.Equal(b.LastSeen) {
+		return a.LastSeen.After(b.LastSeen)
+	}
+	if a.Count != b.Count {
+		return a.Count > b.Count
+	}
+	return a.Value < b.Value
+}

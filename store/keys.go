@@ -1,0 +1,170 @@
+package store
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// Key layout. Every key starts with one prefix byte; string components
+// are separated by sep (0x00, which validation keeps out of every
+// component that is not the last), so that each query is a prefix scan:
+//
+//	m<name>                          meta: schema version, quarantine sequence
+//	f<principal>0<action>0<resource> Fact                  (factValue)
+//	d<principal>0<action>0<day:8>    DayCount              (dayValue)
+//	p<principal>                     principal index       (empty)
+//	k<accessKeyID>                   KeyUsage              (encodeKeyUsage)
+//	K<principal>0<accessKeyID>       keys of a principal   (empty)
+//	s<principal>                     PrincipalSessions     (encodeSessions)
+//	u<uuid:16>                       dedup, canonical UUID event IDs (expiry, Badger TTL)
+//	e<eventID>                       dedup, any other event ID       (expiry, Badger TTL)
+//	r<eventID>                       raw record, if retained (expiry, raw; Badger TTL)
+//	c<source>                        Checkpoint            (encodeCheckpoint)
+//	q<seq:8>                         Quarantined, in arrival order (encodeQuarantined)
+//	w<where>                         quarantine index by Where → seq (idempotent rewrites)
+//	Q<reason>                        quarantine count per reason (uvarint)
+//	n<accountID>0<taken:8>           Snapshot, zstd-compressed data
+//
+// Fixed-width numbers are big-endian; signed ones have the sign bit
+// flipped so that byte order is numeric order.
+const (
+	pfxMeta        = 'm'
+	pfxFact        = 'f'
+	pfxDay         = 'd'
+	pfxPrincipal   = 'p'
+	pfxKey         = 'k'
+	pfxKeyOwner    = 'K'
+	pfxSessions    = 's'
+	pfxDedupUUID   = 'u'
+	pfxDedup       = 'e'
+	pfxRaw         = 'r'
+	pfxCheckpoint  = 'c'
+	pfxQuarantine  = 'q'
+	pfxQWhere      = 'w'
+	pfxQReason     = 'Q'
+	pfxSnapshot    = 'n'
+	sep            = 0x00
+	metaSchema     = "schema"
+	metaQuarantine = "qseq"
+)
+
+func key(prefix byte, parts ...string) []byte {
+	n := 1
+	for _, p := range parts {
+		n += len(p) + 1
+	}
+	b := make([]byte, 0, n+8)
+	b = append(b, prefix)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, sep)
+		}
+		b = append(b, p...)
+	}
+	return b
+}
+
+// scanPrefix is key(prefix, parts...) followed by a separator: the prefix
+// of every key whose leading components are exactly parts.
+func scanPrefix(prefix byte, parts ...string) []byte {
+	return append(key(prefix, parts...), sep)
+}
+
+func factKey(principal, action, resource string) []byte {
+	return key(pfxFact, principal, action, resource)
+}
+
+// splitKey returns the n sep-separated components after the prefix byte;
+// the last takes the rest of the key. ok is false if there are fewer.
+func splitKey(k []byte, n int) ([]string, bool) {
+	out := make([]string, 0, n)
+	rest := k[1:]
+	for len(out) < n-1 {
+		i := indexByte(rest, sep)
+		if i < 0 {
+			return nil, false
+		}
+		out = append(out, string(rest[:i]))
+		rest = rest[i+1:]
+	}
+	return append(out, string(rest)), true
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func putInt64(b []byte, v int64) []byte {
+	return binary.BigEndian.AppendUint64(b, uint64(v)^(1<<63))
+}
+
+func getInt64(b []byte) int64 {
+	return int64(binary.BigEndian.Uint64(b) ^ (1 << 63))
+}
+
+// dayNumber is the number of whole days since the Unix epoch (floored).
+func dayNumber(t time.Time) int64 {
+	s := t.Unix()
+	d := s / 86400
+	if s < 0 && s%86400 != 0 {
+		d--
+	}
+	return d
+}
+
+func dayKey(principal, action string, day int64) []byte {
+	return putInt64(scanPrefix(pfxDay, principal, action), day)
+}
+
+func snapshotKey(accountID string, taken time.Time) []byte {
+	return putInt64(scanPrefix(pfxSnapshot, accountID), taken.UnixNano())
+}
+
+// dedupKey packs canonical lowercase UUIDs (what CloudTrail eventIDs are)
+// into 16 bytes under their own prefix; any other ID is kept verbatim
+// under pfxDedup. Both forms are injective, so distinct IDs never share a
+// key.
+func dedupKey(id string) []byte {
+	if u, ok := parseUUID(id); ok {
+		return append([]byte{pfxDedupUUID}, u[:]...)
+	}
+	return key(pfxDedup, id)
+}
+
+func parseUUID(s string) ([16]byte, bool) {
+	var u [16]byte
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, false
+	}
+	j := 0
+	for i := 0; i < 36; {
+		if s[i] == '-' {
+			i++
+			continue
+		}
+		hi, ok1 := hexLower(s[i])
+		lo, ok2 := hexLower(s[i+1])
+		if !ok1 || !ok2 {
+			return u, false
+		}
+		u[j] = hi<<4 | lo
+		j++
+		i += 2
+	}
+	return u, true
+}
+
+func hexLower(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}

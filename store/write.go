@@ -1,0 +1,648 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// Write commits a Batch: facts, day counts, key usage, sessions and dedup
+// entries for its new events, then its quarantined records, then its
+// checkpoints. Events whose ID is in the dedup set, or repeats an earlier
+// event of the same batch, are skipped and counted as Duplicates.
+//
+// Invalid input (an Event without ID, Principal or Time, a Use without
+// Action or Resource, a checkpoint without Source, …) is rejected before
+// anything is written, with a *ValidationError naming the field.
+//
+// Atomicity. A batch that fits one Badger transaction (~1.2 MiB of keys
+// and small values with the default MemTableSize; a 1,000-event batch
+// takes ~0.3 MiB) is committed as exactly one transaction: all or
+// nothing. A bigger batch is split rather than refused, because ingest
+// cannot know the encoded size in advance. The split keeps the promise
+// that a checkpoint is never durable before the facts it covers:
+//
+//  1. events go in chunks (halved until they fit); each chunk's
+//     transaction holds the facts of its events together with their
+//     dedup entries, so a crash after it and a redelivery of the whole
+//     batch counts those events once — every chunk is idempotent;
+//  2. quarantined records follow; they are keyed by Where, so writing one
+//     again replaces it instead of adding a copy — idempotent too;
+//  3. checkpoints come last, after everything they cover is committed.
+//
+// A failed split write (context cancelled, disk error) may therefore
+// leave some events of the batch counted without its checkpoint; the
+// caller retries or redelivers and dedup absorbs the overlap. Sizing
+// batches instead was rejected: a batch's size in Badger depends on ARN
+// lengths and on how many keys are new, which the writer cannot see.
+//
+// Dedup expiry is decided by Options.Now: each dedup entry stores its
+// expiry by that clock, and an entry past it no longer counts. Badger's
+// own TTL on the entry (wall clock, the same duration) only reclaims
+// space.
+//
+// Write never retries; it is safe for concurrent use (writers are
+// serialized). The context is checked before each commit.
+func (db *DB) Write(ctx context.Context, b *Batch) (WriteResult, error) {
+	if b == nil {
+		return WriteResult{}, fmt.Errorf("store write: %w", &ValidationError{Field: "Batch", Reason: "nil"})
+	}
+	if err := validateBatch(b); err != nil {
+		return WriteResult{}, fmt.Errorf("store write: %w", err)
+	}
+	release, err := db.enter()
+	if err != nil {
+		return WriteResult{}, err
+	}
+	defer release()
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return WriteResult{}, fmt.Errorf("store write: %w", err)
+	}
+
+	now := db.opts.Now()
+	res, err := db.writeOne(ctx, b, now)
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		res, err = db.writeSplit(ctx, b, now)
+	}
+	if err != nil {
+		return res, fmt.Errorf("store write: %w", err)
+	}
+	return res, nil
+}
+
+// writeOne commits the whole batch in one transaction.
+func (db *DB) writeOne(ctx context.Context, b *Batch, now time.Time) (WriteResult, error) {
+	txn := db.bdb.NewTransaction(true)
+	defer txn.Discard()
+	res, err := db.applyEvents(txn, b.Events, now)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	if err := db.applyQuarantine(txn, b.Quarantined, now); err != nil {
+		return WriteResult{}, err
+	}
+	if err := applyCheckpoints(txn, b.Checkpoints, now); err != nil {
+		return WriteResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return WriteResult{}, err
+	}
+	if err := txn.Commit(); err != nil {
+		return WriteResult{}, fmt.Errorf("commit: %w", err)
+	}
+	return res, nil
+}
+
+// writeSplit commits a batch too big for one transaction in several; see
+// Write for why each step is safe on its own.
+func (db *DB) writeSplit(ctx context.Context, b *Batch, now time.Time) (WriteResult, error) {
+	var res, pending WriteResult
+	err := db.chunked(ctx, "events", len(b.Events), func(txn *badger.Txn, lo, hi int) (err error) {
+		pending, err = db.applyEvents(txn, b.Events[lo:hi], now)
+		return err
+	}, func() {
+		res.Events += pending.Events
+		res.Duplicates += pending.Duplicates
+		res.Facts += pending.Facts
+	})
+	if err != nil {
+		return res, err
+	}
+	err = db.chunked(ctx, "quarantined records", len(b.Quarantined), func(txn *badger.Txn, lo, hi int) error {
+		return db.applyQuarantine(txn, b.Quarantined[lo:hi], now)
+	}, nil)
+	if err != nil {
+		return res, err
+	}
+	err = db.chunked(ctx, "checkpoints", len(b.Checkpoints), func(txn *badger.Txn, lo, hi int) error {
+		return applyCheckpoints(txn, b.Checkpoints[lo:hi], now)
+	}, nil)
+	return res, err
+}
+
+// chunked applies items [0,n) in as few transactions as fit: it tries
+// the rest in one, halves the chunk on ErrTxnTooBig, and commits each
+// chunk that fits, calling committed (if set) after each commit.
+func (db *DB) chunked(ctx context.Context, what string, n int, apply func(txn *badger.Txn, lo, hi int) error, committed func()) error {
+	size := n
+	for lo := 0; lo < n; {
+		hi := min(lo+size, n)
+		txn := db.bdb.NewTransaction(true)
+		err := apply(txn, lo, hi)
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			txn.Discard()
+			if hi-lo == 1 {
+				return fmt.Errorf("%s [%d]: %w for one transaction", what, lo, ErrTooLarge)
+			}
+			size = (hi - lo) / 2
+			continue
+		}
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err == nil {
+			err = txn.Commit()
+		}
+		txn.Discard()
+		if err != nil {
+			return fmt.Errorf("%s [%d:%d]: %w", what, lo, hi, err)
+		}
+		if committed != nil {
+			committed()
+		}
+		lo = hi
+	}
+	return nil
+}
+
+// keyAgg is one access key's usage within a batch.
+type keyAgg struct {
+	owner       string
+	ownerTime   time.Time
+	first, last time.Time
+	calls       uint64
+	ips, uas    map[string]*Seen
+}
+
+type sessAgg struct {
+	names, idents map[string]*Seen
+}
+
+func bump(m map[string]*Seen, v string, t time.Time) {
+	if v == "" {
+		return
+	}
+	s := m[v]
+	if s == nil {
+		m[v] = &Seen{Value: v, LastSeen: t, Count: 1}
+		return
+	}
+	s.Count++
+	if t.After(s.LastSeen) {
+		s.LastSeen = t
+	}
+}
+
+func seenList(m map[string]*Seen) []Seen {
+	out := make([]Seen, 0, len(m))
+	for _, s := range m {
+		out = append(out, *s)
+	}
+	return out
+}
+
+// applyEvents aggregates the new events in memory (many events → few
+// keys) and read-modify-writes each aggregate once in txn, together with
+// the dedup entries of those events.
+func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (WriteResult, error) {
+	var res WriteResult
+	if len(events) == 0 {
+		return res, nil
+	}
+	var (
+		inBatch    = make(map[string]struct{}, len(events))
+		facts      = make(map[string]*factValue)
+		days       = make(map[string]*dayValue)
+		principals = make(map[string]struct{})
+		keys       = make(map[string]*keyAgg)
+		sessions   = make(map[string]*sessAgg)
+		dedup      = make([][]byte, 0, len(events))
+		raws       []*badger.Entry
+	)
+	dedupVal := encoder{}
+	dedupVal.uvarint(uint64(now.Add(db.opts.DedupTTL).Unix()))
+	wallExpiry := uint64(time.Now().Add(db.opts.DedupTTL).Unix())
+
+	for i := range events {
+		ev := &events[i]
+		if _, dup := inBatch[ev.ID]; dup {
+			res.Duplicates++
+			continue
+		}
+		inBatch[ev.ID] = struct{}{}
+		dk := dedupKey(ev.ID)
+		seen, err := dedupSeen(txn, dk, now)
+		if err != nil {
+			return res, fmt.Errorf("event %q: %w", ev.ID, err)
+		}
+		if seen {
+			res.Duplicates++
+			continue
+		}
+		res.Events++
+		dedup = append(dedup, dk)
+		t := ev.Time.UTC()
+		principals[ev.Principal] = struct{}{}
+
+		day := dayNumber(t)
+		var actions map[string]struct{}
+		if len(ev.Uses) > 1 {
+			actions = make(map[string]struct{}, len(ev.Uses))
+		}
+		for j, u := range ev.Uses {
+			fk := string(factKey(ev.Principal, u.Action, u.Resource))
+			// The same action on the same resource twice in one record
+			// (rare) is one use.
+			if dupUse(ev.Uses[:j], u) {
+				continue
+			}
+			fv := facts[fk]
+			if fv == nil {
+				fv = &factValue{}
+				facts[fk] = fv
+			}
+			fv.add(t, ev.Outcome)
+			if actions != nil {
+				if _, ok := actions[u.Action]; ok {
+					continue
+				}
+				actions[u.Action] = struct{}{}
+			}
+			dk := string(dayKey(ev.Principal, u.Action, day))
+			dv := days[dk]
+			if dv == nil {
+				dv = &dayValue{}
+				days[dk] = dv
+			}
+			if ev.Outcome == OutcomeDenied {
+				dv.denied++
+			} else {
+				dv.allowed++
+			}
+		}
+
+		if ev.AccessKeyID != "" {
+			ka := keys[ev.AccessKeyID]
+			if ka == nil {
+				ka = &keyAgg{first: t, last: t, ips: map[string]*Seen{}, uas: map[string]*Seen{}}
+				keys[ev.AccessKeyID] = ka
+			}
+			if ka.owner == "" || !t.Before(ka.ownerTime) {
+				ka.owner, ka.ownerTime = ev.Principal, t
+			}
+			if t.Before(ka.first) {
+				ka.first = t
+			}
+			if t.After(ka.last) {
+				ka.last = t
+			}
+			ka.calls++
+			bump(ka.ips, ev.SourceIP, t)
+			bump(ka.uas, ev.UserAgent, t)
+		}
+		if ev.SessionName != "" || ev.SourceIdentity != "" {
+			sa := sessions[ev.Principal]
+			if sa == nil {
+				sa = &sessAgg{names: map[string]*Seen{}, idents: map[string]*Seen{}}
+				sessions[ev.Principal] = sa
+			}
+			bump(sa.names, ev.SessionName, t)
+			bump(sa.idents, ev.SourceIdentity, t)
+		}
+		if db.opts.RawRetention > 0 && len(ev.Raw) > 0 {
+			e := encoder{}
+			e.uvarint(uint64(now.Add(db.opts.RawRetention).Unix()))
+			e.bytes(capRaw(ev.Raw))
+			raws = append(raws, badger.NewEntry(key(pfxRaw, ev.ID), e.b).
+				WithTTL(db.opts.RawRetention))
+		}
+	}
+
+	for k, add := range facts {
+		kb := []byte(k)
+		v, err := getFact(txn, kb)
+		if err != nil {
+			return res, err
+		}
+		v.merge(*add)
+		if err := txn.Set(kb, v.encode(nil)); err != nil {
+			return res, err
+		}
+	}
+	res.Facts = len(facts)
+	for k, add := range days {
+		kb := []byte(k)
+		v := dayValue{}
+		if err := getValue(txn, kb, func(b []byte) (err error) { v, err = decodeDayValue(b); return err }); err != nil {
+			return res, err
+		}
+		v.allowed += add.allowed
+		v.denied += add.denied
+		if err := txn.Set(kb, v.encode(nil)); err != nil {
+			return res, err
+		}
+	}
+	for p := range principals {
+		pk := key(pfxPrincipal, p)
+		if _, err := txn.Get(pk); errors.Is(err, badger.ErrKeyNotFound) {
+			if err := txn.Set(pk, nil); err != nil {
+				return res, err
+			}
+		} else if err != nil {
+			return res, fmt.Errorf("read principal %q: %w", p, err)
+		}
+	}
+	for id, add := range keys {
+		if err := mergeKey(txn, id, add); err != nil {
+			return res, err
+		}
+	}
+	for p, add := range sessions {
+		sk := key(pfxSessions, p)
+		s := PrincipalSessions{Principal: p}
+		if err := getValue(txn, sk, func(b []byte) (err error) { s, err = decodeSessions(p, b); return err }); err != nil {
+			return res, err
+		}
+		s.SessionNames = mergeSeen(s.SessionNames, seenList(add.names), MaxSessionSeen)
+		s.SourceIdentities = mergeSeen(s.SourceIdentities, seenList(add.idents), MaxSessionSeen)
+		if err := txn.Set(sk, encodeSessions(nil, s)); err != nil {
+			return res, err
+		}
+	}
+	for _, dk := range dedup {
+		e := &badger.Entry{Key: dk, Value: dedupVal.b, ExpiresAt: wallExpiry}
+		if err := txn.SetEntry(e); err != nil {
+			return res, err
+		}
+	}
+	for _, e := range raws {
+		if err := txn.SetEntry(e); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func dupUse(before []Use, u Use) bool {
+	for _, b := range before {
+		if b == u {
+			return true
+		}
+	}
+	return false
+}
+
+// dedupSeen reports whether the dedup entry at k exists and has not
+// expired by the injected clock.
+func dedupSeen(txn *badger.Txn, k []byte, now time.Time) (bool, error) {
+	var expiry uint64
+	found := false
+	err := getValue(txn, k, func(b []byte) error {
+		d := decoder{b: b}
+		expiry = d.uvarint()
+		found = true
+		return d.done("dedup entry")
+	})
+	if err != nil {
+		return false, err
+	}
+	return found && now.Unix() < int64(expiry), nil
+}
+
+// getValue calls fn with the value at k; a missing key is not an error
+// and fn is not called.
+func getValue(txn *badger.Txn, k []byte, fn func([]byte) error) error {
+	item, err := txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %q: %w", k, err)
+	}
+	if err := item.Value(fn); err != nil {
+		return fmt.Errorf("read %q: %w", k, err)
+	}
+	return nil
+}
+
+func getFact(txn *badger.Txn, k []byte) (factValue, error) {
+	var v factValue
+	err := getValue(txn, k, func(b []byte) (err error) { v, err = decodeFactValue(b); return err })
+	return v, err
+}
+
+func mergeKey(txn *badger.Txn, id string, add *keyAgg) error {
+	kk := key(pfxKey, id)
+	var cur KeyUsage
+	found := false
+	if err := getValue(txn, kk, func(b []byte) (err error) {
+		found = true
+		cur, err = decodeKeyUsage(id, b)
+		return err
+	}); err != nil {
+		return err
+	}
+	oldOwner := cur.Principal
+	if !found {
+		cur = KeyUsage{AccessKeyID: id, FirstSeen: add.first, LastSeen: add.last}
+	}
+	// The owner is the principal of the latest call: keys do not change
+	// hands, but if records disagree the newest wins.
+	if !found || !add.ownerTime.Before(cur.LastSeen) {
+		cur.Principal = add.owner
+	}
+	if add.first.Before(cur.FirstSeen) {
+		cur.FirstSeen = add.first
+	}
+	if add.last.After(cur.LastSeen) {
+		cur.LastSeen = add.last
+	}
+	cur.Calls += add.calls
+	cur.SourceIPs = mergeSeen(cur.SourceIPs, seenList(add.ips), MaxKeySeen)
+	cur.UserAgents = mergeSeen(cur.UserAgents, seenList(add.uas), MaxKeySeen)
+	if err := txn.Set(kk, encodeKeyUsage(nil, cur)); err != nil {
+		return err
+	}
+	if cur.Principal != oldOwner {
+		if oldOwner != "" {
+			if err := txn.Delete(key(pfxKeyOwner, oldOwner, id)); err != nil {
+				return err
+			}
+		}
+		if err := txn.Set(key(pfxKeyOwner, cur.Principal, id), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func capRaw(b []byte) []byte {
+	if len(b) > MaxRawSize {
+		return b[:MaxRawSize]
+	}
+	return b
+}
+
+// applyQuarantine stores records in arrival order. A record whose Where
+// is already stored replaces it (same sequence number), which makes
+// re-ingesting the same input idempotent.
+func (db *DB) applyQuarantine(txn *badger.Txn, qs []Quarantined, now time.Time) error {
+	if len(qs) == 0 {
+		return nil
+	}
+	seqKey := key(pfxMeta, metaQuarantine)
+	var next uint64
+	if err := getValue(txn, seqKey, func(b []byte) error {
+		d := decoder{b: b}
+		next = d.uvarint()
+		return d.done("quarantine sequence")
+	}); err != nil {
+		return err
+	}
+	delta := map[string]int64{}
+	for _, q := range qs {
+		if q.Time.IsZero() {
+			q.Time = now
+		}
+		q.Time = q.Time.UTC()
+		q.Raw = capRaw(q.Raw)
+		wk := key(pfxQWhere, q.Where)
+		var seq uint64
+		found := false
+		if err := getValue(txn, wk, func(b []byte) error {
+			d := decoder{b: b}
+			seq, found = d.uvarint(), true
+			return d.done("quarantine index")
+		}); err != nil {
+			return err
+		}
+		qk := putInt64([]byte{pfxQuarantine}, int64(seq))
+		if found {
+			if err := getValue(txn, qk, func(b []byte) error {
+				old, err := decodeQuarantined(b)
+				delta[old.Reason]--
+				return err
+			}); err != nil {
+				return err
+			}
+		} else {
+			seq = next
+			next++
+			qk = putInt64([]byte{pfxQuarantine}, int64(seq))
+			e := encoder{}
+			e.uvarint(seq)
+			if err := txn.Set(wk, e.b); err != nil {
+				return err
+			}
+		}
+		delta[q.Reason]++
+		if err := txn.Set(qk, encodeQuarantined(nil, q)); err != nil {
+			return err
+		}
+	}
+	e := encoder{}
+	e.uvarint(next)
+	if err := txn.Set(seqKey, e.b); err != nil {
+		return err
+	}
+	for reason, d := range delta {
+		if d == 0 {
+			continue
+		}
+		rk := key(pfxQReason, reason)
+		var n uint64
+		if err := getValue(txn, rk, func(b []byte) error {
+			dd := decoder{b: b}
+			n = dd.uvarint()
+			return dd.done("quarantine count")
+		}); err != nil {
+			return err
+		}
+		n = uint64(int64(n) + d)
+		if n == 0 {
+			if err := txn.Delete(rk); err != nil {
+				return err
+			}
+			continue
+		}
+		ce := encoder{}
+		ce.uvarint(n)
+		if err := txn.Set(rk, ce.b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func applyCheckpoints(txn *badger.Txn, cps []Checkpoint, now time.Time) error {
+	for _, c := range cps {
+		if c.Updated.IsZero() {
+			c.Updated = now
+		}
+		if err := txn.Set(key(pfxCheckpoint, c.Source), encodeCheckpoint(nil, c)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateBatch rejects what the key layout cannot hold or what makes no
+// fact, naming the first bad field.
+func validateBatch(b *Batch) error {
+	bad := func(field, reason string) error { return &ValidationError{Field: field, Reason: reason} }
+	for i := range b.Events {
+		ev := &b.Events[i]
+		f := fmt.Sprintf("Events[%d]", i)
+		if ev.ID == "" {
+			return bad(f+".ID", "empty (the dedup key is required)")
+		}
+		if len(ev.ID) > maxComponent {
+			return bad(f+".ID", fmt.Sprintf("%d bytes, limit %d", len(ev.ID), maxComponent))
+		}
+		f = fmt.Sprintf("Events[%d] (id %s)", i, ev.ID)
+		if err := component(f+".Principal", ev.Principal, true); err != nil {
+			return err
+		}
+		if ev.Time.IsZero() {
+			return bad(f+".Time", "zero")
+		}
+		if ev.Outcome != OutcomeAllowed && ev.Outcome != OutcomeDenied {
+			return bad(f+".Outcome", fmt.Sprintf("unknown value %d", ev.Outcome))
+		}
+		if err := component(f+".AccessKeyID", ev.AccessKeyID, false); err != nil {
+			return err
+		}
+		for j, u := range ev.Uses {
+			if err := component(fmt.Sprintf("%s.Uses[%d].Action", f, j), u.Action, true); err != nil {
+				return err
+			}
+			if err := component(fmt.Sprintf("%s.Uses[%d].Resource", f, j), u.Resource, true); err != nil {
+				return err
+			}
+		}
+	}
+	for i, q := range b.Quarantined {
+		f := fmt.Sprintf("Quarantined[%d]", i)
+		if err := component(f+".Where", q.Where, true); err != nil {
+			return err
+		}
+		if err := component(f+".Reason", q.Reason, true); err != nil {
+			return err
+		}
+	}
+	for i, c := range b.Checkpoints {
+		if err := component(fmt.Sprintf("Checkpoints[%d].Source", i), c.Source, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// component checks a string that becomes part of a key.
+func component(field, v string, required bool) error {
+	switch {
+	case v == "" && required:
+		return &ValidationError{Field: field, Reason: "empty"}
+	case len(v) > maxComponent:
+		return &ValidationError{Field: field, Reason: fmt.Sprintf("%d bytes, limit %d", len(v), maxComponent)}
+	case strings.IndexByte(v, sep) >= 0:
+		return &ValidationError{Field: field, Reason: "contains a NUL byte"}
+	}
+	return nil
+}
