@@ -205,7 +205,7 @@ func parseStatement(n *jnode, field string) (StatementDoc, error) {
 			}
 			for j, a := range l {
 				if a != "*" && (strings.IndexByte(a, ':') <= 0) {
-					return st, &ParseError{Field: fmt.Sprintf("%s[%d]", f, j), Offset: v.off, Err: fmt.Errorf("%w: action %q is not \"service:action\" or \"*\"", ErrInvalidValue, a)}
+					return st, &ParseError{Field: fmt.Sprintf("%s[%d]", f, j), Offset: elemOffset(v, j), Err: fmt.Errorf("%w: action %q is not \"service:action\" or \"*\"", ErrInvalidValue, a)}
 				}
 			}
 			if k == "Action" {
@@ -220,7 +220,7 @@ func parseStatement(n *jnode, field string) (StatementDoc, error) {
 			}
 			for j, r := range l {
 				if r != "*" && !strings.HasPrefix(r, "arn:") && !strings.HasPrefix(r, "${") {
-					return st, &ParseError{Field: fmt.Sprintf("%s[%d]", f, j), Offset: v.off, Err: fmt.Errorf("%w: resource %q is neither an ARN nor \"*\"", ErrInvalidValue, r)}
+					return st, &ParseError{Field: fmt.Sprintf("%s[%d]", f, j), Offset: elemOffset(v, j), Err: fmt.Errorf("%w: resource %q is neither an ARN nor \"*\"", ErrInvalidValue, r)}
 				}
 			}
 			if k == "Resource" {
@@ -259,6 +259,14 @@ func parseStatement(n *jnode, field string) (StatementDoc, error) {
 		return st, &ParseError{Field: field + ".NotPrincipal", Offset: n.off, Err: fmt.Errorf("%w: a statement has Principal or NotPrincipal, not both", ErrConflict)}
 	}
 	return st, nil
+}
+
+// elemOffset is the offset of element j of a string-or-list value.
+func elemOffset(v *jnode, j int) int64 {
+	if v.kind == jArray && j < len(v.arr) {
+		return v.arr[j].off
+	}
+	return v.off
 }
 
 // stringList reads an element that is a string or a list of strings.
