@@ -1,0 +1,414 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/iamd/iamd/analyzer/catalog"
+	"github.com/iamd/iamd/store"
+)
+
+// ConverterOptions configures NewConverter.
+type ConverterOptions struct {
+	// Catalog validates and canonicalises actions and builds resource
+	// ARNs. Required.
+	Catalog *catalog.Catalog
+	// Mapping is the eventSource/eventName table. Default: the embedded
+	// table (LoadMapping).
+	Mapping *Mapping
+	// Now stamps quarantined records. Default: time.Now.
+	Now func() time.Time
+	// KeepRaw copies each record's bytes into Event.Raw (the store keeps
+	// them only when its raw retention is on). Default: off.
+	KeepRaw bool
+	// MaxRecordSize is the largest record accepted; a larger JSON value
+	// ends the payload with a quarantined "too-large" entry, so garbage
+	// input cannot take unbounded memory. Default 16 MiB.
+	MaxRecordSize int
+}
+
+// DefaultMaxRecordSize is ConverterOptions.MaxRecordSize's default. CloudTrail
+// records are at most a few hundred KB.
+const DefaultMaxRecordSize = 16 << 20
+
+// ReasonTooLarge is the quarantine reason for a value over MaxRecordSize.
+const ReasonTooLarge = "too-large"
+
+// Converter turns CloudTrail payloads into Results. It is immutable and
+// safe for concurrent use.
+type Converter struct {
+	cat     *catalog.Catalog
+	mapping *Mapping
+	now     func() time.Time
+	keepRaw bool
+	maxSize int
+}
+
+// NewConverter validates opts and returns a Converter.
+func NewConverter(opts ConverterOptions) (*Converter, error) {
+	if opts.Catalog == nil {
+		return nil, errors.New("new converter: Catalog is required")
+	}
+	m := opts.Mapping
+	if m == nil {
+		var err error
+		if m, err = LoadMapping(opts.Catalog); err != nil {
+			return nil, fmt.Errorf("new converter: %w", err)
+		}
+	}
+	if opts.MaxRecordSize < 0 {
+		return nil, fmt.Errorf("new converter: MaxRecordSize %d is negative", opts.MaxRecordSize)
+	}
+	if opts.MaxRecordSize == 0 {
+		opts.MaxRecordSize = DefaultMaxRecordSize
+	}
+	return &Converter{cat: opts.Catalog, mapping: m, now: nowFunc(opts.Now), keepRaw: opts.KeepRaw, maxSize: opts.MaxRecordSize}, nil
+}
+
+// Mapping returns the converter's action mapping.
+func (c *Converter) Mapping() *Mapping { return c.mapping }
+
+// Output is a converted payload held in memory (ConvertPayload).
+type Output struct {
+	Events      []store.Event
+	Quarantined []store.Quarantined
+	Counts      Counts
+}
+
+// ConvertPayload converts one payload held in memory: a whole log file
+// (plain or gzipped), one Kafka message holding one record, a
+// {"Records":[…]} batch, a JSON array, JSON lines, lookup-events output or
+// an EventBridge envelope. where names the payload in quarantine entries
+// ("kafka:topic/3@1234"). Bad input never fails the call: it is
+// quarantined and counted; the error is only the context's.
+func (c *Converter) ConvertPayload(ctx context.Context, where string, payload []byte) (Output, error) {
+	var out Output
+	counts, err := c.Decode(ctx, where, bytes.NewReader(payload), func(r Result) error {
+		switch r.Kind {
+		case KindUsage, KindPermissionless, KindUnmapped:
+			out.Events = append(out.Events, r.Event)
+		case KindQuarantined:
+			out.Quarantined = append(out.Quarantined, r.Quarantined)
+		}
+		return nil
+	})
+	out.Counts = counts
+	return out, err
+}
+
+// Decode reads one payload from r record by record (a 1 GB file is never
+// held in memory) and calls fn for every record in order, with the counts
+// of what it read. The format is detected from the content: gzip by its
+// magic bytes, then the JSON shape. Unusable records and unreadable input
+// (corrupt JSON, truncated gzip) become KindQuarantined Results naming
+// where (record index and byte offset); records before the damage are
+// delivered. Decode returns an error only when fn does or ctx ends.
+func (c *Converter) Decode(ctx context.Context, where string, r io.Reader, fn func(Result) error) (Counts, error) {
+	d := &decoder{c: c, ctx: ctx, where: where, fn: fn}
+	err := d.run(r)
+	return d.counts, err
+}
+
+type decoder struct {
+	c      *Converter
+	ctx    context.Context
+	where  string
+	fn     func(Result) error
+	counts Counts
+	index  int // record index in the payload
+	sc     *scanner
+	rec    record
+}
+
+// errEnd ends a payload after its damage was quarantined.
+var errEnd = errors.New("end of usable input")
+
+// errStop carries fn's or the context's error out of the decode loops.
+type errStop struct{ err error }
+
+func (e errStop) Error() string { return e.err.Error() }
+
+func (d *decoder) run(r io.Reader) error {
+	d.sc = newScanner(r, d.c.maxSize)
+	if magic := d.sc.peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(d.sc.rest())
+		if err != nil {
+			return d.fail(ReasonRead, 0, fmt.Errorf("open gzip: %w", err))
+		}
+		defer gz.Close()
+		d.sc = newScanner(gz, d.c.maxSize)
+	}
+	err := d.top()
+	if errors.Is(err, errEnd) {
+		return nil
+	}
+	var stop errStop
+	if errors.As(err, &stop) {
+		return stop.err
+	}
+	return err
+}
+
+// top reads the top-level values of the payload.
+func (d *decoder) top() error {
+	d.sc.skipBOM()
+	first := true
+	lines := false
+	for {
+		b, ok := d.sc.skipSpace()
+		if !ok {
+			return d.endErr()
+		}
+		off := d.sc.offset()
+		switch {
+		case b == '[' && first:
+			d.sc.advance(1)
+			if err := d.array(d.record); err != nil {
+				return err
+			}
+		case b == '{' && d.sc.hasKeyPrefix("Records"):
+			if err := d.wrapper(d.record); err != nil {
+				return err
+			}
+		case b == '{' && d.sc.hasKeyPrefix("Events"):
+			if err := d.wrapper(d.lookupEvent); err != nil {
+				return err
+			}
+		case b == '{' || (b == '[' && !first):
+			if lines {
+				if err := d.line(); err != nil {
+					return err
+				}
+				break
+			}
+			raw, err := d.sc.value()
+			if err != nil {
+				return d.valueErr(off, err)
+			}
+			if first && bytes.IndexByte(raw, '\n') < 0 && d.sc.nextIsNewline() {
+				// JSON lines: from now on one value per line, so a damaged
+				// line costs only that line.
+				lines = true
+			}
+			if err := d.value(off, raw, 0); err != nil {
+				return err
+			}
+		default:
+			// Junk between values: quarantine up to the end of the line
+			// and go on with the next.
+			raw := d.sc.skipLine()
+			if err := d.quarantine(ReasonBadJSON, off, raw, fmt.Errorf("unexpected %q at top level", b)); err != nil {
+				return err
+			}
+		}
+		first = false
+	}
+}
+
+// line reads one JSON-lines line as one value.
+func (d *decoder) line() error {
+	off := d.sc.offset()
+	raw, err := d.sc.line()
+	if err != nil {
+		return d.valueErr(off, err)
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return nil
+	}
+	return d.value(off, raw, 0)
+}
+
+// wrapper reads {"Records": [...], ...} or {"Events": [...], ...} with
+// each array element handled by elem.
+func (d *decoder) wrapper(elem func(off int64, raw []byte) error) error {
+	d.sc.advance(1) // {
+	for {
+		b, ok := d.sc.skipSpace()
+		if !ok {
+			return d.valueErr(d.sc.offset(), io.ErrUnexpectedEOF)
+		}
+		if b == '}' {
+			d.sc.advance(1)
+			return nil
+		}
+		if b == ',' {
+			d.sc.advance(1)
+			continue
+		}
+		off := d.sc.offset()
+		key, err := d.sc.value()
+		if err != nil {
+			return d.valueErr(off, err)
+		}
+		name := string(key)
+		if b, ok = d.sc.skipSpace(); !ok || b != ':' {
+			return d.valueErr(d.sc.offset(), errSyntax("expected ':' after key"))
+		}
+		d.sc.advance(1)
+		b, ok = d.sc.skipSpace()
+		if !ok {
+			return d.valueErr(d.sc.offset(), io.ErrUnexpectedEOF)
+		}
+		if (name == `"Records"` || name == `"Events"`) && b == '[' {
+			d.sc.advance(1)
+			if err := d.array(elem); err != nil {
+				return err
+			}
+			continue
+		}
+		off = d.sc.offset()
+		if _, err := d.sc.value(); err != nil {
+			return d.valueErr(off, err)
+		}
+	}
+}
+
+// array reads the elements of an array whose '[' has been consumed.
+func (d *decoder) array(elem func(off int64, raw []byte) error) error {
+	for {
+		b, ok := d.sc.skipSpace()
+		if !ok {
+			return d.valueErr(d.sc.offset(), io.ErrUnexpectedEOF)
+		}
+		switch b {
+		case ']':
+			d.sc.advance(1)
+			return nil
+		case ',':
+			d.sc.advance(1)
+			continue
+		}
+		off := d.sc.offset()
+		raw, err := d.sc.value()
+		if err != nil {
+			return d.valueErr(off, err)
+		}
+		if err := elem(off, raw); err != nil {
+			return err
+		}
+	}
+}
+
+// value handles one JSON value of unknown shape: a record or any wrapper.
+func (d *decoder) value(off int64, raw []byte, depth int) error {
+	d.rec = record{}
+	if err := unmarshalRecord(raw, &d.rec); err != nil {
+		return d.quarantine(ReasonBadJSON, off, raw, err)
+	}
+	r := &d.rec
+	switch {
+	case r.DigestStart != "" && r.EventName == "":
+		d.counts.Digests++
+		return nil
+	case depth > 3:
+		return d.quarantine(ReasonNotRecord, off, raw, errors.New("wrappers nested too deep"))
+	case r.Records != nil:
+		return d.each(off, r.Records, depth)
+	case r.Events != nil && r.EventName == "":
+		return d.each(off, r.Events, depth)
+	case r.CloudTrailEvent != nil:
+		return d.value(off, []byte(*r.CloudTrailEvent), depth+1)
+	case r.DetailType != "" && len(r.Detail) > 0 && r.EventName == "":
+		return d.value(off, r.Detail, depth+1)
+	}
+	return d.emitRecord(off, raw)
+}
+
+// each handles the elements of an in-memory array (a wrapper inside a
+// single message).
+func (d *decoder) each(off int64, arr json.RawMessage, depth int) error {
+	var elems []json.RawMessage
+	if err := json.Unmarshal(arr, &elems); err != nil {
+		return d.quarantine(ReasonBadJSON, off, arr, err)
+	}
+	for _, e := range elems {
+		if err := d.value(off, e, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// record handles an element of a Records array.
+func (d *decoder) record(off int64, raw []byte) error { return d.value(off, raw, 1) }
+
+// lookupEvent handles an element of lookup-events' Events array.
+func (d *decoder) lookupEvent(off int64, raw []byte) error { return d.value(off, raw, 1) }
+
+func (d *decoder) emitRecord(off int64, raw []byte) error {
+	where := d.at(off)
+	r := &d.rec
+	if r.EventName == "" && r.EventTime == "" && r.Timestamp == "" && r.UserIdentity == nil && r.EventSource == "" {
+		return d.quarantine(ReasonNotRecord, off, raw, errors.New("JSON object has none of the CloudTrail record fields"))
+	}
+	res := d.c.convert(where, raw, r)
+	return d.emit(res)
+}
+
+func (d *decoder) emit(res Result) error {
+	d.index++
+	d.counts.Count(&res)
+	if d.index&255 == 0 {
+		if err := d.ctx.Err(); err != nil {
+			return errStop{err}
+		}
+	}
+	if err := d.fn(res); err != nil {
+		return errStop{err}
+	}
+	return nil
+}
+
+func (d *decoder) at(off int64) string {
+	return fmt.Sprintf("%s record %d (byte %d)", d.where, d.index, off)
+}
+
+func (d *decoder) quarantine(reason string, off int64, raw []byte, err error) error {
+	where := d.at(off)
+	return d.emit(Result{Kind: KindQuarantined, Quarantined: d.c.quarantine(where, reason, where+": "+err.Error(), raw)})
+}
+
+// valueErr quarantines the damage that ends a payload (truncation, a read
+// error, broken structure) and stops reading it.
+func (d *decoder) valueErr(off int64, err error) error {
+	reason := ReasonBadJSON
+	switch {
+	case errors.Is(err, errTooLarge):
+		reason = ReasonTooLarge
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		reason = ReasonTruncated
+	case errors.As(err, new(syntaxError)):
+	default:
+		reason = ReasonRead
+	}
+	if err := d.quarantine(reason, off, d.sc.pending(), err); err != nil {
+		return err
+	}
+	return errEnd
+}
+
+// fail quarantines an unreadable payload.
+func (d *decoder) fail(reason string, off int64, err error) error {
+	err = d.quarantine(reason, off, nil, err)
+	var stop errStop
+	if errors.As(err, &stop) {
+		return stop.err
+	}
+	return err
+}
+
+// endErr reports why the top level ended: nil at a clean EOF.
+func (d *decoder) endErr() error {
+	if err := d.sc.err; err != nil && !errors.Is(err, io.EOF) {
+		return d.valueErr(d.sc.offset(), err)
+	}
+	return nil
+}

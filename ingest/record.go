@@ -1,0 +1,232 @@
+package ingest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/iamd/iamd/store"
+)
+
+// record is the part of a CloudTrail record ingest reads. Unknown fields
+// are skipped by the decoder; requestParameters is kept raw and decoded
+// only for the services whose resources we build.
+type record struct {
+	EventID            string          `json:"eventID"`
+	EventTime          string          `json:"eventTime"`
+	Timestamp          string          `json:"@timestamp"` // Logstash renames eventTime
+	EventSource        string          `json:"eventSource"`
+	EventName          string          `json:"eventName"`
+	EventType          string          `json:"eventType"`
+	AWSRegion          string          `json:"awsRegion"`
+	SourceIPAddress    string          `json:"sourceIPAddress"`
+	UserAgent          string          `json:"userAgent"`
+	ErrorCode          string          `json:"errorCode"`
+	RecipientAccountID string          `json:"recipientAccountId"`
+	UserIdentity       *userIdentity   `json:"userIdentity"`
+	RequestParameters  json.RawMessage `json:"requestParameters"`
+	Resources          []resourceRef   `json:"resources"`
+
+	// Wrapper shapes, so one decode also classifies the value.
+	Records         json.RawMessage `json:"Records"`
+	Events          json.RawMessage `json:"Events"`
+	CloudTrailEvent *string         `json:"CloudTrailEvent"`
+	DetailType      string          `json:"detail-type"`
+	Detail          json.RawMessage `json:"detail"`
+	DigestStart     string          `json:"digestStartTime"`
+}
+
+type userIdentity struct {
+	Type             string          `json:"type"`
+	PrincipalID      string          `json:"principalId"`
+	ARN              string          `json:"arn"`
+	AccountID        string          `json:"accountId"`
+	AccessKeyID      string          `json:"accessKeyId"`
+	UserName         string          `json:"userName"`
+	InvokedBy        string          `json:"invokedBy"`
+	IdentityProvider string          `json:"identityProvider"`
+	SourceIdentity   string          `json:"sourceIdentity"`
+	SessionContext   *sessionContext `json:"sessionContext"`
+	OnBehalfOf       *struct {
+		UserID           string `json:"userId"`
+		IdentityStoreARN string `json:"identityStoreArn"`
+	} `json:"onBehalfOf"`
+}
+
+type sessionContext struct {
+	SessionIssuer struct {
+		Type      string `json:"type"`
+		ARN       string `json:"arn"`
+		AccountID string `json:"accountId"`
+		UserName  string `json:"userName"`
+	} `json:"sessionIssuer"`
+	SourceIdentity string `json:"sourceIdentity"`
+}
+
+type resourceRef struct {
+	ARN       string `json:"ARN"`
+	ARNLower  string `json:"arn"`
+	AccountID string `json:"accountId"`
+	Type      string `json:"type"`
+}
+
+// unmarshalRecord decodes one JSON value into r. A field of an unexpected
+// JSON type (a number where a string belongs, as hand-edited samples have)
+// leaves that field empty instead of losing the record.
+func unmarshalRecord(raw []byte, r *record) error {
+	err := json.Unmarshal(raw, r)
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return nil
+	}
+	return err
+}
+
+// parseEventTime accepts the eventTime forms seen in the wild: CloudTrail's
+// own RFC 3339 with Z, and the space-separated forms of hand-written or
+// re-exported records (treated as UTC).
+func parseEventTime(s string) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), true
+	}
+	for _, l := range [...]string{
+		"2006-01-02 15:04:05.999999999",
+		"2006-01-02 15:04:05.999999999Z07:00",
+		"2006-01-02T15:04:05.999999999",
+	} {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// syntheticID gives a record without eventID a stable ID, so ingesting the
+// same input twice still deduplicates.
+func syntheticID(raw []byte) string {
+	h := sha256.Sum256(raw)
+	return "sha256:" + hex.EncodeToString(h[:16])
+}
+
+// clean drops NUL bytes (the store's key separator) and caps the length of
+// a string that becomes part of a store key.
+func clean(s string) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
+	if len(s) > maxComponent {
+		s = s[:maxComponent]
+	}
+	return s
+}
+
+// maxComponent is below the store's per-component limit (8 KiB).
+const maxComponent = 4 << 10
+
+// convert turns one decoded record into a Result. where names the record
+// for quarantine entries; raw is its bytes.
+func (c *Converter) convert(where string, raw []byte, r *record) Result {
+	q := func(reason, detail string) Result {
+		return Result{Kind: KindQuarantined, Quarantined: c.quarantine(where, reason, detail, raw)}
+	}
+	ts := r.EventTime
+	if ts == "" {
+		ts = r.Timestamp
+	}
+	if ts == "" {
+		return q(ReasonNoEventTime, where+": record has no eventTime")
+	}
+	t, ok := parseEventTime(ts)
+	if !ok {
+		return q(ReasonBadTime, fmt.Sprintf("%s: eventTime %q is not a time", where, clip(ts, 64)))
+	}
+	if r.EventName == "" {
+		return q(ReasonNoEventName, where+": record has no eventName")
+	}
+	if r.EventSource == "" {
+		return q(ReasonNoSource, where+": record has no eventSource")
+	}
+
+	id := clean(r.EventID)
+	if id == "" {
+		id = syntheticID(raw)
+	}
+	ev := store.Event{
+		ID:                 id,
+		Time:               t,
+		RecipientAccountID: clean(r.RecipientAccountID),
+		SourceIP:           clean(r.SourceIPAddress),
+		UserAgent:          clean(r.UserAgent),
+		Region:             clean(r.AWSRegion),
+		EventSource:        clean(r.EventSource),
+		EventName:          clean(r.EventName),
+		ErrorCode:          clean(r.ErrorCode),
+	}
+	if isDenied(r.ErrorCode) {
+		ev.Outcome = store.OutcomeDenied
+	}
+
+	kind := c.attribute(r, &ev)
+	if kind != 0 {
+		return Result{Kind: kind}
+	}
+
+	m := c.mapping.resolve(r.EventSource, r.EventName, r.RequestParameters)
+	switch {
+	case m.permissionless:
+		kind = KindPermissionless
+	case len(m.actions) == 0:
+		kind = KindUnmapped
+	default:
+		kind = KindUsage
+		ev.Uses = c.uses(r, &ev, m.actions)
+	}
+	if c.keepRaw {
+		ev.Raw = append([]byte(nil), raw...)
+	}
+	res := Result{Kind: kind, Event: ev}
+	if kind == KindUnmapped {
+		res.Unmapped = ev.EventSource + "/" + ev.EventName
+	}
+	return res
+}
+
+func (c *Converter) quarantine(where, reason, detail string, raw []byte) store.Quarantined {
+	if len(raw) > store.MaxRawSize {
+		raw = raw[:store.MaxRawSize]
+	}
+	return store.Quarantined{
+		Where:  where,
+		Reason: reason,
+		Detail: detail,
+		Raw:    append([]byte(nil), raw...),
+		Time:   c.now(),
+	}
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// isDenied reports whether an errorCode means AWS refused the call for
+// lack of permission. Everything else (throttling, NoSuch…, validation)
+// happened after authorization, so the permission counts as used.
+func isDenied(code string) bool {
+	if code == "" {
+		return false
+	}
+	switch code {
+	case "AccessDenied", "AccessDeniedException", "Client.UnauthorizedOperation",
+		"UnauthorizedOperation", "VpceAccessDenied", "Client.AccessDenied",
+		"AuthorizationError", "AuthorizationErrorException", "AccessDeniedFault":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,265 @@
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/iamd/iamd/store"
+)
+
+// requestParams is the subset of requestParameters used to name resources
+// of the common services.
+type requestParams struct {
+	BucketName   string          `json:"bucketName"`
+	Key          string          `json:"key"`
+	CopySource   string          `json:"x-amz-copy-source"`
+	UserName     string          `json:"userName"`
+	RoleName     string          `json:"roleName"`
+	GroupName    string          `json:"groupName"`
+	PolicyARN    string          `json:"policyArn"`
+	FunctionName string          `json:"functionName"`
+	TableName    string          `json:"tableName"`
+	QueueURL     string          `json:"queueUrl"`
+	TopicARN     string          `json:"topicArn"`
+	KeyID        string          `json:"keyId"`
+	SecretID     string          `json:"secretId"`
+	Name         string          `json:"name"`
+	Names        []string        `json:"names"`
+	InstanceID   string          `json:"instanceId"`
+	InstancesSet json.RawMessage `json:"instancesSet"`
+}
+
+// requestString returns one string field of requestParameters, "" when
+// absent.
+func requestString(params []byte, field string) string {
+	if len(params) == 0 {
+		return ""
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(params, &m) != nil {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(m[field], &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// resourceServices are the prefixes whose requestParameters we read.
+func resourceService(prefix string) bool {
+	switch prefix {
+	case "s3", "iam", "lambda", "dynamodb", "sqs", "sns", "kms", "secretsmanager", "ssm", "ec2":
+		return true
+	}
+	return false
+}
+
+// uses pairs each action with the resources it acted on: the ARNs in
+// resources[] and those built from requestParameters, keeping for each
+// action only ARNs that fit one of its resource types in the catalog. An
+// action with none gets "*".
+func (c *Converter) uses(r *record, ev *store.Event, actions []string) []store.Use {
+	prefix := c.mapping.Prefix(r.EventSource)
+	var cands []string
+	for _, res := range r.Resources {
+		a := res.ARN
+		if a == "" {
+			a = res.ARNLower
+		}
+		if strings.HasPrefix(a, "arn:") {
+			cands = appendUnique(cands, clean(a))
+		}
+	}
+	var copySource string
+	if resourceService(prefix) && len(r.RequestParameters) > 0 && r.RequestParameters[0] == '{' {
+		var p requestParams
+		_ = unmarshalLenient(r.RequestParameters, &p)
+		var built []string
+		built, copySource = c.buildARNs(prefix, r, ev, &p)
+		for _, a := range built {
+			cands = appendUnique(cands, clean(a))
+		}
+	}
+
+	uses := make([]store.Use, 0, len(actions))
+	for _, act := range actions {
+		a, ok := c.cat.Lookup(act)
+		n := len(uses)
+		if ok && !a.WildcardOnly() {
+			list := cands
+			// CopyObject/UploadPartCopy: GetObject is on the source.
+			if copySource != "" && a.FullName() == "s3:GetObject" {
+				list = []string{copySource}
+			} else if copySource != "" && a.FullName() == "s3:PutObject" {
+				list = withoutString(cands, copySource)
+			}
+			for _, arn := range list {
+				if _, fits := c.cat.MatchResourceType(a, arn); fits {
+					uses = append(uses, store.Use{Action: act, Resource: arn})
+				}
+			}
+		}
+		if len(uses) == n {
+			uses = append(uses, store.Use{Action: act, Resource: "*"})
+		}
+	}
+	return uses
+}
+
+func withoutString(s []string, v string) []string {
+	out := make([]string, 0, len(s))
+	for _, x := range s {
+		if x != v {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func unmarshalLenient(raw []byte, v any) error {
+	err := json.Unmarshal(raw, v)
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return nil
+	}
+	return err
+}
+
+// buildARNs builds resource ARNs from requestParameters with the catalog's
+// ARN formats. The copy source of an S3 copy is returned separately.
+func (c *Converter) buildARNs(prefix string, r *record, ev *store.Event, p *requestParams) (arns []string, copySource string) {
+	acct := ev.RecipientAccountID
+	if acct == "" {
+		acct = ev.AccountID
+	}
+	part := partitionOf(ev.Principal, r.AWSRegion)
+	region := r.AWSRegion
+	build := func(typ string, kv ...string) {
+		vals := map[string]string{"Partition": part, "Region": region, "Account": acct}
+		for i := 0; i+1 < len(kv); i += 2 {
+			vals[kv[i]] = kv[i+1]
+		}
+		if a, err := c.cat.BuildARN(prefix, typ, vals); err == nil {
+			arns = append(arns, a)
+		}
+	}
+	isARN := func(s string) bool { return strings.HasPrefix(s, "arn:") }
+	switch prefix {
+	case "s3":
+		if p.BucketName != "" {
+			build("bucket", "BucketName", p.BucketName)
+			if p.Key != "" {
+				build("object", "BucketName", p.BucketName, "ObjectName", p.Key)
+			}
+		}
+		if src := strings.TrimPrefix(p.CopySource, "/"); src != "" {
+			src, _, _ = strings.Cut(src, "?versionId=")
+			if b, k, ok := strings.Cut(src, "/"); ok && b != "" && k != "" {
+				if a, err := c.cat.BuildARN("s3", "object", map[string]string{"Partition": part, "BucketName": b, "ObjectName": k}); err == nil {
+					copySource = a
+				}
+			}
+		}
+	case "iam":
+		// IAM is global: the account is the principal's, paths unknown.
+		if p.UserName != "" {
+			build("user", "UserNameWithPath", p.UserName)
+		}
+		if p.RoleName != "" {
+			build("role", "RoleNameWithPath", p.RoleName)
+		}
+		if p.GroupName != "" {
+			build("group", "GroupNameWithPath", p.GroupName)
+		}
+		if isARN(p.PolicyARN) {
+			arns = append(arns, p.PolicyARN)
+		}
+	case "lambda":
+		switch fn := p.FunctionName; {
+		case isARN(fn):
+			arns = append(arns, fn)
+		case fn != "":
+			build("function", "FunctionName", fn)
+		}
+	case "dynamodb":
+		switch t := p.TableName; {
+		case isARN(t):
+			arns = append(arns, t)
+		case t != "":
+			build("table", "TableName", t)
+		}
+	case "sqs":
+		// https://sqs.us-east-1.amazonaws.com/123456789012/name
+		if u := p.QueueURL; u != "" {
+			parts := strings.Split(strings.TrimRight(u, "/"), "/")
+			if len(parts) >= 2 {
+				qacct, name := parts[len(parts)-2], parts[len(parts)-1]
+				if allDigits(qacct) && name != "" {
+					build("queue", "Account", qacct, "QueueName", name)
+				}
+			}
+		}
+	case "sns":
+		if isARN(p.TopicARN) {
+			arns = append(arns, p.TopicARN)
+		}
+	case "kms":
+		switch k := p.KeyID; {
+		case isARN(k):
+			arns = append(arns, k)
+		case strings.HasPrefix(k, "alias/"):
+			build("alias", "Alias", strings.TrimPrefix(k, "alias/"))
+		case k != "":
+			build("key", "KeyId", k)
+		}
+	case "secretsmanager":
+		switch s := p.SecretID; {
+		case isARN(s):
+			arns = append(arns, s)
+		case s != "":
+			// A secret's ARN ends in a random 6-character suffix that the
+			// request does not carry; AWS documents name-?????? as the way
+			// to name a secret in a policy.
+			build("Secret", "SecretId", s+"-??????")
+		}
+	case "ssm":
+		if strings.Contains(ev.EventName, "Parameter") {
+			names := append([]string(nil), p.Names...)
+			if p.Name != "" {
+				names = append(names, p.Name)
+			}
+			for _, n := range names {
+				if isARN(n) {
+					arns = append(arns, n)
+				} else if n != "" {
+					build("parameter", "ParameterNameWithoutLeadingSlash", strings.TrimPrefix(n, "/"))
+				}
+			}
+		}
+	case "ec2":
+		ids := []string{}
+		if p.InstanceID != "" {
+			ids = append(ids, p.InstanceID)
+		}
+		if len(p.InstancesSet) > 0 {
+			var set struct {
+				Items []struct {
+					InstanceID string `json:"instanceId"`
+				} `json:"items"`
+			}
+			if unmarshalLenient(p.InstancesSet, &set) == nil {
+				for _, it := range set.Items {
+					if it.InstanceID != "" {
+						ids = append(ids, it.InstanceID)
+					}
+				}
+			}
+		}
+		for _, id := range ids {
+			build("instance", "InstanceId", id)
+		}
+	}
+	return arns, copySource
+}
