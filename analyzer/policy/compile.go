@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -136,7 +137,7 @@ func (s *Statement) Actions() (patterns []string, not bool) {
 // MatchesAction reports whether the statement's Action/NotAction element
 // covers action (case-insensitive; NotAction already applied).
 func (s *Statement) MatchesAction(action string) bool {
-	return s.actions.match(action, []byte(strings.ToLower(action))) != s.notAction
+	return s.actions.match(action, appendLower(nil, action), strings.IndexByte(action, ':')) != s.notAction
 }
 
 // Resources returns the Resource patterns, or the NotResource patterns with
@@ -228,14 +229,23 @@ func (s *Statement) matchResource(resource string, ctx *Context) bool {
 	return m != s.notResource
 }
 
-// actionSet matches lower-case actions against Action patterns. Large
-// lists (ReadOnlyAccess has thousands) are indexed by service prefix.
+// actionSet matches actions against Action patterns. Small lists are
+// scanned with a cheap service-prefix check first; large lists
+// (ReadOnlyAccess has thousands of patterns) are indexed by service.
 type actionSet struct {
 	any   bool
-	list  []string            // small sets: lower-case patterns
-	exact map[string]struct{} // large sets: patterns without wildcards
-	bySvc map[string][]string // large sets: service → action-name patterns
-	other []string            // large sets: patterns with a wildcard in the service
+	svcs  []string            // small sets without service wildcards: their distinct services
+	list  []actionPattern     // small sets
+	exact map[string]struct{} // large sets: lower-case patterns without wildcards
+	bySvc map[string][]string // large sets: service → lower-case action-name patterns
+	other []string            // large sets: lower-case patterns with a wildcard in the service
+}
+
+// actionPattern is a lower-case pattern split at the first colon.
+type actionPattern struct {
+	svc, name string
+	svcWild   bool // the service part has a wildcard: match the whole action
+	full      string
 }
 
 const indexActionsFrom = 8
@@ -245,14 +255,27 @@ func compileActions(acts []string) actionSet {
 	for _, s := range acts {
 		if s == "*" {
 			a.any = true
+			return a
 		}
-	}
-	if a.any {
-		return a
 	}
 	if len(acts) < indexActionsFrom {
 		for _, s := range acts {
-			a.list = append(a.list, strings.ToLower(s))
+			l := strings.ToLower(s)
+			c := strings.IndexByte(l, ':')
+			ap := actionPattern{full: l, svcWild: c < 0 || strings.ContainsAny(l[:max(c, 0)], "*?")}
+			if !ap.svcWild {
+				ap.svc, ap.name = l[:c], l[c+1:]
+			}
+			a.list = append(a.list, ap)
+		}
+		for _, p := range a.list {
+			if p.svcWild {
+				a.svcs = nil
+				break
+			}
+			if !slices.Contains(a.svcs, p.svc) {
+				a.svcs = append(a.svcs, p.svc)
+			}
 		}
 		return a
 	}
@@ -261,29 +284,51 @@ func compileActions(acts []string) actionSet {
 	for _, s := range acts {
 		l := strings.ToLower(s)
 		c := strings.IndexByte(l, ':')
-		svc, name := l[:max(c, 0)], l[c+1:]
 		switch {
-		case c < 0 || strings.ContainsAny(svc, "*?"):
+		case c < 0 || strings.ContainsAny(l[:c], "*?"):
 			a.other = append(a.other, l)
-		case !strings.ContainsAny(name, "*?"):
+		case !strings.ContainsAny(l[c+1:], "*?"):
 			a.exact[l] = struct{}{}
 		default:
-			a.bySvc[svc] = append(a.bySvc[svc], name)
+			a.bySvc[l[:c]] = append(a.bySvc[l[:c]], l[c+1:])
 		}
 	}
 	return a
 }
 
-// match reports whether action matches. lower is the action in lower case,
-// used for map look-ups (indexing a map with string(bytes) does not
-// allocate); the glob match folds case itself.
-func (a *actionSet) match(action string, lower []byte) bool {
+// match reports whether action matches. lower is the action in lower case
+// and c the index of its first colon (-1 if none): comparisons and map
+// look-ups use string(lower[…]), which does not allocate; the glob match
+// folds case itself.
+func (a *actionSet) match(action string, lower []byte, c int) bool {
 	if a.any {
 		return true
 	}
 	if a.exact == nil {
-		for _, p := range a.list {
-			if globLower(p, action) {
+		if a.svcs != nil {
+			if c < 0 {
+				return false
+			}
+			found := false
+			for _, s := range a.svcs {
+				if string(lower[:c]) == s {
+					found = true
+					break
+				}
+			}
+			if !found {
+				return false
+			}
+		}
+		for i := range a.list {
+			p := &a.list[i]
+			if p.svcWild {
+				if globLower(p.full, action) {
+					return true
+				}
+				continue
+			}
+			if c >= 0 && string(lower[:c]) == p.svc && globLower(p.name, action[c+1:]) {
 				return true
 			}
 		}
@@ -292,7 +337,7 @@ func (a *actionSet) match(action string, lower []byte) bool {
 	if _, ok := a.exact[string(lower)]; ok {
 		return true
 	}
-	if c := strings.IndexByte(action, ':'); c >= 0 && c < len(lower) {
+	if c >= 0 {
 		for _, p := range a.bySvc[string(lower[:c])] {
 			if globLower(p, action[c+1:]) {
 				return true
@@ -306,7 +351,6 @@ func (a *actionSet) match(action string, lower []byte) bool {
 	}
 	return false
 }
-
 // CheckLayer reports the first statement whose Principal element does not
 // fit the layer: identity-based policies, boundaries, session policies and
 // SCPs must not have Principal or NotPrincipal; a resource-based policy

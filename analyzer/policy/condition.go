@@ -407,8 +407,13 @@ func parseDate(s string) (dateValue, bool) {
 	if s == "" {
 		return dateValue{}, false
 	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return dateValue{sec: n}, true
+	if isInteger(s) {
+		// Epoch seconds. Checked first so that a failed ParseInt (whose
+		// error allocates) is never on the evaluation path.
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return dateValue{sec: n}, true
+		}
+		return dateValue{}, false
 	}
 	num := func(i, n int) (int, bool) {
 		if i+n > len(s) {
@@ -493,6 +498,21 @@ func parseDate(s string) (dateValue, bool) {
 	}
 	sec := daysFromCivil(year, month, day)*86400 + int64(hh*3600+mm*60+ss) - int64(offset)
 	return dateValue{sec: sec, nsec: int32(nsec)}, true
+}
+
+func isInteger(s string) bool {
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func daysIn(y, m int) int {

@@ -1,6 +1,9 @@
 package policy
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // OrgLevel is one level of an AWS Organizations hierarchy (the root, an OU,
 // or the account) with the SCPs or RCPs attached there.
@@ -96,7 +99,8 @@ const lowerBuf = 128
 
 type evalState struct {
 	req    *Request
-	lower  []byte
+	lower  []byte // the action in lower case (ASCII)
+	colon  int    // index of the first ':' in the action, -1 if none
 	pi     principalInfo
 	d      *Decision
 	resBst PrincipalMatch // best principal match among resource-policy allows
@@ -109,6 +113,7 @@ func (s *Set) Evaluate(req *Request, d *Decision) Result {
 	var buf [lowerBuf]byte
 	e := evalState{req: req, pi: parsePrincipal(req.Principal), d: d}
 	e.lower = appendLower(buf[:0], req.Action)
+	e.colon = strings.IndexByte(req.Action, ':')
 	if d != nil {
 		d.Reset()
 	}
@@ -255,7 +260,7 @@ func (e *evalState) resourceLayer(p *Policy) (deny bool) {
 
 // applies checks action, resource and conditions, cheapest first.
 func (e *evalState) applies(st *Statement) bool {
-	if st.actions.match(e.req.Action, e.lower) == st.notAction {
+	if st.actions.match(e.req.Action, e.lower, e.colon) == st.notAction {
 		return false
 	}
 	if !st.matchResource(e.req.Resource, &e.req.Context) {
