@@ -351,6 +351,7 @@ func (a *actionSet) match(action string, lower []byte, c int) bool {
 	}
 	return false
 }
+
 // CheckLayer reports the first statement whose Principal element does not
 // fit the layer: identity-based policies, boundaries, session policies and
 // SCPs must not have Principal or NotPrincipal; a resource-based policy
