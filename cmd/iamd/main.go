@@ -39,5 +39,7 @@ func newRootCmd() *cobra.Command {
 	}
 	// Subcommands, one file each; add one line per command.
 	root.AddCommand(newSimulateCmd())
+	root.AddCommand(newIngestCmd())
+	root.AddCommand(newUsageCmd())
 	return root
 }

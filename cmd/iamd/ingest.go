@@ -1,0 +1,215 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/iamd/iamd/analyzer/catalog"
+	"github.com/iamd/iamd/ingest"
+	"github.com/iamd/iamd/store"
+)
+
+// storeEnv names the environment variable that sets the store directory.
+const storeEnv = "IAMD_STORE"
+
+// defaultStoreDir is $IAMD_STORE, else $XDG_DATA_HOME/iamd, else
+// ~/.local/share/iamd.
+func defaultStoreDir(getenv func(string) string) string {
+	if d := getenv(storeEnv); d != "" {
+		return d
+	}
+	if d := getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "iamd")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "iamd")
+	}
+	return "iamd-data"
+}
+
+// ingestOptions are the flags of `iamd ingest`.
+type ingestOptions struct {
+	store     string
+	format    string
+	from      string
+	workers   int
+	batchSize int
+	top       int
+}
+
+// errStreamingNotWired is returned for --from until the streaming sources
+// are wired into the command.
+var errStreamingNotWired = errors.New("--from: streaming sources are not wired")
+
+func newIngestCmd() *cobra.Command {
+	var o ingestOptions
+	cmd := &cobra.Command{
+		Use:   "ingest PATH...",
+		Short: "Read CloudTrail files into the usage index",
+		Long: `Read CloudTrail records from files, directories (recursively: *.json,
+*.json.gz, *.jsonl, *.gz) or standard input ("-") into the usage index.
+Log files as delivered to S3 (plain or gzipped), JSON arrays, JSON lines,
+lookup-events output and EventBridge envelopes are recognised by content.
+A file already read whole at the same size and time is skipped; records
+already counted are not counted again. Unusable records are quarantined and
+counted, never fatal.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.from != "" {
+				return errStreamingNotWired
+			}
+			if len(args) == 0 {
+				return errors.New("ingest: no PATH given (use - for standard input)")
+			}
+			return runIngest(cmd, o, args)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.store, "store", defaultStoreDir(os.Getenv), "usage index directory (env "+storeEnv+")")
+	f.StringVar(&o.format, "format", "table", "summary format: table or json")
+	f.StringVar(&o.from, "from", "", "streaming source URL (s3://…, kafka://…)")
+	f.IntVar(&o.workers, "workers", 0, "files decoded at once (default: number of CPUs)")
+	f.IntVar(&o.batchSize, "batch", ingest.DefaultBatchSize, "records per store write")
+	f.IntVar(&o.top, "top", 10, "unmapped event names listed in the table")
+	return cmd
+}
+
+func runIngest(cmd *cobra.Command, o ingestOptions, paths []string) error {
+	if o.format != "table" && o.format != "json" {
+		return fmt.Errorf("--format %q: want table or json", o.format)
+	}
+	cat, err := catalog.Load()
+	if err != nil {
+		return err
+	}
+	conv, err := ingest.NewConverter(ingest.ConverterOptions{Catalog: cat})
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(store.Options{Dir: o.store})
+	if err != nil {
+		return fmt.Errorf("open store %s: %w", o.store, err)
+	}
+	defer db.Close()
+
+	opts := ingest.PipelineOptions{
+		Converter:   conv,
+		Writer:      db,
+		Checkpoints: db,
+		BatchSize:   o.batchSize,
+		Workers:     o.workers,
+		Stdin:       cmd.InOrStdin(),
+	}
+	var bar *progressbar.ProgressBar
+	if f, ok := cmd.ErrOrStderr().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		inputs, _ := ingest.ExpandPaths(paths)
+		var total int64
+		for _, in := range inputs {
+			total += in.Size
+		}
+		bar = progressbar.NewOptions64(total,
+			progressbar.OptionSetWriter(f),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetDescription("ingest"),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+		opts.Progress = func(n int64) { _ = bar.Add64(n) }
+	}
+	p, err := ingest.NewPipeline(opts)
+	if err != nil {
+		return err
+	}
+	sum, runErr := p.Run(cmd.Context(), paths)
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	out := cmd.OutOrStdout()
+	if o.format == "json" {
+		if err := writeIngestJSON(out, sum); err != nil {
+			return err
+		}
+	} else if err := writeIngestTable(out, sum, o.top); err != nil {
+		return err
+	}
+	return runErr
+}
+
+// ingestJSON is the --format json summary.
+type ingestJSON struct {
+	ingest.Summary
+	Quarantined map[string]int64 `json:"quarantined"`
+	Unmapped    map[string]int64 `json:"unmapped"`
+}
+
+func writeIngestJSON(w io.Writer, sum ingest.Summary) error {
+	j := ingestJSON{Summary: sum, Quarantined: sum.Quarantined, Unmapped: sum.Unmapped}
+	if j.Quarantined == nil {
+		j.Quarantined = map[string]int64{}
+	}
+	if j.Unmapped == nil {
+		j.Unmapped = map[string]int64{}
+	}
+	enc := json.NewEncoder(w)
+	return enc.Encode(j)
+}
+
+func writeIngestTable(w io.Writer, sum ingest.Summary, top int) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	row := func(name string, v int64) { fmt.Fprintf(tw, "%s\t%d\t\n", name, v) }
+	row("files read", sum.Files)
+	row("files unchanged", sum.FilesUnchanged)
+	row("digest files", sum.Digests)
+	row("records", sum.Records)
+	row("events", sum.Events)
+	row("  new", sum.Written)
+	row("  duplicates", sum.Duplicates)
+	row("  denied", sum.Denied)
+	row("  failed (authorized)", sum.Failed)
+	row("  mapped", sum.Usage)
+	row("  permissionless", sum.Permissionless)
+	row("  unmapped", sum.UnmappedTotal())
+	row("service events", sum.ServiceEvents)
+	row("non-principal", sum.NonPrincipal)
+	row("quarantined", sum.QuarantinedTotal())
+	for _, k := range sortedKeys(sum.Quarantined) {
+		row("  "+k, sum.Quarantined[k])
+	}
+	row("principals", int64(sum.Principals))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(sum.Unmapped) == 0 {
+		return nil
+	}
+	keys := sortedKeys(sum.Unmapped)
+	sort.SliceStable(keys, func(i, j int) bool { return sum.Unmapped[keys[i]] > sum.Unmapped[keys[j]] })
+	fmt.Fprintf(w, "\ntop unmapped (of %d names):\n", len(keys))
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for i, k := range keys {
+		if i == top {
+			break
+		}
+		fmt.Fprintf(tw, "  %d\t%s\n", sum.Unmapped[k], k)
+	}
+	return tw.Flush()
+}
+
+func sortedKeys(m map[string]int64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

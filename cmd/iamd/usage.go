@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iamd/iamd/store"
+)
+
+// usageOptions are the flags of `iamd usage`.
+type usageOptions struct {
+	store     string
+	principal string
+	format    string
+}
+
+func newUsageCmd() *cobra.Command {
+	var o usageOptions
+	cmd := &cobra.Command{
+		Use:   "usage",
+		Short: "List principal × action × resource usage from the index",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.format != "table" && o.format != "json" {
+				return fmt.Errorf("--format %q: want table or json", o.format)
+			}
+			db, err := store.Open(store.Options{Dir: o.store})
+			if err != nil {
+				return fmt.Errorf("open store %s: %w", o.store, err)
+			}
+			defer db.Close()
+			facts, err := db.Facts(cmd.Context(), store.FactQuery{Principal: o.principal})
+			if err != nil {
+				return err
+			}
+			if o.format == "json" {
+				return writeUsageJSON(cmd.OutOrStdout(), facts)
+			}
+			return writeUsageTable(cmd.OutOrStdout(), facts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.store, "store", defaultStoreDir(os.Getenv), "usage index directory (env "+storeEnv+")")
+	f.StringVar(&o.principal, "principal", "", "only this principal ARN")
+	f.StringVar(&o.format, "format", "table", "output format: table or json")
+	return cmd
+}
+
+// usageFact is one line of `iamd usage --format json`.
+type usageFact struct {
+	Principal string    `json:"principal"`
+	Action    string    `json:"action"`
+	Resource  string    `json:"resource"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	Allowed   uint64    `json:"allowed"`
+	Denied    uint64    `json:"denied"`
+}
+
+func writeUsageJSON(w io.Writer, facts []store.Fact) error {
+	out := make([]usageFact, 0, len(facts))
+	for _, f := range facts {
+		out = append(out, usageFact(f))
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func writeUsageTable(w io.Writer, facts []store.Fact) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PRINCIPAL\tACTION\tRESOURCE\tALLOWED\tDENIED\tLAST SEEN")
+	for _, f := range facts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", f.Principal, f.Action, f.Resource, f.Allowed, f.Denied, f.LastSeen.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,322 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/iamd/iamd/store"
+)
+
+// Stdin is the path that means standard input.
+const Stdin = "-"
+
+// PipelineOptions configures NewPipeline.
+type PipelineOptions struct {
+	// Converter decodes payloads. Required.
+	Converter *Converter
+	// Writer receives batches. Required.
+	Writer BatchWriter
+	// Checkpoints, when set, lets Run skip files whose checkpoint says
+	// they were read whole at their current size and modification time.
+	Checkpoints CheckpointReader
+	// BatchSize: see SinkOptions. Default DefaultBatchSize.
+	BatchSize int
+	// Workers is how many files are decoded at once. Default GOMAXPROCS.
+	// Batches are written by one writer.
+	Workers int
+	// Now stamps checkpoints. Default time.Now.
+	Now func() time.Time
+	// Logger gets one line per unreadable path. Default: discard.
+	Logger *slog.Logger
+	// Stdin is read for the path "-". Default os.Stdin.
+	Stdin io.Reader
+	// Progress, if set, is called with the number of input bytes read,
+	// from several goroutines.
+	Progress func(n int64)
+}
+
+// Pipeline reads files and directories, converts them on several
+// goroutines and writes batches with one writer, with a checkpoint per
+// file.
+type Pipeline struct {
+	opts PipelineOptions
+	log  *slog.Logger
+}
+
+// Summary is what a Run did.
+type Summary struct {
+	Counts
+	Principals int `json:"principals"`
+}
+
+// NewPipeline validates opts.
+func NewPipeline(opts PipelineOptions) (*Pipeline, error) {
+	var errs []error
+	if opts.Converter == nil {
+		errs = append(errs, errors.New("Converter is required"))
+	}
+	if opts.Writer == nil {
+		errs = append(errs, errors.New("Writer is required"))
+	}
+	if opts.Workers < 0 {
+		errs = append(errs, fmt.Errorf("Workers %d is negative", opts.Workers))
+	}
+	if opts.BatchSize < 0 {
+		errs = append(errs, fmt.Errorf("BatchSize %d is negative", opts.BatchSize))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("new pipeline: %w", err)
+	}
+	if opts.Workers == 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.Stdin == nil {
+		opts.Stdin = os.Stdin
+	}
+	opts.Now = nowFunc(opts.Now)
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Pipeline{opts: opts, log: log.With("component", "ingest.pipeline")}, nil
+}
+
+// Input is one file to read.
+type Input struct {
+	Path  string // as given or found; "-" for stdin
+	Size  int64
+	MTime time.Time
+}
+
+// Source is the checkpoint source name of a file.
+func (in Input) Source() string {
+	if in.Path == Stdin {
+		return ""
+	}
+	abs, err := filepath.Abs(in.Path)
+	if err != nil {
+		abs = in.Path
+	}
+	return "file:" + abs
+}
+
+// Position is the checkpoint position of a file read whole: its size and
+// modification time, so a changed file is read again.
+func (in Input) Position() string {
+	return fmt.Sprintf("size=%d mtime=%d", in.Size, in.MTime.UnixNano())
+}
+
+// ExpandPaths lists the inputs under paths: files as given (any name),
+// directories recursively (only names DataFile accepts), "-" as is.
+func ExpandPaths(paths []string) ([]Input, error) {
+	var out []Input
+	var errs []error
+	for _, p := range paths {
+		if p == Stdin {
+			out = append(out, Input{Path: Stdin})
+			continue
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read input: %w", err))
+			continue
+		}
+		if !fi.IsDir() {
+			out = append(out, Input{Path: p, Size: fi.Size(), MTime: fi.ModTime()})
+			continue
+		}
+		var found []Input
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() || !d.Type().IsRegular() || !DataFile(path) {
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			found = append(found, Input{Path: path, Size: info.Size(), MTime: info.ModTime()})
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("walk %s: %w", p, err))
+		}
+		sort.Slice(found, func(i, j int) bool { return found[i].Path < found[j].Path })
+		out = append(out, found...)
+	}
+	return out, errors.Join(errs...)
+}
+
+// chunk is a run of results of one file; the last chunk of a file carries
+// its checkpoint and counters.
+type chunk struct {
+	results []Result
+	cp      *store.Checkpoint
+	counts  Counts
+}
+
+const chunkSize = 512
+
+// Run reads paths (see ExpandPaths) and writes what they hold. A path that
+// cannot be read is logged and the others are read; the error then names
+// it. Bad records are counted and quarantined, not errors. The error is
+// otherwise the writer's or the context's.
+func (p *Pipeline) Run(ctx context.Context, paths []string) (Summary, error) {
+	inputs, pathErr := ExpandPaths(paths)
+	if pathErr != nil {
+		p.log.Warn("some inputs cannot be read", "err", pathErr)
+	}
+	sink, err := NewSink(p.opts.Writer, SinkOptions{BatchSize: p.opts.BatchSize})
+	if err != nil {
+		return Summary{}, err
+	}
+	var todo []Input
+	for _, in := range inputs {
+		if p.opts.Checkpoints != nil && in.Path != Stdin {
+			cp, ok, err := p.opts.Checkpoints.Checkpoint(ctx, in.Source())
+			if err != nil {
+				return Summary{}, fmt.Errorf("read checkpoint of %s: %w", in.Path, err)
+			}
+			if ok && cp.Position == in.Position() {
+				sink.AddCounts(Counts{FilesUnchanged: 1})
+				if p.opts.Progress != nil {
+					p.opts.Progress(in.Size)
+				}
+				continue
+			}
+		}
+		todo = append(todo, in)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan Input)
+	chunks := make(chan chunk, 2*p.opts.Workers)
+	var wg sync.WaitGroup
+	for range min(p.opts.Workers, max(len(todo), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for in := range jobs {
+				if err := p.decodeFile(ctx, in, chunks); err != nil {
+					return // context ended
+				}
+			}
+		}()
+	}
+	go func() {
+		defer close(jobs)
+		for _, in := range todo {
+			select {
+			case jobs <- in:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() {
+		wg.Wait()
+		close(chunks)
+	}()
+
+	var werr error
+	for ch := range chunks {
+		if werr != nil {
+			continue // drain so workers can finish
+		}
+		for _, r := range ch.results {
+			if werr = sink.Add(ctx, r); werr != nil {
+				cancel()
+				break
+			}
+		}
+		if werr == nil {
+			sink.AddCounts(ch.counts)
+			if ch.cp != nil {
+				sink.Checkpoint(*ch.cp)
+			}
+		}
+	}
+	if werr == nil {
+		werr = sink.Flush(ctx)
+	}
+	sum := Summary{Counts: sink.Counts(), Principals: sink.Principals()}
+	if werr == nil {
+		werr = ctx.Err()
+	}
+	return sum, errors.Join(werr, pathErr)
+}
+
+// decodeFile converts one input into chunks. It returns an error only when
+// the context ends.
+func (p *Pipeline) decodeFile(ctx context.Context, in Input, out chan<- chunk) error {
+	send := func(c chunk) error {
+		select {
+		case out <- c:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	var r io.Reader
+	name := in.Path
+	if in.Path == Stdin {
+		r = p.opts.Stdin
+		name = "stdin"
+	} else {
+		f, err := os.Open(in.Path)
+		if err != nil {
+			q := p.opts.Converter.quarantine(name, ReasonRead, fmt.Sprintf("open %s: %v", name, err), nil)
+			return send(chunk{results: []Result{{Kind: KindQuarantined, Quarantined: q}}, counts: Counts{Files: 1}})
+		}
+		defer f.Close()
+		r = f
+	}
+	if p.opts.Progress != nil {
+		r = &progressReader{r: r, fn: p.opts.Progress}
+	}
+	cur := make([]Result, 0, chunkSize)
+	counts, err := p.opts.Converter.Decode(ctx, name, r, func(res Result) error {
+		cur = append(cur, res)
+		if len(cur) == chunkSize {
+			if err := send(chunk{results: cur}); err != nil {
+				return err
+			}
+			cur = make([]Result, 0, chunkSize)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	last := chunk{results: cur, counts: Counts{Files: 1, Digests: counts.Digests}}
+	if in.Path != Stdin {
+		last.cp = &store.Checkpoint{Source: in.Source(), Position: in.Position(), Updated: p.opts.Now()}
+	}
+	return send(last)
+}
+
+type progressReader struct {
+	r  io.Reader
+	fn func(int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.fn(int64(n))
+	}
+	return n, err
+}
