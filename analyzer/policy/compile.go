@@ -60,7 +60,7 @@ func Compile(name string, doc *Document) (*Policy, error) {
 			st.anyResource = true
 		}
 		for _, r := range res {
-			st.resources = append(st.resources, compilePattern(r, vars, true))
+			st.resources = append(st.resources, compileResourcePattern(r, vars))
 		}
 		if sd.NotPrincipal != nil {
 			st.principal, st.notPrinc = compilePrincipals(sd.NotPrincipal), true

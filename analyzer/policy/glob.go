@@ -49,6 +49,40 @@ type pattern struct {
 // compilePattern compiles raw. vars enables policy variables, wild makes
 // "*" and "?" wildcards.
 func compilePattern(raw string, vars, wild bool) pattern {
+	from := len(raw) + 1
+	if vars {
+		from = 0
+	}
+	return compilePatternFrom(raw, from, wild)
+}
+
+// compileResourcePattern compiles a Resource/NotResource entry. Policy
+// variables are recognised only in the resource part of the ARN, after the
+// fifth colon (reference_policies_variables, "Where you can use policy
+// variables"); before it "${…}" is literal text.
+func compileResourcePattern(raw string, vars bool) pattern {
+	if !vars {
+		return compilePattern(raw, false, true)
+	}
+	colons, depth := 0, 0
+	for i := 0; i < len(raw); i++ {
+		switch {
+		case raw[i] == '$' && i+1 < len(raw) && raw[i+1] == '{':
+			depth++
+		case raw[i] == '}' && depth > 0:
+			depth--
+		case raw[i] == ':' && depth == 0:
+			if colons++; colons == 5 {
+				return compilePatternFrom(raw, i+1, true)
+			}
+		}
+	}
+	return compilePattern(raw, true, true)
+}
+
+// compilePatternFrom compiles raw, recognising policy variables that start
+// at byte index from or later.
+func compilePatternFrom(raw string, from int, wild bool) pattern {
 	p := pattern{raw: raw}
 	var lit strings.Builder
 	flush := func() {
@@ -60,7 +94,7 @@ func compilePattern(raw string, vars, wild bool) pattern {
 	hasVar, hasWild := false, false
 	for i := 0; i < len(raw); {
 		c := raw[i]
-		if vars && c == '$' && i+1 < len(raw) && raw[i+1] == '{' {
+		if i >= from && c == '$' && i+1 < len(raw) && raw[i+1] == '{' {
 			if end := strings.IndexByte(raw[i+2:], '}'); end >= 0 {
 				body := raw[i+2 : i+2+end]
 				i += 2 + end + 1
