@@ -24,10 +24,15 @@ type Set struct {
 	Session []*Policy
 	// SCPs are the service control policies that govern the principal's
 	// account, one level per node from the root down to the account; empty
-	// means the account is not in an organization. Every level must allow.
+	// means the account is not in an organization (or is its management
+	// account, which SCPs do not affect). Every level must allow. They are
+	// skipped for service-linked roles.
 	SCPs []OrgLevel
 	// RCPs are the resource control policies that govern the resource's
-	// account, levels as for SCPs; empty means none apply.
+	// account, levels as for SCPs; empty means none apply. The caller
+	// decides whether they apply: RCPs cover only the services listed in
+	// orgs_manage_policies_rcps and not resources in the management
+	// account. They are skipped for service-linked roles.
 	RCPs []OrgLevel
 	// Resource is the resource-based policy (bucket policy, key policy,
 	// role trust policy, …); nil means none.

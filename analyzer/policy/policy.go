@@ -13,7 +13,24 @@
 // Use: Parse (or CompileJSON) each document once, Compile it with a name used
 // in explanations, gather the compiled policies in a Set, and call
 // Set.Evaluate with a Request and a reusable Decision. Evaluation of a
-// compiled Set allocates nothing in the common case.
+// compiled Set allocates nothing in the common case. The Decision names every
+// statement that allowed or denied (layer, SCP/RCP level, policy name, Sid or
+// index).
+//
+// Read-only view for granted sets and trust policies: Policy.Statements
+// returns the compiled statements; on each, Effect, Sid, Index and
+// PolicyName identify it, MatchesAction applies Action/NotAction,
+// Actions and Resources return the patterns (with a flag for NotAction /
+// NotResource; neither Resource element means any resource),
+// MatchesResource applies Resource/NotResource (policy variables resolved
+// from a Context), HasConditions, Conditions and ConditionsMatch expose the
+// Condition element, and Principal / MatchesPrincipal the Principal or
+// NotPrincipal block (PrincipalMatch says whether the account, the role or
+// the caller itself is named). Nothing needs re-parsing.
+//
+// Request context: Evaluate uses exactly the keys in Request.Context (keys
+// case-insensitive, values case-sensitive); it derives none, not even
+// aws:PrincipalArn. Operators read values by their own type.
 //
 // The package is a leaf: it imports nothing of ours, so any package may use it.
 package policy
