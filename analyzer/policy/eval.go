@@ -189,9 +189,13 @@ func (s *Set) decide(e *evalState) (Result, string) {
 			}
 			return Allowed, ReasonResourceRoleGrant
 		}
-		if e.pi.kind == pkRoot {
-			// The root user's permissions are limited only by SCPs, RCPs
-			// and explicit denies in resource-based policies.
+	}
+	if e.pi.kind == pkRoot {
+		// The account root user has no identity-based policies and needs
+		// none: it is limited only by SCPs, RCPs and explicit denies, and
+		// across accounts by the other account's resource-based policy.
+		idAllow, boundaryOK, sessionOK = true, true, true
+		if sameAccount {
 			return Allowed, ReasonRootUser
 		}
 	}
