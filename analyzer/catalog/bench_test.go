@@ -10,11 +10,13 @@ import (
 
 func BenchmarkLoad(b *testing.B) {
 	b.ReportAllocs()
+	cpu := startCPU()
 	for b.Loop() {
 		if _, err := catalog.Load(); err != nil {
 			b.Fatal(err)
 		}
 	}
+	cpu.report(b)
 }
 
 func BenchmarkLookup(b *testing.B) {

@@ -45,17 +45,19 @@ import (
 	"bytes"
 	"compress/gzip"
 	_ "embed"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
+	"unsafe"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // embeddedData is the generated catalog (read-only; see the package doc).
 //
-//go:embed catalog.txt.gz
+//go:embed catalog.txt.zst
 var embeddedData []byte
 
 // Version returns the version of DataPackage the embedded catalog holds.
@@ -186,30 +188,47 @@ func parseRaw(raw []byte) (*Catalog, error) {
 	return parse(data)
 }
 
-// decompress returns raw as a string, gunzipped if it is gzip. The output is
-// sized from the gzip trailer (ISIZE) so it is decompressed straight into one
-// string without regrowth or a final copy.
+// decompress returns raw as a string, decompressed if it is zstd (the
+// embedded form) or gzip.
 func decompress(raw []byte) (string, error) {
-	if len(raw) < 2 || raw[0] != 0x1f || raw[1] != 0x8b {
-		return string(raw), nil
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		return "", fmt.Errorf("gunzip catalog: %w", err)
-	}
-	var sb strings.Builder
-	if len(raw) >= 18 {
-		if n := binary.LittleEndian.Uint32(raw[len(raw)-4:]); n < 1<<28 {
-			sb.Grow(int(n))
+	switch {
+	case len(raw) >= 4 && raw[0] == 0x28 && raw[1] == 0xb5 && raw[2] == 0x2f && raw[3] == 0xfd:
+		var h zstd.Header
+		if err := h.Decode(raw); err != nil {
+			return "", fmt.Errorf("unzstd catalog: %w", err)
 		}
+		var dst []byte
+		if h.HasFCS && h.FrameContentSize < 1<<28 {
+			dst = make([]byte, 0, h.FrameContentSize)
+		}
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return "", fmt.Errorf("unzstd catalog: %w", err)
+		}
+		defer d.Close()
+		out, err := d.DecodeAll(raw, dst)
+		if err != nil {
+			return "", fmt.Errorf("unzstd catalog: %w", err)
+		}
+		if len(out) == 0 {
+			return "", nil
+		}
+		return ownedString(out), nil
+	case len(raw) >= 2 && raw[0] == 0x1f && raw[1] == 0x8b:
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return "", fmt.Errorf("gunzip catalog: %w", err)
+		}
+		var sb strings.Builder
+		if _, err := io.Copy(&sb, zr); err != nil {
+			return "", fmt.Errorf("gunzip catalog: %w", err)
+		}
+		if err := zr.Close(); err != nil {
+			return "", fmt.Errorf("gunzip catalog: %w", err)
+		}
+		return sb.String(), nil
 	}
-	if _, err := io.Copy(&sb, zr); err != nil {
-		return "", fmt.Errorf("gunzip catalog: %w", err)
-	}
-	if err := zr.Close(); err != nil {
-		return "", fmt.Errorf("gunzip catalog: %w", err)
-	}
-	return sb.String(), nil
+	return string(raw), nil
 }
 
 // DataSource returns the package name and version the catalog was generated from.
@@ -315,12 +334,13 @@ func hasUpper(s string) bool {
 // lowerASCII appends s to dst with ASCII letters lowercased. Catalog names
 // are ASCII; other bytes are kept and then simply match nothing.
 func lowerASCII(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		dst = append(dst, c)
+	n := len(dst)
+	dst = append(dst, s...)
+	b := dst[n:]
+	for i, c := range b {
+		// Branch-free: adds 32 exactly when c-'A' < 26 (mixed-case names
+		// defeat the branch predictor; Load lowercases ~600 KB).
+		b[i] = c + byte((uint32(c-'A')-26)>>31<<5)
 	}
 	return dst
 }
@@ -360,4 +380,15 @@ func (e *UnknownError) Error() string {
 
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// ownedString returns b as a string without copying. The caller hands over
+// b: it must not be referenced or written again (the pattern strings.Builder
+// uses). Load relies on it to keep the decompressed text and the lowercased
+// names in one allocation each, all names being substrings of them.
+func ownedString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/iamd/iamd/analyzer/catalog"
 )
 
@@ -445,6 +447,8 @@ func TestParseErrors(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	zw.Write(enc)
 	zw.Close()
+	ze, _ := zstd.NewWriter(nil)
+	zs := ze.EncodeAll(enc, nil)
 	tests := []struct {
 		name, data, errPart string
 	}{
@@ -453,6 +457,7 @@ func TestParseErrors(t *testing.T) {
 		{"newer encoding", strings.Replace(string(enc), "iamcatalog\t1\t", "iamcatalog\t2\t", 1), "encoding version 2"},
 		{"truncated", strings.Join(lines[:len(lines)/2], "\n"), "counts differ"},
 		{"truncated gzip", gz.String()[:gz.Len()/2], "gunzip"},
+		{"truncated zstd", string(zs[:len(zs)/2]), "unzstd"},
 		{"bad level", replaceLine("A\tiam:GetRole", "A\tiam:GetRole\tX\t+0\t"), "bad access level"},
 		{"bad resource id", replaceLine("A\tiam:GetRole", "A\tiam:GetRole\tR\t+9\t"), "resource type id 9 out of range"},
 		{"bad key id", replaceLine("A\tiam:GetRole", "A\tiam:GetRole\tR\t+0\t999"), "condition key id 999"},
@@ -468,8 +473,10 @@ func TestParseErrors(t *testing.T) {
 			}
 		})
 	}
-	if c, err := catalog.Parse(bytes.NewReader(gz.Bytes())); err != nil || c.Len() != 21 {
-		t.Fatalf("Parse(gzipped fixture) = %v", err)
+	for name, data := range map[string][]byte{"gzip": gz.Bytes(), "zstd": zs} {
+		if c, err := catalog.Parse(bytes.NewReader(data)); err != nil || c.Len() != 21 {
+			t.Fatalf("Parse(%s fixture) = %v", name, err)
+		}
 	}
 }
 

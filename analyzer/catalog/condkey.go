@@ -84,13 +84,11 @@ func (c *Catalog) indexKeys() error {
 	for i := range c.keys {
 		total += len(c.keys[i].Name)
 	}
-	var sb strings.Builder
-	sb.Grow(total)
-	var scratch [256]byte
+	buf := make([]byte, 0, total)
 	for i := range c.keys {
-		sb.Write(lowerASCII(scratch[:0], c.keys[i].Name))
+		buf = lowerASCII(buf, c.keys[i].Name)
 	}
-	all := sb.String()
+	all := ownedString(buf)
 	off := 0
 	for i := range c.keys {
 		k := &c.keys[i]

@@ -274,13 +274,11 @@ func (c *Catalog) index() error {
 	for i := range c.actions {
 		total += len(c.actions[i].full)
 	}
-	var sb strings.Builder
-	sb.Grow(total)
-	var scratch [256]byte
+	buf := make([]byte, 0, total)
 	for i := range c.actions {
-		sb.Write(lowerASCII(scratch[:0], c.actions[i].full))
+		buf = lowerASCII(buf, c.actions[i].full)
 	}
-	all := sb.String()
+	all := ownedString(buf)
 	c.lower = make([]string, len(c.actions))
 	c.byName = make(map[string]int32, len(c.actions))
 	off := 0

@@ -176,10 +176,19 @@ func (c *Catalog) Expand(pattern string) ([]Action, error) {
 			out = append(make([]Action, 0, b-a), c.actions[a:b]...)
 		}
 	} else {
+		// Collect ids first so the (large) Action slice is allocated once.
+		var stack [256]int
+		ids := stack[:0]
 		c.each(m, func(id int) bool {
-			out = append(out, c.actions[id])
+			ids = append(ids, id)
 			return true
 		})
+		if len(ids) > 0 {
+			out = make([]Action, len(ids))
+			for i, id := range ids {
+				out[i] = c.actions[id]
+			}
+		}
 	}
 	if len(out) == 0 {
 		return nil, &UnknownError{Kind: UnknownAction, Pattern: pattern}

