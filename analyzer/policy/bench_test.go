@@ -155,3 +155,27 @@ func BenchmarkWithOrgAndResourcePolicy(b *testing.B) {
 	req.Context.SetBool("aws:SecureTransport", true)
 	benchEval(b, set, req, Allowed)
 }
+
+// BenchmarkCompileReadOnly is the one-time cost of parsing and compiling a
+// ReadOnlyAccess-sized policy (2,807 action patterns).
+func BenchmarkCompileReadOnly(b *testing.B) {
+	var acts []string
+	for i := 0; i < 400; i++ {
+		svc := fmt.Sprintf("svc%03d", i)
+		acts = append(acts, svc+":Get*", svc+":List*", svc+":Describe*")
+		for j := 0; j < 4; j++ {
+			acts = append(acts, fmt.Sprintf("%s:BatchGet%dItems", svc, j))
+		}
+	}
+	data, err := json.Marshal(doc(stmt{"Effect": "Allow", "Action": acts, "Resource": "*"}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := CompileJSON("ReadOnlyAccess", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
