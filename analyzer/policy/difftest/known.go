@@ -24,7 +24,9 @@ func Differences() []Difference {
 	return []Difference{
 		{Name: "not-ip-bare-address-other-family", Owner: "reference", Applies: notIPBareOtherFamily},
 		{Name: "unresolved-variable-in-negated-element", Owner: "undecided", Applies: unresolvedVariableNegated},
-		{Name: "variable-before-resource-part", Owner: "iamd", Applies: variableBeforeResourcePart},
+		{Name: "session-policy-limits-resource-policy-naming-session", Owner: "reference", Applies: func(c *Case) bool { return sessionInResourcePolicy(c, false) }},
+		{Name: "session-policy-limits-resource-policy-for-everyone", Owner: "undecided", Applies: func(c *Case) bool { return sessionInResourcePolicy(c, true) }},
+		{Name: "null-on-empty-list", Owner: "undecided", Applies: nullOnEmptyList},
 	}
 }
 
@@ -163,28 +165,6 @@ func unresolvedVariableNegated(c *Case) bool {
 	return found
 }
 
-// variableBeforeResourcePart: a policy variable in the partition, service,
-// region or account field of a Resource/NotResource ARN. The IAM User Guide
-// (reference_policies_variables, "Where you can use policy variables",
-// Resource element) allows variables only in the resource part of the ARN,
-// after the fifth colon; iamd substitutes them anywhere, the reference keeps
-// them literal.
-func variableBeforeResourcePart(c *Case) bool {
-	found := false
-	statements(c, func(st map[string]any) {
-		for _, r := range append(strs(st["Resource"]), strs(st["NotResource"])...) {
-			parts := strings.SplitN(r, ":", 6)
-			if len(parts) < 6 {
-				continue
-			}
-			if strings.Contains(strings.Join(parts[:5], ":"), "${") {
-				found = true
-			}
-		}
-	})
-	return found
-}
-
 // variables returns the keys of the ${key} variables in s that have no
 // default value; ${$}, ${?} and ${*} are literals.
 func variables(s string) []string {
@@ -226,4 +206,66 @@ func contextString(c *Case, key string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// sessionInResourcePolicy: the caller is a role session with a session
+// policy, and a same-account resource policy has an Allow naming the session
+// ARN itself (anyone false), or every principal, "*" (anyone true). The IAM User Guide
+// (access_policies.html#policies_session, "Session policies") says the
+// permissions of a resource-based policy that names the session ARN are
+// added after the session is created and are not limited by the session
+// policy; the reference limits them anyway (its README lists session
+// policies as not yet fully supported). For "*" the docs say nothing; iamd
+// treats it like naming the session, since it names every principal.
+func sessionInResourcePolicy(c *Case, anyone bool) bool {
+	if len(c.SessionPolicy) == 0 || string(c.SessionPolicy) == "null" || len(c.ResourcePolicy) == 0 {
+		return false
+	}
+	p := c.Request.Principal
+	if !strings.HasPrefix(p, "arn:aws:sts::") {
+		return false
+	}
+	found := false
+	one := Case{ResourcePolicy: c.ResourcePolicy}
+	statements(&one, func(st map[string]any) {
+		if st["Effect"] != "Allow" {
+			return
+		}
+		var names []string
+		switch pr := st["Principal"].(type) {
+		case string:
+			names = []string{pr}
+		case map[string]any:
+			names = strs(pr["AWS"])
+		}
+		for _, n := range names {
+			if (!anyone && n == p) || (anyone && n == "*") {
+				found = true
+			}
+		}
+	})
+	return found
+}
+
+// nullOnEmptyList: a Null condition on a key the request gives as an empty
+// list. iamd treats an empty multivalued key as absent, following the IAM
+// User Guide (reference_policies_condition-single-vs-multi-valued-context-keys:
+// a key whose value "resolves to a null dataset" behaves as a missing key);
+// the reference treats the key as present.
+func nullOnEmptyList(c *Case) bool {
+	found := false
+	statements(c, func(st map[string]any) {
+		conditions(st, func(op, key string, _ []string) {
+			if op != "Null" {
+				return
+			}
+			for k, raw := range c.Request.Context {
+				var list []string
+				if strings.EqualFold(k, key) && json.Unmarshal(raw, &list) == nil && len(list) == 0 {
+					found = true
+				}
+			}
+		})
+	})
+	return found
 }
