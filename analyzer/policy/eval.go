@@ -139,7 +139,7 @@ func (s *Set) decide(e *evalState) (Result, string) {
 	// SCPs and RCPs do not apply to service-linked roles
 	// (orgs_manage_policies_scps: "SCPs do not affect service-linked
 	// roles"; orgs_manage_policies_rcps likewise).
-	slr := serviceLinkedRoleName(&e.pi)
+	slr := isServiceLinked(&e.pi)
 	scpOK, rcpOK := true, true
 	if !slr {
 		for i := range s.SCPs {

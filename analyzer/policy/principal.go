@@ -85,10 +85,12 @@ func parsePrincipal(arn string) principalInfo {
 	return pi
 }
 
-// ServiceLinked reports whether principal is a service-linked role or one
-// of its sessions. SCPs and RCPs do not apply to service-linked roles
-// (orgs_manage_policies_scps, orgs_manage_policies_rcps).
-func serviceLinkedRoleName(pi *principalInfo) bool {
+// isServiceLinked reports whether the caller is a service-linked role or
+// one of its sessions (role path aws-service-role/, or a session of a role
+// named AWSServiceRoleFor…, as session ARNs carry no path). SCPs and RCPs
+// do not apply to service-linked roles (orgs_manage_policies_scps,
+// orgs_manage_policies_rcps).
+func isServiceLinked(pi *principalInfo) bool {
 	return pi.serviceLinked || (pi.kind == pkSession && strings.HasPrefix(pi.roleName, "AWSServiceRoleFor"))
 }
 
