@@ -27,6 +27,11 @@ fi
 mkdir -p "$cache"
 cp "$here/package.json" "$here/package-lock.json" "$cache/"
 rm -f "$stamp"
-(cd "$cache" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+if ! (cd "$cache" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error); then
+  # A failed install must not fail the build: the differential test then
+  # skips and says why.
+  echo "difftest install: npm ci failed in $cache; the differential test will skip" >&2
+  exit 0
+fi
 echo "$want" >"$stamp"
 echo "difftest install: reference engine installed in $cache"
