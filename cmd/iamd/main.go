@@ -41,5 +41,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newSimulateCmd())
 	root.AddCommand(newIngestCmd())
 	root.AddCommand(newUsageCmd())
+	root.AddCommand(newGrantedCmd())
+	root.AddCommand(newAuditCmd())
 	return root
 }

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iamd/iamd/analyzer/catalog"
+	"github.com/iamd/iamd/analyzer/iam"
+)
+
+// grantedOptions are the flags of `iamd granted`.
+type grantedOptions struct {
+	iamFile          string
+	org              string
+	credentialReport string
+	principal        string
+	service          string
+	format           string
+}
+
+const grantedLong = `Print the actions a principal is granted: every catalog action it may
+call on at least some resource, after identity policies (own and through
+groups), the permissions boundary, organization SCPs (--org) and explicit
+denies. Each action shows its resource scope, whether it depends on
+conditions, the statements that grant it and those that narrow it (a Deny
+on specific resources or with conditions, a boundary or SCP on some
+resources).
+
+--iam is the JSON of "aws iam get-account-authorization-details" (or an
+iamd snapshot). --principal is an ARN, or a user, role or group name when
+that is unique. Policies missing from the snapshot are listed as unknown:
+the real set may differ.`
+
+func newGrantedCmd() *cobra.Command {
+	var o grantedOptions
+	cmd := &cobra.Command{
+		Use:   "granted",
+		Short: "List the actions a principal is granted by its IAM policies",
+		Long:  grantedLong,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runGranted(cmd.OutOrStdout(), &o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.iamFile, "iam", "", "authorization-details JSON file (required)")
+	f.StringVar(&o.org, "org", "", "organization SCP/RCP file (JSON or YAML, levels root first)")
+	f.StringVar(&o.credentialReport, "credential-report", "", "credential report CSV to merge")
+	f.StringVar(&o.principal, "principal", "", "principal ARN or unique name (required)")
+	f.StringVar(&o.service, "service", "", "only actions of this service prefix, e.g. s3")
+	f.StringVar(&o.format, "format", "table", "output format: table or json")
+	return cmd
+}
+
+// loadAccount loads the snapshot, the optional credential report and the
+// optional organization layer shared by granted and audit.
+func loadAccount(iamFile, reportFile, orgFile string) (*iam.Account, *iam.Org, error) {
+	if iamFile == "" {
+		return nil, nil, errors.New("--iam is required")
+	}
+	acct, err := iam.LoadFile(iamFile, iam.LoadOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	if reportFile != "" {
+		f, err := os.Open(reportFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("credential report: %w", err)
+		}
+		defer f.Close()
+		rows, err := iam.ParseCredentialReport(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("credential report %s: %w", reportFile, err)
+		}
+		acct.ApplyCredentialReport(rows)
+	}
+	var org *iam.Org
+	if orgFile != "" {
+		if org, err = iam.LoadOrgFile(orgFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	return acct, org, nil
+}
+
+func findPrincipal(acct *iam.Account, s string) (*iam.Principal, error) {
+	if p, ok := acct.Principal(s); ok {
+		return p, nil
+	}
+	var hits []*iam.Principal
+	for _, p := range acct.Principals {
+		if p.Name == s {
+			hits = append(hits, p)
+		}
+	}
+	switch len(hits) {
+	case 1:
+		return hits[0], nil
+	case 0:
+		return nil, fmt.Errorf("--principal %q: no such principal in the snapshot", s)
+	}
+	var arns []string
+	for _, p := range hits {
+		arns = append(arns, p.ARN)
+	}
+	return nil, fmt.Errorf("--principal %q is ambiguous: %s", s, strings.Join(arns, ", "))
+}
+
+func runGranted(w io.Writer, o *grantedOptions) error {
+	if o.format != "table" && o.format != "json" {
+		return fmt.Errorf("--format %q: want table or json", o.format)
+	}
+	if o.principal == "" {
+		return errors.New("--principal is required")
+	}
+	acct, org, err := loadAccount(o.iamFile, o.credentialReport, o.org)
+	if err != nil {
+		return err
+	}
+	p, err := findPrincipal(acct, o.principal)
+	if err != nil {
+		return err
+	}
+	cat, err := catalog.Load()
+	if err != nil {
+		return fmt.Errorf("load action catalog: %w", err)
+	}
+	if o.service != "" {
+		if _, ok := cat.Service(o.service); !ok {
+			return fmt.Errorf("--service %q: unknown service prefix", o.service)
+		}
+	}
+	gr, err := iam.NewGranter(cat, acct, org)
+	if err != nil {
+		return err
+	}
+	gs := gr.Granted(p)
+	grants := gs.Grants()
+	if o.service != "" {
+		grants = gs.Service(o.service)
+	}
+	if o.format == "json" {
+		return writeGrantedJSON(w, gs, grants)
+	}
+	return writeGrantedTable(w, gs, grants)
+}
+
+type grantedJSON struct {
+	Principal       string      `json:"principal"`
+	Kind            string      `json:"kind"`
+	Count           int         `json:"count"`
+	Unknown         []string    `json:"unknownPolicies,omitempty"`
+	UnknownPatterns []string    `json:"unknownActionPatterns,omitempty"`
+	Grants          []grantJSON `json:"grants"`
+}
+
+type grantJSON struct {
+	Action       string          `json:"action"`
+	AllResources bool            `json:"allResources"`
+	Resources    []string        `json:"resources"`
+	Conditional  bool            `json:"conditional"`
+	Allows       []string        `json:"allowedBy"`
+	Narrowed     []narrowingJSON `json:"narrowedBy,omitempty"`
+}
+
+type narrowingJSON struct {
+	Statement string   `json:"statement"`
+	Kind      string   `json:"kind"`
+	Resources []string `json:"resources,omitempty"`
+}
+
+func writeGrantedJSON(w io.Writer, gs *iam.GrantedSet, grants []iam.Grant) error {
+	out := grantedJSON{Principal: gs.Principal, Kind: string(gs.Kind), Count: len(grants), Unknown: gs.Unknown, UnknownPatterns: gs.UnknownPatterns, Grants: []grantJSON{}}
+	for _, g := range grants {
+		gj := grantJSON{Action: g.Action, AllResources: g.AllResources, Resources: g.Resources, Conditional: g.Conditional}
+		for _, r := range g.Allows {
+			gj.Allows = append(gj.Allows, r.String())
+		}
+		for _, n := range g.Narrowed {
+			gj.Narrowed = append(gj.Narrowed, narrowingJSON{Statement: n.Statement.String(), Kind: n.Kind, Resources: n.Resources})
+		}
+		out.Grants = append(out.Grants, gj)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func writeGrantedTable(w io.Writer, gs *iam.GrantedSet, grants []iam.Grant) error {
+	fmt.Fprintf(w, "principal: %s (%s)\ngranted actions: %d\n", gs.Principal, gs.Kind, len(grants))
+	for _, u := range gs.Unknown {
+		fmt.Fprintf(w, "warning: policy %s is unknown (not in the snapshot or unparsable): the real set may differ\n", u)
+	}
+	for _, u := range gs.UnknownPatterns {
+		fmt.Fprintf(w, "note: action pattern %q matches no catalog action\n", u)
+	}
+	if len(grants) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nACTION\tRESOURCES\tCONDITIONAL\tGRANTED BY\tNARROWED BY")
+	for _, g := range grants {
+		var by, nb []string
+		for _, r := range g.Allows {
+			by = append(by, r.String())
+		}
+		for _, n := range g.Narrowed {
+			nb = append(nb, n.Kind+": "+n.Statement.String())
+		}
+		res := strings.Join(g.Resources, ",")
+		if g.AllResources {
+			res = "*"
+		}
+		narrowed := "-"
+		if len(nb) > 0 {
+			narrowed = strings.Join(nb, "; ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", g.Action, res, strconv.FormatBool(g.Conditional), strings.Join(by, "; "), narrowed)
+	}
+	return tw.Flush()
+}
