@@ -1,6 +1,9 @@
 package policy
 
 import (
+	"bytes"
+	"encoding/json"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -8,6 +11,61 @@ import (
 
 // Fuzz targets: `go test -fuzz=FuzzParse ./analyzer/policy` and so on. The
 // default test run executes only the seeds below.
+
+// FuzzJSON checks the hand-written JSON scanner against encoding/json:
+// same accept/reject decision and the same values (last duplicate key wins
+// in encoding/json).
+func FuzzJSON(f *testing.F) {
+	for _, s := range []string{`{"a": [1, -2.5e3, true, null, "x\u00e9\n"], "b": {}}`, `"\ud800"`, `[01]`, `{"a":1,"a":2}`, "\"\xff\"", `1e`, `[1,]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n, err := parseJSON(data)
+		valid := json.Valid(data)
+		if err != nil {
+			if valid && !strings.Contains(err.Error(), "nested deeper") {
+				t.Fatalf("parseJSON rejects valid JSON %q: %v", data, err)
+			}
+			return
+		}
+		if !valid {
+			t.Fatalf("parseJSON accepts invalid JSON %q", data)
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		var want any
+		if err := dec.Decode(&want); err != nil {
+			t.Fatalf("encoding/json: %v", err)
+		}
+		if got := jnodeValue(n); !reflect.DeepEqual(got, want) {
+			t.Fatalf("parseJSON(%q)=%#v, encoding/json %#v", data, got, want)
+		}
+	})
+}
+
+func jnodeValue(n *jnode) any {
+	switch n.kind {
+	case jString:
+		return n.s
+	case jNumber:
+		return json.Number(n.s)
+	case jBool:
+		return n.b
+	case jArray:
+		out := []any{}
+		for _, e := range n.arr {
+			out = append(out, jnodeValue(e))
+		}
+		return out
+	case jObject:
+		out := map[string]any{}
+		for i, k := range n.keys {
+			out[k] = jnodeValue(n.vals[i])
+		}
+		return out
+	}
+	return nil
+}
 
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::b/${aws:username}/*"}}`))

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Parse errors; a *ParseError wraps one of them. Test with errors.Is.
@@ -422,102 +422,246 @@ type jnode struct {
 
 const maxDepth = 64
 
+// parseJSON reads one JSON value into a tree that remembers where each
+// value starts. It is a small hand-written scanner: policies are parsed in
+// bulk when an account is loaded, and encoding/json's token API costs
+// several allocations per token.
 func parseJSON(data []byte) (*jnode, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	n, err := readNode(dec, data, 0)
+	sc := jscanner{data: data}
+	n, err := sc.value(0)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, &ParseError{Offset: nextOffset(data, dec.InputOffset()), Err: fmt.Errorf("%w: data after the policy object", ErrSyntax)}
+	sc.skipSpace()
+	if sc.pos < len(data) {
+		return nil, sc.errorf("%w: data after the policy object", ErrSyntax)
 	}
 	return n, nil
 }
 
-// nextOffset skips the separators between the decoder position and the next
-// value.
-func nextOffset(data []byte, off int64) int64 {
-	for off < int64(len(data)) {
-		switch data[off] {
-		case ' ', '\t', '\r', '\n', ':', ',':
-			off++
-			continue
-		}
-		break
-	}
-	return off
+type jscanner struct {
+	data []byte
+	pos  int
 }
 
-func syntaxErr(data []byte, dec *json.Decoder, err error) error {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return &ParseError{Offset: se.Offset, Err: fmt.Errorf("%w: %v", ErrSyntax, err)}
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return &ParseError{Offset: int64(len(data)), Err: fmt.Errorf("%w: unexpected end of document", ErrSyntax)}
-	}
-	return &ParseError{Offset: dec.InputOffset(), Err: fmt.Errorf("%w: %v", ErrSyntax, err)}
+func (s *jscanner) errorf(format string, args ...any) error {
+	return &ParseError{Offset: int64(s.pos), Err: fmt.Errorf(format, args...)}
 }
 
-func readNode(dec *json.Decoder, data []byte, depth int) (*jnode, error) {
-	off := nextOffset(data, dec.InputOffset())
-	if depth > maxDepth {
-		return nil, &ParseError{Offset: off, Err: fmt.Errorf("%w: nested deeper than %d", ErrSyntax, maxDepth)}
+func (s *jscanner) unexpected() error {
+	if s.pos >= len(s.data) {
+		return s.errorf("%w: unexpected end of document", ErrSyntax)
 	}
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, syntaxErr(data, dec, err)
-	}
-	n := &jnode{off: off}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			n.kind = jObject
-			for dec.More() {
-				koff := nextOffset(data, dec.InputOffset())
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, syntaxErr(data, dec, err)
-				}
-				k, ok := kt.(string)
-				if !ok {
-					return nil, &ParseError{Offset: koff, Err: fmt.Errorf("%w: object key is not a string", ErrSyntax)}
-				}
-				v, err := readNode(dec, data, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				n.keys = append(n.keys, k)
-				n.koffs = append(n.koffs, koff)
-				n.vals = append(n.vals, v)
-			}
-		case '[':
-			n.kind = jArray
-			for dec.More() {
-				v, err := readNode(dec, data, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				n.arr = append(n.arr, v)
-			}
+	return s.errorf("%w: invalid character %q", ErrSyntax, s.data[s.pos])
+}
+
+func (s *jscanner) skipSpace() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\r', '\n':
+			s.pos++
 		default:
-			return nil, &ParseError{Offset: off, Err: fmt.Errorf("%w: unexpected %q", ErrSyntax, t)}
+			return
 		}
-		if _, err := dec.Token(); err != nil { // closing delimiter
-			return nil, syntaxErr(data, dec, err)
+	}
+}
+
+func (s *jscanner) value(depth int) (*jnode, error) {
+	s.skipSpace()
+	if s.pos >= len(s.data) {
+		return nil, s.unexpected()
+	}
+	if depth > maxDepth {
+		return nil, s.errorf("%w: nested deeper than %d", ErrSyntax, maxDepth)
+	}
+	n := &jnode{off: int64(s.pos)}
+	switch c := s.data[s.pos]; {
+	case c == '{':
+		n.kind = jObject
+		s.pos++
+		s.skipSpace()
+		if s.pos < len(s.data) && s.data[s.pos] == '}' {
+			s.pos++
+			return n, nil
 		}
-	case string:
-		n.kind, n.s = jString, t
-	case json.Number:
-		n.kind, n.s = jNumber, t.String()
-	case bool:
-		n.kind, n.b = jBool, t
-	case nil:
-		n.kind = jNull
+		for {
+			s.skipSpace()
+			koff := int64(s.pos)
+			if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+				return nil, s.unexpected()
+			}
+			k, err := s.str()
+			if err != nil {
+				return nil, err
+			}
+			s.skipSpace()
+			if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+				return nil, s.unexpected()
+			}
+			s.pos++
+			v, err := s.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			n.keys = append(n.keys, k)
+			n.koffs = append(n.koffs, koff)
+			n.vals = append(n.vals, v)
+			if done, err := s.next('}'); err != nil || done {
+				return n, err
+			}
+		}
+	case c == '[':
+		n.kind = jArray
+		s.pos++
+		s.skipSpace()
+		if s.pos < len(s.data) && s.data[s.pos] == ']' {
+			s.pos++
+			return n, nil
+		}
+		for {
+			v, err := s.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			n.arr = append(n.arr, v)
+			if done, err := s.next(']'); err != nil || done {
+				return n, err
+			}
+		}
+	case c == '"':
+		str, err := s.str()
+		if err != nil {
+			return nil, err
+		}
+		n.kind, n.s = jString, str
+	case c == 't' || c == 'f' || c == 'n':
+		for _, lit := range [...]string{"true", "false", "null"} {
+			if bytes.HasPrefix(s.data[s.pos:], []byte(lit)) {
+				s.pos += len(lit)
+				n.kind, n.b = jBool, lit == "true"
+				if lit == "null" {
+					n.kind = jNull
+				}
+				return n, nil
+			}
+		}
+		return nil, s.unexpected()
+	case c == '-' || ('0' <= c && c <= '9'):
+		start := s.pos
+		if err := s.number(); err != nil {
+			return nil, err
+		}
+		n.kind, n.s = jNumber, string(s.data[start:s.pos])
+	default:
+		return nil, s.unexpected()
 	}
 	return n, nil
+}
+
+// next consumes "," (more to come) or the closing delimiter (done).
+func (s *jscanner) next(closing byte) (done bool, err error) {
+	s.skipSpace()
+	if s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+			return false, nil
+		case closing:
+			s.pos++
+			return true, nil
+		}
+	}
+	return false, s.unexpected()
+}
+
+// str reads a string; escapes and invalid UTF-8 go through encoding/json
+// so that decoding matches it exactly.
+func (s *jscanner) str() (string, error) {
+	start := s.pos
+	s.pos++
+	simple := true
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		switch {
+		case c == '"':
+			s.pos++
+			raw := s.data[start+1 : s.pos-1]
+			if simple && utf8.Valid(raw) {
+				return string(raw), nil
+			}
+			var out string
+			if err := json.Unmarshal(s.data[start:s.pos], &out); err != nil {
+				s.pos = start
+				return "", s.errorf("%w: bad string: %v", ErrSyntax, err)
+			}
+			return out, nil
+		case c == '\\':
+			simple = false
+			s.pos++
+			if s.pos >= len(s.data) {
+				return "", s.unexpected()
+			}
+			switch s.data[s.pos] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.pos++
+			case 'u':
+				s.pos++
+				for i := 0; i < 4; i++ {
+					if s.pos >= len(s.data) || !isHex(s.data[s.pos]) {
+						return "", s.unexpected()
+					}
+					s.pos++
+				}
+			default:
+				return "", s.errorf("%w: invalid escape %q", ErrSyntax, s.data[s.pos])
+			}
+		case c < 0x20:
+			return "", s.errorf("%w: control character in string", ErrSyntax)
+		default:
+			s.pos++
+		}
+	}
+	return "", s.unexpected()
+}
+
+func isHex(c byte) bool {
+	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
+}
+
+// number checks the JSON number grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *jscanner) number() error {
+	digits := func() int {
+		n := 0
+		for s.pos < len(s.data) && '0' <= s.data[s.pos] && s.data[s.pos] <= '9' {
+			s.pos++
+			n++
+		}
+		return n
+	}
+	if s.data[s.pos] == '-' {
+		s.pos++
+	}
+	if s.pos < len(s.data) && s.data[s.pos] == '0' {
+		s.pos++
+	} else if digits() == 0 {
+		return s.unexpected()
+	}
+	if s.pos < len(s.data) && s.data[s.pos] == '.' {
+		s.pos++
+		if digits() == 0 {
+			return s.unexpected()
+		}
+	}
+	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
+		s.pos++
+		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
+			s.pos++
+		}
+		if digits() == 0 {
+			return s.unexpected()
+		}
+	}
+	return nil
 }
 
 func quote(s string) string { return strconv.Quote(s) }
