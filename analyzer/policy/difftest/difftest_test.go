@@ -230,9 +230,21 @@ func TestCompareCatchesFlippedReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			caught := len(rep.Unexplained) + len(rep.Known) + len(rep.Pending)
-			if caught != 1 || rep.Agreed != len(cases)-1 {
-				t.Fatalf("flipped case %d: agreed %d, caught %d, want %d and 1", i, rep.Agreed, caught, len(cases)-1)
+			all := append(append(append([]Mismatch(nil), rep.Unexplained...), rep.Known...), rep.Pending...)
+			if len(all) != 1 || rep.Agreed != len(cases)-1 {
+				t.Fatalf("flipped case %d: agreed %d, caught %d, want %d and 1", i, rep.Agreed, len(all), len(cases)-1)
+			}
+			// The replay is a cases file that iamd simulate --cases loads,
+			// and it fails because it expects the reference's decision.
+			replay, err := policycase.Load(strings.NewReader(all[0].Replay()))
+			if err != nil {
+				t.Fatalf("replay does not load: %v", err)
+			}
+			if got, want := replay[0].Label(), cases[i].Label(); got != want {
+				t.Fatalf("replay is case %s, want %s", got, want)
+			}
+			if o := policycase.Run(&replay[0]); o.Pass {
+				t.Fatalf("replay of a disagreement passes (decision %s, expected %s)", o.Decision, o.Expected)
 			}
 		})
 	}

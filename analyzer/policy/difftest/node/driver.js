@@ -70,8 +70,13 @@ function toSimulation(c) {
   return sim;
 }
 
-function statementNames(list) {
-  return (list || []).map((s) => `${s.policyId || s.policyName || ''}#${s.statementId || s.identifier || ''}`);
+// statementName names a statement as "<policy> <Sid or #index>", with a
+// 0-based index like iamd's explanations.
+function statementName(layer, s) {
+  const st = s.statement;
+  const sid = st && typeof st.sid === 'function' ? st.sid() : undefined;
+  const index = st && typeof st.index === 'function' ? st.index() - 1 : undefined;
+  return `${layer} ${s.policyId || layer} ${sid || `#${index}`}`;
 }
 
 // summarize picks the decision and the statements that decided it.
@@ -93,8 +98,8 @@ function summarize(res) {
       ['resource', a.resourceAnalysis],
     ]) {
       if (!an) continue;
-      for (const s of an.allowStatements || []) allows.push(`${layer} ${s.policyId || ''} ${s.statementId || ''}`.trim());
-      for (const s of an.denyStatements || []) denies.push(`${layer} ${s.policyId || ''} ${s.statementId || ''}`.trim());
+      for (const s of an.allowStatements || []) allows.push(statementName(layer, s));
+      for (const s of an.denyStatements || []) denies.push(statementName(layer, s));
     }
     if (allows.length) out.allows = allows;
     if (denies.length) out.denies = denies;
