@@ -1,8 +1,8 @@
 // Package kafkasource ingests CloudTrail records from Kafka topics into the
-// usage index, crash-safe and exactly-once in effect. It imports store (and
-// the Kafka client), nothing else of ours; decoding a message's payload is
-// injected as a DecodeFunc so the ingest decoders are reused without an
-// import cycle.
+// usage index, crash-safe and exactly-once in effect. It imports store and
+// ingest (and the Kafka client). Decoding a message's payload is a
+// DecodeFunc, so tests can inject their own; FromConverter adapts the
+// ingest Converter, which reads every shape a message may hold.
 //
 // # Delivery
 //
@@ -70,6 +70,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 
+	"github.com/iamd/iamd/ingest"
 	"github.com/iamd/iamd/store"
 )
 
@@ -81,6 +82,8 @@ const (
 	DefaultBatchMaxWait    = time.Second
 	DefaultFetchMaxWait    = 500 * time.Millisecond
 	DefaultSessionTimeout  = 30 * time.Second
+	DefaultHeartbeat       = 3 * time.Second
+	DefaultRebalance       = 30 * time.Second
 	DefaultMaxMessageBytes = 10 << 20
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultWriteRetries    = 5
@@ -165,9 +168,17 @@ type Config struct {
 	BatchMaxWait time.Duration
 	// FetchMaxWait is how long a broker fetch waits for data. Default 500 ms.
 	FetchMaxWait time.Duration
-	// SessionTimeout is the group session timeout. Default 30 s (brokers
-	// usually refuse less than 6 s).
+	// SessionTimeout is the group session timeout: how long a member that
+	// stopped heartbeating (a killed process) keeps its partitions.
+	// Default 30 s. Brokers refuse values below their
+	// group.min.session.timeout.ms (6 s by default).
 	SessionTimeout time.Duration
+	// HeartbeatInterval is how often the member heartbeats; it must be
+	// below SessionTimeout. Default 3 s.
+	HeartbeatInterval time.Duration
+	// RebalanceTimeout is how long the coordinator waits for members to
+	// rejoin during a rebalance. Default 30 s.
+	RebalanceTimeout time.Duration
 	// MaxMessageBytes caps one message's payload; larger ones are
 	// dead-lettered or quarantined. Default 10 MiB.
 	MaxMessageBytes int
@@ -196,6 +207,8 @@ func (c *Config) setDefaults() {
 	def(&c.BatchMaxWait, DefaultBatchMaxWait)
 	def(&c.FetchMaxWait, DefaultFetchMaxWait)
 	def(&c.SessionTimeout, DefaultSessionTimeout)
+	def(&c.HeartbeatInterval, DefaultHeartbeat)
+	def(&c.RebalanceTimeout, DefaultRebalance)
 	def(&c.MaxMessageBytes, DefaultMaxMessageBytes)
 	def(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	def(&c.WriteRetries, DefaultWriteRetries)
@@ -249,8 +262,8 @@ func (c *Config) Validate() error {
 	if c.SASL.Mechanism != "" && c.SASL.Username == "" {
 		bad("SASL.Username", "required with SASL")
 	}
-	if c.SessionTimeout < 6*time.Second {
-		bad("SessionTimeout", "%v below the 6 s brokers accept", c.SessionTimeout)
+	if c.HeartbeatInterval >= c.SessionTimeout {
+		bad("HeartbeatInterval", "%v is not below SessionTimeout %v", c.HeartbeatInterval, c.SessionTimeout)
 	}
 	for _, f := range []struct {
 		name string
@@ -395,16 +408,18 @@ func (s *Source) newReader() (*kafka.Reader, error) {
 		start = kafka.LastOffset
 	}
 	rc := kafka.ReaderConfig{
-		Brokers:        s.cfg.Brokers,
-		GroupID:        s.cfg.GroupID,
-		GroupTopics:    s.cfg.Topics,
-		Dialer:         d,
-		MaxBytes:       s.cfg.MaxMessageBytes,
-		MaxWait:        s.cfg.FetchMaxWait,
-		SessionTimeout: s.cfg.SessionTimeout,
-		StartOffset:    start,
-		CommitInterval: 0, // synchronous: a commit returns once the broker has it
-		ErrorLogger:    kafka.LoggerFunc(func(f string, a ...any) { s.log.Warn("kafka reader", "error", fmt.Sprintf(f, a...)) }),
+		Brokers:           s.cfg.Brokers,
+		GroupID:           s.cfg.GroupID,
+		GroupTopics:       s.cfg.Topics,
+		Dialer:            d,
+		MaxBytes:          s.cfg.MaxMessageBytes,
+		MaxWait:           s.cfg.FetchMaxWait,
+		SessionTimeout:    s.cfg.SessionTimeout,
+		HeartbeatInterval: s.cfg.HeartbeatInterval,
+		RebalanceTimeout:  s.cfg.RebalanceTimeout,
+		StartOffset:       start,
+		CommitInterval:    0, // synchronous: a commit returns once the broker has it
+		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { s.log.Warn("kafka reader", "error", fmt.Sprintf(f, a...)) }),
 	}
 	if err := rc.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -433,4 +448,13 @@ func (s *Source) newDeadLetterWriter() (*kafka.Writer, error) {
 		Transport:    tr,
 		ErrorLogger:  kafka.LoggerFunc(func(f string, a ...any) { s.log.Warn("kafka dead-letter writer", "error", fmt.Sprintf(f, a...)) }),
 	}, nil
+}
+
+// FromConverter adapts the ingest decoders (every payload shape a message
+// may hold) to a DecodeFunc.
+func FromConverter(c *ingest.Converter) DecodeFunc {
+	return func(where string, payload []byte) (Decoded, error) {
+		out, err := c.ConvertPayload(context.Background(), where, payload)
+		return Decoded{Records: int(out.Counts.Records), Events: out.Events, Quarantined: out.Quarantined}, err
+	}
 }

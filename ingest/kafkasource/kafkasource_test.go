@@ -385,7 +385,7 @@ func TestConfigValidate(t *testing.T) {
 		{"no topics", func(c *kafkasource.Config) { c.Topics = nil }, "Topics"},
 		{"dlq consumed", func(c *kafkasource.Config) { c.DeadLetterTopic = "trail" }, "DeadLetterTopic"},
 		{"sasl", func(c *kafkasource.Config) { c.SASL.Mechanism = "gssapi" }, "SASL.Mechanism"},
-		{"session", func(c *kafkasource.Config) { c.SessionTimeout = time.Second }, "SessionTimeout"},
+		{"heartbeat", func(c *kafkasource.Config) { c.HeartbeatInterval = 7 * time.Second }, "HeartbeatInterval"},
 		{"decode", func(c *kafkasource.Config) { c.Decode = nil }, "Decode"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,8 +1,8 @@
 // Package s3source ingests CloudTrail log files from an S3 bucket into the
 // usage index: a backfill from a start date, then tailing for new files,
-// crash-safe and exactly-once in effect. It imports store (and the S3
-// client), nothing else of ours; decoding a file is injected as a
-// DecodeFunc so the ingest decoders are reused.
+// crash-safe and exactly-once in effect. It imports store and ingest
+// (and the S3 client). Decoding a file is a DecodeFunc so tests can
+// inject their own; FromConverter adapts the ingest Converter.
 //
 // # Layout
 //
@@ -52,6 +52,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/iamd/iamd/ingest"
 	"github.com/iamd/iamd/store"
 )
 
@@ -332,4 +333,13 @@ func streamBase(prefix, org, account, region string) string {
 		b += org + "/"
 	}
 	return b + account + "/CloudTrail/" + region + "/"
+}
+
+// FromConverter adapts the ingest decoders (plain or gzipped log files)
+// to a DecodeFunc.
+func FromConverter(c *ingest.Converter) DecodeFunc {
+	return func(where string, payload []byte) (Decoded, error) {
+		out, err := c.ConvertPayload(context.Background(), where, payload)
+		return Decoded{Records: int(out.Counts.Records), Events: out.Events, Quarantined: out.Quarantined}, err
+	}
 }
