@@ -201,3 +201,19 @@ func TestReadErrors(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkReadSharedSnapshot measures decoding upstream's nested JSON
+// snapshot, for comparison with the catalog's own encoding (docs/perf-catalog.md).
+func BenchmarkReadSharedSnapshot(b *testing.B) {
+	p := "../../../../../shared/testdata/iam-catalog/iam-data-0.21.202609261.json.gz"
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		b.Skipf("upstream: shared test data not found at %s", p)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Read(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
