@@ -1,0 +1,239 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/iamd/iamd/store"
+)
+
+// rec builds a minimal IAM-user record with the given eventID and name.
+func rec(id, name string) string {
+	return fmt.Sprintf(`{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","principalId":"AIDA1","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333","accessKeyId":"AKIAEXAMPLE1","userName":"alice"},"eventTime":"2024-01-02T03:04:05Z","eventSource":"iam.amazonaws.com","eventName":%q,"awsRegion":"us-east-1","sourceIPAddress":"10.0.0.1","userAgent":"aws-cli","requestParameters":{"userName":"bob"},"eventID":%q,"recipientAccountId":"111122223333"}`, name, id)
+}
+
+func gz(t testing.TB, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	if _, err := w.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func decodeString(t testing.TB, c *Converter, name, payload string) ([]Result, Counts) {
+	t.Helper()
+	var out []Result
+	counts, err := c.Decode(context.Background(), name, strings.NewReader(payload), func(r Result) error {
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	return out, counts
+}
+
+func ids(rs []Result) string {
+	var s []string
+	for _, r := range rs {
+		switch r.Kind {
+		case KindQuarantined:
+			s = append(s, "Q:"+r.Quarantined.Reason)
+		case KindUsage, KindPermissionless, KindUnmapped:
+			s = append(s, r.Event.ID)
+		default:
+			s = append(s, r.Kind.String())
+		}
+	}
+	return strings.Join(s, ",")
+}
+
+func TestDecodeFormats(t *testing.T) {
+	c := testConverter(t)
+	r1, r2 := rec("e1", "GetUser"), rec("e2", "ListUsers")
+	lookup := func(r string) string {
+		b, _ := jsonString(r)
+		return `{"EventId":"x","EventName":"GetUser","CloudTrailEvent":` + b + `}`
+	}
+	for _, tc := range []struct {
+		name, payload string
+		want          string
+		digests       int64
+	}{
+		{"records file", `{"Records":[` + r1 + `,` + r2 + `]}`, "e1,e2", 0},
+		{"records file gzipped", gz(t, `{"Records":[`+r1+`,`+r2+`]}`), "e1,e2", 0},
+		{"records file with BOM and spaces", "\ufeff  {\n \"Records\" : [\n" + r1 + " ,\n" + r2 + "\n] }\n", "e1,e2", 0},
+		{"empty records", `{"Records":[]}`, "", 0},
+		{"bare array", `[` + r1 + `,` + r2 + `]`, "e1,e2", 0},
+		{"json lines", r1 + "\n" + r2 + "\n", "e1,e2", 0},
+		{"json lines gzipped", gz(t, r1+"\n"+r2), "e1,e2", 0},
+		{"single record", r1, "e1", 0},
+		{"pretty single record", strings.ReplaceAll(r1, ",", ",\n  "), "e1", 0},
+		{"lookup-events output", `{"Events":[` + lookup(r1) + `,` + lookup(r2) + `]}`, "e1,e2", 0},
+		{"lookup-events lines", lookup(r1) + "\n" + lookup(r2) + "\n", "e1,e2", 0},
+		{"eventbridge envelope", `{"version":"0","id":"x","detail-type":"AWS API Call via CloudTrail","source":"aws.iam","detail":` + r1 + `}`, "e1", 0},
+		{"eventbridge lines", `{"detail-type":"AWS API Call via CloudTrail","detail":` + r1 + "}\n" + `{"detail-type":"AWS API Call via CloudTrail","detail":` + r2 + "}\n", "e1,e2", 0},
+		{"records batch as one kafka message line", `{"Records":[` + r1 + `]}` + "\n" + r2, "e1,e2", 0},
+		{"logstash record", strings.Replace(r1, `"eventTime"`, `"@version":"1","@timestamp"`, 1), "e1", 0},
+		{"digest file", `{"awsAccountId":"111122223333","digestStartTime":"2024-01-01T00:00:00Z","digestEndTime":"2024-01-01T01:00:00Z","logFiles":[]}`, "", 1},
+		{"digest gzipped", gz(t, `{"awsAccountId":"1","digestStartTime":"2024-01-01T00:00:00Z","logFiles":[{"s3Object":"x"}]}`), "", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, counts := decodeString(t, c, "f.json", tc.payload)
+			if got := ids(rs); got != tc.want {
+				t.Fatalf("results = %q, want %q", got, tc.want)
+			}
+			if got, want := counts.Records, int64(len(rs)); got != want {
+				t.Fatalf("Records = %d, want %d", got, want)
+			}
+			if counts.Digests != tc.digests {
+				t.Fatalf("Digests = %d, want %d", counts.Digests, tc.digests)
+			}
+		})
+	}
+}
+
+func jsonString(s string) (string, error) {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"', '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case '\n':
+			b.WriteString(`\n`)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String(), nil
+}
+
+func TestDecodeMalformed(t *testing.T) {
+	c := testConverter(t)
+	r1, r2, r3 := rec("e1", "GetUser"), rec("e2", "ListUsers"), rec("e3", "GetRole")
+	full := gz(t, `{"Records":[`+r1+`,`+r2+`,`+r3+`]}`)
+	for _, tc := range []struct {
+		name, payload string
+		want          string
+		where         string // substring of the quarantine Where / Detail
+	}{
+		{"bad json inside a record is isolated", `{"Records":[` + r1 + `,{"eventName": "X" "eventTime":1},` + r3 + `]}`, "e1,Q:bad-json,e3", "f.json record 1 (byte "},
+		{"truncated plain file", `{"Records":[` + r1 + `,` + r2[:40], "e1,Q:truncated", "f.json record 1 (byte "},
+		{"gzip cut in the header", full[:5], "Q:read-error", "f.json record 0"},
+		{"json lines with a broken line", r1 + "\n" + `{"eventName":"X",` + "\n" + r2 + "\n", "e1,Q:bad-json,e2", "f.json record 1"},
+		{"json lines with junk", r1 + "\nnot json at all\n" + r2 + "\n", "e1,Q:bad-json,e2", "f.json record 1"},
+		{"record without eventTime", strings.Replace(r1, `"eventTime":"2024-01-02T03:04:05Z",`, "", 1), "Q:no-event-time", "f.json record 0"},
+		{"record with bad eventTime", strings.Replace(r1, `2024-01-02T03:04:05Z`, `redacted`, 1), "Q:bad-event-time", "record 0"},
+		{"record without eventName", strings.Replace(r1, `"eventName":"GetUser",`, "", 1), "Q:no-event-name", "record 0"},
+		{"not a record", `{"hello":"world"}`, "Q:not-a-record", "record 0"},
+		{"unbalanced close", `[` + r1 + `]]`, "e1,Q:bad-json", "record 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, counts := decodeString(t, c, "f.json", tc.payload)
+			if got := ids(rs); got != tc.want {
+				t.Fatalf("results = %q, want %q", got, tc.want)
+			}
+			var q *store.Quarantined
+			for i := range rs {
+				if rs[i].Kind == KindQuarantined {
+					q = &rs[i].Quarantined
+				}
+			}
+			if q == nil {
+				t.Fatal("no quarantined record")
+			}
+			if !strings.Contains(q.Where, tc.where) || !strings.Contains(q.Detail, tc.where) {
+				t.Fatalf("Where=%q Detail=%q, want both to contain %q", q.Where, q.Detail, tc.where)
+			}
+			if got := counts.Quarantined[q.Reason]; got != 1 {
+				t.Fatalf("Quarantined[%s] = %d, want 1", q.Reason, got)
+			}
+		})
+	}
+}
+
+// A gzip stream cut in the middle: the records before the cut are
+// delivered, then one truncated entry.
+func TestDecodeTruncatedGzip(t *testing.T) {
+	c := testConverter(t)
+	var b strings.Builder
+	b.WriteString(`{"Records":[`)
+	for i := range 2000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(rec(fmt.Sprintf("id-%d-%x", i, i*7919), "GetUser"))
+	}
+	b.WriteString(`]}`)
+	full := gz(t, b.String())
+	rs, counts := decodeString(t, c, "cut.json.gz", full[:len(full)/2])
+	if len(rs) < 2 {
+		t.Fatalf("got %d results, want some records before the cut", len(rs))
+	}
+	last := rs[len(rs)-1]
+	if last.Kind != KindQuarantined || last.Quarantined.Reason != ReasonTruncated {
+		t.Fatalf("last result = %v %q, want a truncated quarantine", last.Kind, last.Quarantined.Reason)
+	}
+	if want := fmt.Sprintf("cut.json.gz record %d (byte ", len(rs)-1); !strings.HasPrefix(last.Quarantined.Where, want) {
+		t.Fatalf("Where = %q, want prefix %q", last.Quarantined.Where, want)
+	}
+	if got := counts.Usage; got != int64(len(rs)-1) || got >= 2000 {
+		t.Fatalf("usage = %d, want %d (< 2000)", got, len(rs)-1)
+	}
+	for i, r := range rs[:len(rs)-1] {
+		if want := fmt.Sprintf("id-%d-%x", i, i*7919); r.Event.ID != want {
+			t.Fatalf("record %d ID = %q, want %q", i, r.Event.ID, want)
+		}
+	}
+}
+
+func TestDecodeStopsOnCallbackError(t *testing.T) {
+	c := testConverter(t)
+	boom := errors.New("boom")
+	n := 0
+	_, err := c.Decode(context.Background(), "f", strings.NewReader(`[`+rec("a", "GetUser")+`,`+rec("b", "GetUser")+`]`), func(Result) error {
+		n++
+		return boom
+	})
+	if !errors.Is(err, boom) || n != 1 {
+		t.Fatalf("err=%v after %d calls, want boom after 1", err, n)
+	}
+}
+
+func TestConvertPayload(t *testing.T) {
+	c := testConverter(t)
+	payload := []byte(`{"Records":[` + rec("e1", "GetUser") + `,{"eventName":"x"},` + strings.Replace(rec("e2", "GetCallerIdentity"), "iam.amazonaws.com", "sts.amazonaws.com", 1) + `]}`)
+	out, err := c.ConvertPayload(context.Background(), "kafka:t/0@7", payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(out.Events), 2; got != want {
+		t.Fatalf("events = %d, want %d", got, want)
+	}
+	if got, want := len(out.Quarantined), 1; got != want {
+		t.Fatalf("quarantined = %d, want %d", got, want)
+	}
+	if got, want := out.Quarantined[0].Where, fmt.Sprintf("kafka:t/0@7 record 1 (byte %d)", len(`{"Records":[`+rec("e1", "GetUser")+`,`)); got != want {
+		t.Fatalf("Where = %q, want %q", got, want)
+	}
+	if got, want := out.Counts.Quarantined[ReasonNoEventTime], int64(1); got != want {
+		t.Fatalf("no-event-time = %d, want %d", got, want)
+	}
+	if out.Counts.Records != 3 || out.Counts.Permissionless != 1 || out.Counts.Usage != 1 {
+		t.Fatalf("counts = %+v", out.Counts)
+	}
+}
