@@ -24,6 +24,7 @@ import (
 //	w<where>                         quarantine index by Where → seq (idempotent rewrites)
 //	Q<reason>                        quarantine count per reason (uvarint)
 //	n<accountID>0<taken:8>           Snapshot, zstd-compressed data
+//	S<kind>0<id>                     State                 (updated, data)
 //
 // Fixed-width numbers are big-endian; signed ones have the sign bit
 // flipped so that byte order is numeric order.
@@ -43,6 +44,7 @@ const (
 	pfxQWhere      = 'w'
 	pfxQReason     = 'Q'
 	pfxSnapshot    = 'n'
+	pfxState       = 'S'
 	sep            = 0x00
 	metaSchema     = "schema"
 	metaQuarantine = "qseq"

@@ -32,6 +32,7 @@
 //	ValueLogFileSize        64 MiB (Badger: 1 GiB)
 //	ValueThreshold          4 KiB  (Badger: 1 MiB)  larger values go to the value log
 //	NumCompactors           2      (Badger: 4)
+//	TableSizeMultiplier     1      (Badger: 2)      SSTables stay BaseTableSize at every level
 //
 // With an 8 MiB memtable one Badger transaction holds at most ~1.2 MiB
 // of entries (15 % of MemTableSize), which is what bounds a Batch's
@@ -68,6 +69,7 @@ const (
 	DefaultValueLogFileSize        = 64 << 20
 	DefaultValueThreshold          = 4 << 10
 	DefaultNumCompactors           = 2
+	DefaultTableSizeMultiplier     = 1
 )
 
 // Caps on what one stored record keeps.
@@ -99,6 +101,9 @@ var (
 	// ErrTooLarge is returned for a snapshot bigger than the value log
 	// allows, or a batch whose parts cannot fit any transaction.
 	ErrTooLarge = errors.New("too large")
+	// ErrConflict is returned by PutState when the record changed since
+	// the caller read it.
+	ErrConflict = errors.New("state changed concurrently")
 )
 
 // SchemaError says the database on disk was written by another schema
@@ -164,6 +169,7 @@ type Options struct {
 	ValueLogFileSize        int64 // default 64 MiB
 	ValueThreshold          int64 // default 4 KiB
 	NumCompactors           int   // default 2 (Badger's minimum)
+	TableSizeMultiplier     int   // default 1: every SSTable BaseTableSize
 }
 
 func (o *Options) setDefaults() {
@@ -184,6 +190,7 @@ func (o *Options) setDefaults() {
 	setDefault(&o.ValueLogFileSize, DefaultValueLogFileSize)
 	setDefault(&o.ValueThreshold, DefaultValueThreshold)
 	setDefault(&o.NumCompactors, DefaultNumCompactors)
+	setDefault(&o.TableSizeMultiplier, DefaultTableSizeMultiplier)
 }
 
 func setDefault[T int | int64 | time.Duration](p *T, def T) {
@@ -212,6 +219,7 @@ func (o *Options) validate() error {
 		{"MemTableSize", o.MemTableSize}, {"NumMemtables", int64(o.NumMemtables)},
 		{"NumLevelZeroTables", int64(o.NumLevelZeroTables)}, {"BlockCacheSize", o.BlockCacheSize},
 		{"IndexCacheSize", o.IndexCacheSize}, {"BaseTableSize", o.BaseTableSize}, {"ValueThreshold", o.ValueThreshold},
+		{"TableSizeMultiplier", int64(o.TableSizeMultiplier)},
 	} {
 		if f.v < 0 {
 			bad(f.name, "negative")
@@ -277,6 +285,10 @@ func Open(opts Options) (*DB, error) {
 		// Writers are serialized by writeMu, so conflict detection would
 		// only cost memory.
 		WithDetectConflicts(false)
+	// Compaction runs up to 8+ table builders at once, each buffering
+	// about twice its table size: with Badger's doubling table size per
+	// level that alone reached ~400 MiB of heap on a few million events.
+	bo.TableSizeMultiplier = opts.TableSizeMultiplier
 	if opts.InMemory {
 		// Without a value log every value must fit the threshold.
 		bo = bo.WithDir("").WithValueDir("").WithValueThreshold(min(1<<20, opts.MemTableSize*15/100))

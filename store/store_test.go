@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -861,5 +863,85 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 	if cps, _ := db.Checkpoints(context.Background(), "kafka:"); len(cps) != writers {
 		t.Errorf("Checkpoints = %d, want %d", len(cps), writers)
+	}
+}
+
+// Real get-account-authorization-details outputs round-trip through
+// PutSnapshot and compress well.
+func TestSnapshotSharedData(t *testing.T) {
+	const dir = "../../shared/testdata/iam-snapshots/cloudsplaining"
+	data, err := os.ReadFile(filepath.Join(dir, "examples_example.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		t.Skip("snapshot round trip: shared test data not found at " + dir)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, _ := openMem(t, nil)
+	ctx := context.Background()
+	if err := db.PutSnapshot(ctx, Snapshot{AccountID: "200611803367", Taken: t0, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := db.LatestSnapshot(ctx, "200611803367")
+	if err != nil || !ok || !bytes.Equal(got.Data, data) {
+		t.Fatalf("LatestSnapshot = %d bytes, %v, %v; want the %d bytes put", len(got.Data), ok, err, len(data))
+	}
+	list, _ := db.Snapshots(ctx, "200611803367")
+	if len(list) != 1 || list[0].Stored*5 > int64(len(data)) {
+		t.Errorf("Snapshots() = %+v, want one stored at under a fifth of %d bytes", list, len(data))
+	}
+	t.Logf("%d bytes stored as %d", len(data), list[0].Stored)
+}
+
+func TestState(t *testing.T) {
+	db, c := openMem(t, nil)
+	ctx := context.Background()
+	var zero time.Time
+	if err := db.PutState(ctx, State{Kind: "rotation", ID: "AKIA2", Data: []byte("created")}, &zero); err != nil {
+		t.Fatalf("PutState(new, prev zero): %v", err)
+	}
+	c.Add(time.Minute)
+	if err := db.PutState(ctx, State{Kind: "rotation", ID: "AKIA1", Data: []byte("pending")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s, ok, err := db.GetState(ctx, "rotation", "AKIA2")
+	if err != nil || !ok || string(s.Data) != "created" || !s.Updated.Equal(t0) {
+		t.Fatalf("GetState = %+v, %v, %v", s, ok, err)
+	}
+	t.Run("compare and set", func(t *testing.T) {
+		stale := t0.Add(-time.Hour)
+		err := db.PutState(ctx, State{Kind: "rotation", ID: "AKIA2", Data: []byte("lost")}, &stale)
+		if !errors.Is(err, ErrConflict) {
+			t.Fatalf("PutState(stale prev) err = %v, want ErrConflict", err)
+		}
+		if err := db.PutState(ctx, State{Kind: "rotation", ID: "AKIA2", Data: []byte("rotated")}, &s.Updated); err != nil {
+			t.Fatalf("PutState(current prev): %v", err)
+		}
+		if err := db.PutState(ctx, State{Kind: "rotation", ID: "AKIA3"}, &stale); !errors.Is(err, ErrConflict) {
+			t.Fatalf("PutState(missing record, non-zero prev) err = %v, want ErrConflict", err)
+		}
+	})
+	all, err := db.States(ctx, "rotation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range all {
+		got = append(got, s.ID+"="+string(s.Data))
+	}
+	if want := []string{"AKIA1=pending", "AKIA2=rotated"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("States() = %q, want %q", got, want)
+	}
+	if err := db.DeleteState(ctx, "rotation", "AKIA1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := db.GetState(ctx, "rotation", "AKIA1"); ok {
+		t.Error("GetState after DeleteState found the record")
+	}
+	if other, _ := db.States(ctx, "rotatio"); len(other) != 0 {
+		t.Errorf("States(prefix of a kind) = %+v, want none", other)
+	}
+	if err := db.PutState(ctx, State{Kind: "rotation"}, nil); !errors.Is(err, ErrInvalid) {
+		t.Errorf("PutState(no ID) err = %v, want ErrInvalid", err)
 	}
 }
