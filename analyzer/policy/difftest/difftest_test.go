@@ -80,6 +80,7 @@ func TestGeneratedCasesAgree(t *testing.T) {
 	}
 	t.Logf("seed %d: %d cases, %d agree, %d known differences %v, %d pending iamd fixes, %d rejected, %d unexplained",
 		seed, n, rep.Agreed, len(rep.Known), known, len(rep.Pending), len(rep.Rejected), len(rep.Unexplained))
+	t.Logf("coverage: %v", coverage(cases, outs))
 	if got, want := rep.Agreed+len(rep.Known)+len(rep.Pending)+len(rep.Rejected)+len(rep.Unexplained), n; got != want {
 		t.Fatalf("report accounts for %d cases, want %d", got, want)
 	}
@@ -284,4 +285,41 @@ func TestGeneratedCasesBuild(t *testing.T) {
 			t.Errorf("%s: %v", c.Label(), err)
 		}
 	}
+}
+
+// coverage counts the reference's decisions and the policy layers the cases
+// use, so a run shows what it exercised.
+func coverage(cases []Case, outs []RefOutcome) map[string]int {
+	m := map[string]int{}
+	for i := range cases {
+		c := &cases[i]
+		m[outs[i].Decision]++
+		if c.Request.Resource.AccountID != accountOf(c.Request.Principal) {
+			m["crossAccount"]++
+		}
+		if len(c.PermissionBoundaries) > 0 {
+			m["boundary"]++
+		}
+		if len(c.SessionPolicy) > 0 {
+			m["session"]++
+		}
+		if len(c.ResourcePolicy) > 0 {
+			m["resourcePolicy"]++
+		}
+		if len(c.ServiceControlPolicies) > 0 {
+			m["scp"]++
+		}
+		if len(c.ResourceControlPolicies) > 0 {
+			m["rcp"]++
+		}
+	}
+	return m
+}
+
+func accountOf(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 5 {
+		return ""
+	}
+	return parts[4]
 }

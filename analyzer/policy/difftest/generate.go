@@ -91,7 +91,9 @@ var (
 	sourceIPs  = []string{"203.0.113.10", "198.51.100.7", "10.1.2.3", "2001:db8::1", "2001:db8:1::5", "2600:1f18::7"}
 	ipBlocks   = []string{"203.0.113.0/24", "198.51.100.7/32", "10.0.0.0/8", "2001:db8::/32", "2001:db8:1::/48", "203.0.113.10"}
 	times      = []string{"2026-11-23T12:00:00Z", "2025-01-01T00:00:00Z", "2027-06-30T23:59:59Z"}
-	timeBounds = []string{"2026-01-01T00:00:00Z", "2026-11-23T12:00:00Z", "2027-01-01T00:00:00Z", "2026-11-23"}
+	// timeBounds mixes ISO 8601 and epoch seconds (1767225600 is
+	// 2026-01-01T00:00:00Z), both valid Date condition values.
+	timeBounds = []string{"2026-01-01T00:00:00Z", "2026-11-23T12:00:00Z", "2027-01-01T00:00:00Z", "2026-11-23", "1767225600"}
 	tagKeys    = []string{"env", "team", "owner", "cost"}
 	attributes = []string{"Title", "Author", "Price", "Secret"}
 )
@@ -360,7 +362,13 @@ func (g *gen) statement(res string, l layer, i int) map[string]any {
 	}
 	st[rkey] = g.resourceValue(res)
 	if l == layerResource {
-		st["Principal"] = g.principalValue()
+		// NotPrincipal only with Deny, as the IAM User Guide
+		// (reference_policies_elements_notprincipal) requires.
+		if deny && g.chance(0.2) {
+			st["NotPrincipal"] = map[string]any{"AWS": g.principalList()}
+		} else {
+			st["Principal"] = g.principalValue()
+		}
 	}
 	if g.chance(0.45) {
 		st["Condition"] = g.condition()
@@ -435,6 +443,21 @@ func (g *gen) resourceVariable() string {
 		return "arn:aws:dynamodb:*:${aws:PrincipalAccount}:table/*"
 	}
 	return "*"
+}
+
+// principalList names one or two principals (for NotPrincipal).
+func (g *gen) principalList() []string {
+	one, _ := g.principalValue().(map[string]any)
+	for one == nil || one["AWS"] == "*" {
+		one, _ = g.principalValue().(map[string]any)
+	}
+	switch v := one["AWS"].(type) {
+	case []string:
+		return v
+	case string:
+		return []string{v}
+	}
+	return nil
 }
 
 // principalValue makes a resource policy's Principal: same- and

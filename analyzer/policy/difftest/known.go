@@ -27,6 +27,9 @@ func Differences() []Difference {
 		{Name: "session-policy-limits-resource-policy-naming-session", Owner: "reference", Applies: func(c *Case) bool { return sessionInResourcePolicy(c, false) }},
 		{Name: "session-policy-limits-resource-policy-for-everyone", Owner: "undecided", Applies: func(c *Case) bool { return sessionInResourcePolicy(c, true) }},
 		{Name: "null-on-empty-list", Owner: "undecided", Applies: nullOnEmptyList},
+		{Name: "date-epoch-seconds", Owner: "reference", Applies: dateEpochValue},
+		{Name: "notprincipal-without-account", Owner: "reference", Applies: func(c *Case) bool { return notPrincipalPartial(c) == partialNoAccount }},
+		{Name: "notprincipal-account-without-principal", Owner: "undecided", Applies: func(c *Case) bool { return notPrincipalPartial(c) == partialAccountOnly }},
 	}
 }
 
@@ -268,4 +271,85 @@ func nullOnEmptyList(c *Case) bool {
 		})
 	})
 	return found
+}
+
+// dateEpochValue: a Date condition value in epoch form (all digits). The
+// IAM User Guide (reference_policies_elements_condition_operators, Date
+// condition operators) accepts ISO 8601 or epoch (UNIX) time, which is
+// seconds; the reference reads the number as JavaScript milliseconds, so
+// 1767225600 (2026-01-01) becomes 1970-01-21.
+func dateEpochValue(c *Case) bool {
+	found := false
+	statements(c, func(st map[string]any) {
+		conditions(st, func(op, _ string, vals []string) {
+			base := strings.TrimPrefix(strings.TrimPrefix(op, "ForAllValues:"), "ForAnyValue:")
+			if !strings.HasPrefix(base, "Date") {
+				return
+			}
+			for _, v := range vals {
+				if v != "" && strings.Trim(v, "0123456789") == "" {
+					found = true
+				}
+			}
+		})
+	})
+	return found
+}
+
+type notPrincipalKind int
+
+const (
+	partialNone notPrincipalKind = iota
+	partialNoAccount
+	partialAccountOnly
+)
+
+// notPrincipalPartial looks for a Deny with a NotPrincipal that names some
+// but not all of the caller's identities: its account, the role (for a role
+// session) and the caller itself. The IAM User Guide
+// (reference_policies_elements_notprincipal) says a NotPrincipal with Deny
+// must name the account ARN of the not-denied principal as well as the
+// principal (and, for a role session, the role too); iamd excludes the
+// caller only when every identity is named. The reference excludes it when
+// any one is. Without the account named, the docs side with iamd
+// (partialNoAccount); with only the account named they do not say
+// (partialAccountOnly).
+func notPrincipalPartial(c *Case) notPrincipalKind {
+	caller := c.Request.Principal
+	account := accountOf(caller)
+	var role string
+	if strings.HasPrefix(caller, "arn:aws:sts::") {
+		if rest, ok := strings.CutPrefix(caller, "arn:aws:sts::"+account+":assumed-role/"); ok {
+			if i := strings.IndexByte(rest, '/'); i > 0 {
+				role = "arn:aws:iam::" + account + ":role/" + rest[:i]
+			}
+		}
+	}
+	kind := partialNone
+	statements(c, func(st map[string]any) {
+		np, ok := st["NotPrincipal"].(map[string]any)
+		if !ok || st["Effect"] != "Deny" {
+			return
+		}
+		var acct, self, rl bool
+		for _, n := range strs(np["AWS"]) {
+			switch n {
+			case account, "arn:aws:iam::" + account + ":root":
+				acct = true
+			case caller:
+				self = true
+			case role:
+				rl = role != ""
+			}
+		}
+		full := acct && self && (role == "" || rl)
+		switch {
+		case full || (!acct && !self && !rl):
+		case !acct:
+			kind = partialNoAccount
+		case kind == partialNone:
+			kind = partialAccountOnly
+		}
+	})
+	return kind
 }
