@@ -66,7 +66,7 @@ already counted are not counted again. Unusable records are quarantined and
 counted, never fatal.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.from != "" {
-				return errStreamingNotWired
+				return runIngestFrom(cmd, o)
 			}
 			if len(args) == 0 {
 				return errors.New("ingest: no PATH given (use - for standard input)")

@@ -1,0 +1,314 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/spf13/cobra"
+
+	"github.com/iamd/iamd/analyzer/catalog"
+	"github.com/iamd/iamd/ingest"
+	"github.com/iamd/iamd/ingest/kafkasource"
+	"github.com/iamd/iamd/ingest/s3source"
+	"github.com/iamd/iamd/store"
+)
+
+// kafkaPasswordEnv holds the SASL password: never in the URL, where it
+// would reach shell history and process listings.
+const kafkaPasswordEnv = "IAMD_KAFKA_PASSWORD"
+
+// fromURLHelp documents the --from URL forms.
+const fromURLHelp = `Streaming sources (--from URL):
+
+  kafka://BROKER[,BROKER…]/TOPIC[,TOPIC…][?OPTIONS]
+    group=ID          consumer group (default iamd)
+    dlq=TOPIC         dead-letter topic for undecodable messages (default: quarantine)
+    start=first|last  where a new group starts (default first)
+    tls=true          TLS to the brokers
+    sasl=plain|scram-sha-256|scram-sha-512, user=NAME   password from $IAMD_KAFKA_PASSWORD
+    batch=N           records per store write (default 2000)
+    wait=DURATION     longest a batch waits before it is written (default 1s)
+  Runs until interrupted (SIGINT/SIGTERM finish the batch in flight and commit).
+
+  s3://BUCKET[/PREFIX][?OPTIONS]
+    accounts=ID,…     accounts to read (default: all found under AWSLogs/)
+    regions=R,…       regions to read (default: all found)
+    org=o-…           organization trail folder (default: discovered)
+    since=YYYY-MM-DD  first day to backfill for a new stream (default: everything)
+    until=YYYY-MM-DD  last day; with it the run ends after the backfill
+    tail=false        end after the backfill (default true unless until is set)
+    poll=DURATION     time between polls when tailing (default 1m)
+    workers=N         files downloaded and decoded at once (default 4)
+    lookback=DURATION re-listed window for late-delivered files (default 1h)
+    region=R          the bucket's region (default: from the AWS config)
+    endpoint=URL      S3 endpoint (S3-compatible stores); implies path-style
+  Credentials come from the standard AWS chain (env, profile, instance role).
+`
+
+// fromSource is a parsed --from URL, ready to run.
+type fromSource struct {
+	kafka *kafkasource.Config
+	s3    *s3source.Config
+	// s3 client settings
+	region, endpoint string
+}
+
+// parseFromURL parses a --from URL. Decode, Logger and clients are set
+// by the caller.
+func parseFromURL(raw string) (fromSource, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fromSource{}, fmt.Errorf("--from %q: %w", raw, err)
+	}
+	q := u.Query()
+	var errs []string
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+	dur := func(name string, p *time.Duration) {
+		if v := q.Get(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				bad("%s=%q: want a positive duration like 30s", name, v)
+			}
+			*p = d
+		}
+	}
+	num := func(name string, p *int) {
+		if v := q.Get(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				bad("%s=%q: want a positive number", name, v)
+			}
+			*p = n
+		}
+	}
+	day := func(name string, p *time.Time) {
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse("2006-01-02", v)
+			if err != nil {
+				bad("%s=%q: want YYYY-MM-DD", name, v)
+			}
+			*p = t
+		}
+	}
+	list := func(s string) []string {
+		var out []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	known := map[string]bool{}
+	var fs fromSource
+	switch u.Scheme {
+	case "kafka":
+		for _, k := range []string{"group", "dlq", "start", "tls", "sasl", "user", "batch", "wait"} {
+			known[k] = true
+		}
+		c := &kafkasource.Config{Brokers: list(u.Host), Topics: list(strings.Trim(u.Path, "/")), GroupID: q.Get("group"), DeadLetterTopic: q.Get("dlq")}
+		if len(c.Brokers) == 0 {
+			bad("no broker")
+		}
+		for i, b := range c.Brokers {
+			if !strings.Contains(b, ":") {
+				c.Brokers[i] = b + ":9092"
+			}
+		}
+		if len(c.Topics) == 0 {
+			bad("no topic (kafka://BROKER/TOPIC)")
+		}
+		switch q.Get("start") {
+		case "", "first":
+		case "last":
+			c.StartLast = true
+		default:
+			bad("start=%q: want first or last", q.Get("start"))
+		}
+		if v := q.Get("tls"); v != "" {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				bad("tls=%q: want true or false", v)
+			}
+			if on {
+				c.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+			}
+		}
+		if m := q.Get("sasl"); m != "" {
+			c.SASL = kafkasource.SASL{Mechanism: m, Username: q.Get("user"), Password: os.Getenv(kafkaPasswordEnv)}
+		}
+		num("batch", &c.BatchMaxRecords)
+		dur("wait", &c.BatchMaxWait)
+		fs.kafka = c
+	case "s3":
+		for _, k := range []string{"accounts", "regions", "org", "since", "until", "tail", "poll", "workers", "lookback", "region", "endpoint"} {
+			known[k] = true
+		}
+		c := &s3source.Config{Bucket: u.Host, Prefix: strings.TrimPrefix(u.Path, "/"), OrgID: q.Get("org"),
+			Accounts: list(q.Get("accounts")), Regions: list(q.Get("regions")), Tail: true}
+		if c.Bucket == "" {
+			bad("no bucket (s3://BUCKET/PREFIX)")
+		}
+		day("since", &c.Since)
+		day("until", &c.Until)
+		if !c.Until.IsZero() {
+			c.Tail = false
+		}
+		if v := q.Get("tail"); v != "" {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				bad("tail=%q: want true or false", v)
+			}
+			c.Tail = on
+		}
+		dur("poll", &c.PollInterval)
+		dur("lookback", &c.LookBack)
+		num("workers", &c.Workers)
+		fs.region, fs.endpoint = q.Get("region"), q.Get("endpoint")
+		fs.s3 = c
+	default:
+		return fromSource{}, fmt.Errorf("--from %q: scheme %q: want kafka:// or s3://", raw, u.Scheme)
+	}
+	for k := range q {
+		if !known[k] {
+			bad("unknown option %q", k)
+		}
+	}
+	if len(errs) > 0 {
+		return fromSource{}, fmt.Errorf("--from %q: %s", u.Redacted(), strings.Join(errs, "; "))
+	}
+	return fs, nil
+}
+
+// runIngestFrom runs a streaming source until it ends (an S3 backfill) or
+// the command's context is cancelled, then prints what it did.
+func runIngestFrom(cmd *cobra.Command, o ingestOptions) error {
+	if o.format != "table" && o.format != "json" {
+		return fmt.Errorf("--format %q: want table or json", o.format)
+	}
+	if o.from == "help" {
+		_, err := io.WriteString(cmd.OutOrStdout(), fromURLHelp)
+		return err
+	}
+	fs, err := parseFromURL(o.from)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	cat, err := catalog.Load()
+	if err != nil {
+		return err
+	}
+	conv, err := ingest.NewConverter(ingest.ConverterOptions{Catalog: cat})
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(store.Options{Dir: o.store})
+	if err != nil {
+		return fmt.Errorf("open store %s: %w", o.store, err)
+	}
+	defer db.Close()
+	logger := newStreamLogger(cmd.ErrOrStderr())
+
+	var (
+		run   func(context.Context) error
+		stats func() any
+	)
+	switch {
+	case fs.kafka != nil:
+		fs.kafka.Decode, fs.kafka.Logger = kafkasource.FromConverter(conv), logger
+		src, err := kafkasource.New(*fs.kafka, db)
+		if err != nil {
+			return err
+		}
+		run, stats = src.Run, func() any { return src.Stats() }
+	default:
+		client, err := newS3Client(ctx, fs.region, fs.endpoint)
+		if err != nil {
+			return err
+		}
+		fs.s3.Decode, fs.s3.Logger = s3source.FromConverter(conv), logger
+		src, err := s3source.New(*fs.s3, client, db)
+		if err != nil {
+			return err
+		}
+		run, stats = src.Run, func() any { return src.Stats() }
+	}
+	runErr := run(ctx)
+	if err := writeStreamStats(cmd.OutOrStdout(), o.format, stats()); err != nil {
+		return err
+	}
+	return runErr
+}
+
+func newS3Client(ctx context.Context, region, endpoint string) (*s3.Client, error) {
+	var opts []func(*config.LoadOptions) error
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("aws config: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+			o.UsePathStyle = true
+			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+			o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		}
+	}), nil
+}
+
+// writeStreamStats prints a source's Stats as JSON, or as a table of its
+// fields.
+func writeStreamStats(w io.Writer, format string, stats any) error {
+	b, err := json.Marshal(stats)
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, k := range sortedAnyKeys(m) {
+		fmt.Fprintf(tw, "%s\t%v\n", k, m[k])
+	}
+	return tw.Flush()
+}
+
+func sortedAnyKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// newStreamLogger logs warnings and errors of a long-running source.
+func newStreamLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
