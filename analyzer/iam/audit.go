@@ -184,40 +184,44 @@ func Audit(cat *catalog.Catalog, acct *Account, opts AuditOptions) ([]Finding, e
 	return out, nil
 }
 
-// fullAdmin reports AdministratorAccess attached directly or through a
-// group (even when its document is not in the snapshot), or a granted set
-// that holds every catalog action on every resource without conditions.
+// fullAdmin reports a granted set that holds every catalog action on every
+// resource without conditions, and AdministratorAccess attached directly or
+// through a group (even when its document is not in the snapshot).
 func fullAdmin(acct *Account, p *Principal, gs *GrantedSet, cat *catalog.Catalog) (bool, *Finding) {
 	var ev []string
+	effective := gs.Len() == cat.Len() && gs.Len() > 0
+	if effective {
+		for _, c := range gs.classes {
+			if !c.g.AllResources || c.g.Conditional {
+				effective = false
+			}
+		}
+	}
+	// An attached AdministratorAccess counts when the granted set confirms
+	// it, or when its document is not in the snapshot and no boundary can
+	// limit it; a known boundary, SCP or deny that cuts it down does not.
+	counts := func(at *Attachment) bool { return effective || (!at.Known() && p.Boundary == nil) }
 	for _, at := range p.Attached {
-		if at.ARN == AdministratorAccess {
+		if at.ARN == AdministratorAccess && counts(at) {
 			ev = append(ev, "attached "+AdministratorAccess)
 		}
 	}
 	for _, gn := range p.Groups {
 		if g, ok := acct.Group(gn); ok {
 			for _, at := range g.Attached {
-				if at.ARN == AdministratorAccess {
+				if at.ARN == AdministratorAccess && counts(at) {
 					ev = append(ev, "attached "+AdministratorAccess+" through group "+gn)
 				}
 			}
 		}
 	}
-	if gs.Len() == cat.Len() && gs.Len() > 0 {
-		allFree := true
+	if effective {
+		seen := map[string]bool{}
 		for _, c := range gs.classes {
-			if !c.g.AllResources || c.g.Conditional {
-				allFree = false
-			}
-		}
-		if allFree {
-			seen := map[string]bool{}
-			for _, c := range gs.classes {
-				for _, r := range c.g.Allows {
-					if s := r.String(); !seen[s] {
-						seen[s] = true
-						ev = append(ev, "Allow * on * by "+s)
-					}
+			for _, r := range c.g.Allows {
+				if s := r.String(); !seen[s] {
+					seen[s] = true
+					ev = append(ev, "Allow * on * by "+s)
 				}
 			}
 		}

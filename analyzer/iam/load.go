@@ -347,7 +347,11 @@ func (b *builder) compile(entity, field, name string, raw json.RawMessage) (*pol
 	}
 	p, err := policy.CompileJSON(name, raw)
 	if err != nil {
-		b.lenient(entity, field, "policy document does not parse: %v: permissions unknown", err)
+		if b.strict {
+			b.errs = append(b.errs, fmt.Errorf("%s %s: policy document does not parse: %w", entity, field, err))
+			return nil, err
+		}
+		b.warn(entity, field, "policy document does not parse: %v: permissions unknown", err)
 		return nil, err
 	}
 	return p, nil

@@ -1,0 +1,369 @@
+package iam
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/iamd/iamd/analyzer/catalog"
+	"github.com/iamd/iamd/analyzer/policy"
+)
+
+var (
+	catOnce sync.Once
+	catVal  *catalog.Catalog
+	catErr  error
+)
+
+// testCatalog loads the embedded catalog once per test binary.
+func testCatalog(t testing.TB) *catalog.Catalog {
+	t.Helper()
+	catOnce.Do(func() { catVal, catErr = catalog.Load() })
+	if catErr != nil {
+		t.Fatal(catErr)
+	}
+	return catVal
+}
+
+// mustParse loads a self-written authorization-details document.
+func mustParse(t testing.TB, doc string) *Account {
+	t.Helper()
+	a, err := Parse([]byte(doc), LoadOptions{})
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return a
+}
+
+// oneUser builds an account with user "u" (in group "g" when groupDoc is
+// set) with the given inline policy documents, boundary and managed policies.
+func oneUser(inline, groupDoc, boundaryDoc string, extra string) string {
+	var b strings.Builder
+	b.WriteString(`{"UserDetailList":[{"UserName":"u","Arn":"arn:aws:iam::111122223333:user/u"`)
+	if inline != "" {
+		b.WriteString(`,"UserPolicyList":[{"PolicyName":"p","PolicyDocument":` + inline + `}]`)
+	}
+	if groupDoc != "" {
+		b.WriteString(`,"GroupList":["g"]`)
+	}
+	if boundaryDoc != "" {
+		b.WriteString(`,"PermissionsBoundary":{"PermissionsBoundaryArn":"arn:aws:iam::111122223333:policy/b"}`)
+	}
+	b.WriteString(extra)
+	b.WriteString(`}],"GroupDetailList":[`)
+	if groupDoc != "" {
+		b.WriteString(`{"GroupName":"g","Arn":"arn:aws:iam::111122223333:group/g","GroupPolicyList":[{"PolicyName":"gp","PolicyDocument":` + groupDoc + `}]}`)
+	}
+	b.WriteString(`],"Policies":[`)
+	if boundaryDoc != "" {
+		b.WriteString(`{"PolicyName":"b","Arn":"arn:aws:iam::111122223333:policy/b","PolicyVersionList":[{"VersionId":"v1","IsDefaultVersion":true,"Document":` + boundaryDoc + `}]}`)
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
+func stmts(s ...string) string {
+	return `{"Version":"2012-10-17","Statement":[` + strings.Join(s, ",") + `]}`
+}
+
+const userARN = "arn:aws:iam::111122223333:user/u"
+
+func grantedFor(t *testing.T, a *Account, org *Org, arn string) *GrantedSet {
+	t.Helper()
+	g, err := NewGranter(testCatalog(t), a, org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := a.Principal(arn)
+	if !ok {
+		t.Fatalf("no principal %s", arn)
+	}
+	return g.Granted(p)
+}
+
+func narrowKinds(g Grant) []string {
+	var out []string
+	for _, n := range g.Narrowed {
+		out = append(out, n.Kind)
+	}
+	return out
+}
+
+func TestGrantedRules(t *testing.T) {
+	cat := testCatalog(t)
+	iamCount := len(cat.ServiceActions("iam"))
+	s3Count := len(cat.ServiceActions("s3"))
+	tests := []struct {
+		name  string
+		doc   string
+		check func(t *testing.T, s *GrantedSet)
+	}{
+		{
+			name: "group inheritance",
+			doc:  oneUser("", stmts(`{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}`), "", ""),
+			check: func(t *testing.T, s *GrantedSet) {
+				if got, want := s.Len(), 1; got != want {
+					t.Fatalf("Len()=%d, want %d", got, want)
+				}
+				g, ok := s.Lookup("s3:getobject")
+				if !ok {
+					t.Fatal("s3:GetObject not granted")
+				}
+				if got, want := g.Allows[0].Policy, "arn:aws:iam::111122223333:group/g#inline/gp"; got != want {
+					t.Errorf("granted by %q, want %q", got, want)
+				}
+				if !g.AllResources || g.Conditional || g.Action != "s3:GetObject" {
+					t.Errorf("grant = %+v, want unconditional on *", g)
+				}
+			},
+		},
+		{
+			name: "boundary intersection narrows scope",
+			doc: oneUser(stmts(`{"Effect":"Allow","Action":["s3:*","ec2:*"],"Resource":"*"}`), "",
+				stmts(`{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::logs/*"}`), ""),
+			check: func(t *testing.T, s *GrantedSet) {
+				if got, want := s.Len(), 1; got != want {
+					t.Fatalf("Len()=%d, want %d (only the boundary's action)", got, want)
+				}
+				g, _ := s.Lookup("s3:GetObject")
+				if g.AllResources {
+					t.Errorf("AllResources=true, want false under a resource-limited boundary")
+				}
+				if got, want := g.Resources, []string{"arn:aws:s3:::logs/*"}; !slices.Equal(got, want) {
+					t.Errorf("Resources=%v, want %v", got, want)
+				}
+				if got, want := narrowKinds(g), []string{NarrowBoundaryResources}; !slices.Equal(got, want) {
+					t.Errorf("Narrowed=%v, want %v", got, want)
+				}
+				if s.Has("ec2:RunInstances") {
+					t.Error("ec2:RunInstances granted outside the boundary")
+				}
+			},
+		},
+		{
+			name: "explicit deny removes wildcard grant",
+			doc: oneUser(stmts(`{"Effect":"Allow","Action":"*","Resource":"*"}`,
+				`{"Effect":"Deny","Action":"iam:*","Resource":"*"}`), "", "", ""),
+			check: func(t *testing.T, s *GrantedSet) {
+				if got, want := s.Len(), cat.Len()-iamCount; got != want {
+					t.Fatalf("Len()=%d, want %d", got, want)
+				}
+				if s.Has("iam:CreateUser") {
+					t.Error("iam:CreateUser still granted after Deny iam:* on *")
+				}
+				if !s.Has("s3:GetObject") {
+					t.Error("s3:GetObject lost")
+				}
+			},
+		},
+		{
+			name: "conditional deny narrows",
+			doc: oneUser(stmts(`{"Effect":"Allow","Action":"s3:*","Resource":"*"}`,
+				`{"Sid":"NoDeleteWithoutMFA","Effect":"Deny","Action":"s3:DeleteObject","Resource":"*","Condition":{"BoolIfExists":{"aws:MultiFactorAuthPresent":"false"}}}`), "", "", ""),
+			check: func(t *testing.T, s *GrantedSet) {
+				if got, want := s.Len(), s3Count; got != want {
+					t.Fatalf("Len()=%d, want %d", got, want)
+				}
+				g, ok := s.Lookup("s3:DeleteObject")
+				if !ok {
+					t.Fatal("s3:DeleteObject dropped by a conditional deny")
+				}
+				if got, want := narrowKinds(g), []string{NarrowDenyCondition}; !slices.Equal(got, want) {
+					t.Errorf("Narrowed=%v, want %v", got, want)
+				}
+				if got, want := g.Narrowed[0].Statement.Sid, "NoDeleteWithoutMFA"; got != want {
+					t.Errorf("narrowing Sid=%q, want %q", got, want)
+				}
+				if other, _ := s.Lookup("s3:GetObject"); len(other.Narrowed) != 0 {
+					t.Errorf("s3:GetObject narrowed by %v", other.Narrowed)
+				}
+			},
+		},
+		{
+			name: "deny on specific resources narrows",
+			doc: oneUser(stmts(`{"Effect":"Allow","Action":"s3:*","Resource":"*"}`,
+				`{"Effect":"Deny","Action":"s3:DeleteBucket","Resource":"arn:aws:s3:::prod"}`), "", "", ""),
+			check: func(t *testing.T, s *GrantedSet) {
+				g, ok := s.Lookup("s3:DeleteBucket")
+				if !ok {
+					t.Fatal("s3:DeleteBucket dropped by a resource-specific deny")
+				}
+				if g.AllResources {
+					t.Error("AllResources=true despite a deny on arn:aws:s3:::prod")
+				}
+				if got, want := narrowKinds(g), []string{NarrowDenyResources}; !slices.Equal(got, want) {
+					t.Errorf("Narrowed=%v, want %v", got, want)
+				}
+			},
+		},
+		{
+			name: "NotAction expands over the catalog",
+			doc:  oneUser(stmts(`{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}`), "", "", ""),
+			check: func(t *testing.T, s *GrantedSet) {
+				if got, want := s.Len(), cat.Len()-iamCount; got != want {
+					t.Fatalf("Len()=%d, want %d", got, want)
+				}
+				if s.Has("iam:PassRole") || !s.Has("ec2:RunInstances") {
+					t.Error("NotAction iam:* wrong")
+				}
+			},
+		},
+		{
+			name: "conditional allow",
+			doc: oneUser(stmts(`{"Effect":"Allow","Action":"ec2:StartInstances","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/team":"a"}}}`,
+				`{"Effect":"Allow","Action":"ec2:StopInstances","Resource":"arn:aws:ec2:*:*:instance/i-1"}`), "", "", ""),
+			check: func(t *testing.T, s *GrantedSet) {
+				start, _ := s.Lookup("ec2:StartInstances")
+				stop, _ := s.Lookup("ec2:StopInstances")
+				if !start.Conditional || stop.Conditional {
+					t.Errorf("Conditional start=%v stop=%v, want true false", start.Conditional, stop.Conditional)
+				}
+				if stop.AllResources || !slices.Equal(stop.Resources, []string{"arn:aws:ec2:*:*:instance/i-1"}) {
+					t.Errorf("stop scope = %v %v", stop.AllResources, stop.Resources)
+				}
+			},
+		},
+		{
+			name: "unknown managed policy",
+			doc:  oneUser("", "", "", `,"AttachedManagedPolicies":[{"PolicyName":"AmazonS3FullAccess","PolicyArn":"arn:aws:iam::aws:policy/AmazonS3FullAccess"}]`),
+			check: func(t *testing.T, s *GrantedSet) {
+				if got, want := s.Unknown, []string{"arn:aws:iam::aws:policy/AmazonS3FullAccess"}; !slices.Equal(got, want) {
+					t.Errorf("Unknown=%v, want %v", got, want)
+				}
+				if s.Len() != 0 {
+					t.Errorf("Len()=%d, want 0 known grants", s.Len())
+				}
+			},
+		},
+		{
+			name: "URL-encoded document",
+			doc:  oneUser(`"%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22sqs%3ASendMessage%22%2C%22Resource%22%3A%22*%22%7D%7D"`, "", "", ""),
+			check: func(t *testing.T, s *GrantedSet) {
+				if !s.Has("sqs:SendMessage") || s.Len() != 1 {
+					t.Errorf("granted %d actions, want exactly sqs:SendMessage", s.Len())
+				}
+			},
+		},
+		{
+			name: "unknown action pattern",
+			doc:  oneUser(stmts(`{"Effect":"Allow","Action":["s3:GetObject","s3:NoSuchThing"],"Resource":"*"}`), "", "", ""),
+			check: func(t *testing.T, s *GrantedSet) {
+				if got, want := s.UnknownPatterns, []string{"s3:NoSuchThing"}; !slices.Equal(got, want) {
+					t.Errorf("UnknownPatterns=%v, want %v", got, want)
+				}
+				if s.Len() != 1 {
+					t.Errorf("Len()=%d, want 1", s.Len())
+				}
+			},
+		},
+		{
+			name: "boundary with condition makes grant conditional",
+			doc: oneUser(stmts(`{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}`), "",
+				stmts(`{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"StringEquals":{"aws:RequestedRegion":"eu-west-1"}}}`), ""),
+			check: func(t *testing.T, s *GrantedSet) {
+				g, ok := s.Lookup("s3:GetObject")
+				if !ok || !g.Conditional {
+					t.Fatalf("grant=%+v ok=%v, want conditional", g, ok)
+				}
+				if !slices.Contains(narrowKinds(g), NarrowBoundaryCondition) {
+					t.Errorf("Narrowed=%v, want %s", narrowKinds(g), NarrowBoundaryCondition)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := mustParse(t, tc.doc)
+			tc.check(t, grantedFor(t, a, nil, userARN))
+		})
+	}
+}
+
+func TestGrantedOrganization(t *testing.T) {
+	cat := testCatalog(t)
+	org, err := ParseOrg([]byte(`
+scp:
+  - id: r-root
+    policies:
+      - Policy:
+          PolicySummary: {Id: p-FullAWSAccess, Name: FullAWSAccess, Type: SERVICE_CONTROL_POLICY, AwsManaged: true}
+          Content: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+  - id: ou-1
+    policies:
+      - Policy:
+          PolicySummary: {Id: p-1, Name: only-s3-ec2}
+          Content: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*","ec2:*"],"Resource":"*"},{"Effect":"Deny","Action":"ec2:TerminateInstances","Resource":"*"}]}'
+rcp:
+  - id: r-root
+    policies:
+      - Policy:
+          PolicySummary: {Id: p-r, Name: no-outside}
+          Content: '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*","Condition":{"StringNotEquals":{"aws:PrincipalOrgID":"o-1"}}}]}'
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := mustParse(t, oneUser(stmts(`{"Effect":"Allow","Action":"*","Resource":"*"}`), "", "", ""))
+	s := grantedFor(t, a, org, userARN)
+	if got, want := s.Len(), len(cat.ServiceActions("s3"))+len(cat.ServiceActions("ec2"))-1; got != want {
+		t.Fatalf("Len()=%d, want %d (s3 + ec2 - TerminateInstances)", got, want)
+	}
+	if s.Has("ec2:TerminateInstances") || s.Has("iam:PassRole") {
+		t.Error("SCP did not restrict")
+	}
+	g, _ := s.Lookup("s3:GetObject")
+	if !slices.Contains(narrowKinds(g), NarrowRCPDeny) {
+		t.Errorf("s3:GetObject Narrowed=%v, want %s", narrowKinds(g), NarrowRCPDeny)
+	}
+	if g.Narrowed[0].Statement.Layer != policy.LayerRCP {
+		t.Errorf("narrowing layer = %v", g.Narrowed[0].Statement.Layer)
+	}
+}
+
+func TestGrantedRootAndCache(t *testing.T) {
+	cat := testCatalog(t)
+	a, err := LoadFile("testdata/fixtures/account.json", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gr, err := NewGranter(cat, a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := a.Principal("arn:aws:iam::111122223333:root")
+	if got, want := gr.Granted(root).Len(), cat.Len(); got != want {
+		t.Errorf("root Len()=%d, want %d", got, want)
+	}
+	// Two users with the same policies share one computation but keep
+	// their own identity.
+	u1, _ := a.Principal("arn:aws:iam::111122223333:user/console-no-mfa")
+	u2, _ := a.Principal("arn:aws:iam::111122223333:user/two-keys")
+	s1, s2 := gr.Granted(u1), gr.Granted(u2)
+	if s1.Principal != u1.ARN || s2.Principal != u2.ARN {
+		t.Errorf("principals %s %s", s1.Principal, s2.Principal)
+	}
+	if s1.Len() != 2 || s2.Len() != 2 {
+		t.Errorf("Len() = %d, %d, want 2", s1.Len(), s2.Len())
+	}
+	// Boundary over an admin group: only the boundary's actions, on logs/*.
+	b, _ := a.Principal("arn:aws:iam::111122223333:user/bounded")
+	bs := gr.Granted(b)
+	if got, want := len(bs.Grants()), 2; got != want {
+		t.Fatalf("bounded grants=%d, want %d", got, want)
+	}
+	for _, g := range bs.Grants() {
+		if g.AllResources || !slices.Equal(g.Resources, []string{"arn:aws:s3:::logs/*"}) {
+			t.Errorf("%s scope %v %v", g.Action, g.AllResources, g.Resources)
+		}
+	}
+	if got := len(gr.All()); got != len(a.Principals) {
+		t.Errorf("All() = %d sets, want %d", got, len(a.Principals))
+	}
+}
+
+func TestNewGranterErrors(t *testing.T) {
+	if _, err := NewGranter(nil, &Account{}, nil); err == nil {
+		t.Error("NewGranter(nil catalog) did not fail")
+	}
+}
