@@ -492,3 +492,43 @@ func TestLoadIndependent(t *testing.T) {
 		t.Fatalf("DataSource() = %s %s, want %s %s", pkg, ver, catalog.DataPackage, catalog.Version())
 	}
 }
+
+// TestConcurrentUse exercises one Catalog from several goroutines; run with
+// -race to check the "immutable after Load" claim.
+func TestConcurrentUse(t *testing.T) {
+	c := loadFixture(t)
+	done := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := 0; i < 200; i++ {
+				if _, ok := c.Lookup("S3:GetObject"); !ok {
+					done <- errors.New("lookup failed")
+					return
+				}
+				if _, err := c.Expand("*:Get*"); err != nil {
+					done <- err
+					return
+				}
+				m, err := c.Match("s3:*Object")
+				if err != nil || !m(0) && m(-1) {
+					done <- err
+					return
+				}
+				if _, ok := c.ConditionKey("aws:ResourceTag/x"); !ok {
+					done <- errors.New("condition key failed")
+					return
+				}
+				if _, err := c.Minimize([]string{"kms:Create*"}, 0); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -28,30 +28,54 @@ const (
 	TypeArrayOfBinary
 )
 
-var conditionTypeNames = [...]string{
-	TypeString: "String", TypeArrayOfString: "ArrayOfString", TypeARN: "ARN", TypeArrayOfARN: "ArrayOfARN",
-	TypeBool: "Bool", TypeArrayOfBool: "ArrayOfBool", TypeNumeric: "Numeric", TypeArrayOfNumeric: "ArrayOfNumeric",
-	TypeDate: "Date", TypeArrayOfDate: "ArrayOfDate", TypeIPAddress: "IPAddress", TypeArrayOfIPAddress: "ArrayOfIPAddress",
-	TypeBinary: "Binary", TypeArrayOfBinary: "ArrayOfBinary",
-}
-
 // String returns the type's name as the Service Authorization Reference writes it.
 func (t ConditionType) String() string {
-	if int(t) < len(conditionTypeNames) && t != 0 {
-		return conditionTypeNames[t]
+	switch t {
+	case TypeString:
+		return "String"
+	case TypeArrayOfString:
+		return "ArrayOfString"
+	case TypeARN:
+		return "ARN"
+	case TypeArrayOfARN:
+		return "ArrayOfARN"
+	case TypeBool:
+		return "Bool"
+	case TypeArrayOfBool:
+		return "ArrayOfBool"
+	case TypeNumeric:
+		return "Numeric"
+	case TypeArrayOfNumeric:
+		return "ArrayOfNumeric"
+	case TypeDate:
+		return "Date"
+	case TypeArrayOfDate:
+		return "ArrayOfDate"
+	case TypeIPAddress:
+		return "IPAddress"
+	case TypeArrayOfIPAddress:
+		return "ArrayOfIPAddress"
+	case TypeBinary:
+		return "Binary"
+	case TypeArrayOfBinary:
+		return "ArrayOfBinary"
 	}
 	return fmt.Sprintf("ConditionType(%d)", uint8(t))
 }
 
 // IsArray reports whether the key is multivalued.
 func (t ConditionType) IsArray() bool {
-	return strings.HasPrefix(t.String(), "ArrayOf")
+	switch t {
+	case TypeArrayOfString, TypeArrayOfARN, TypeArrayOfBool, TypeArrayOfNumeric, TypeArrayOfDate, TypeArrayOfIPAddress, TypeArrayOfBinary:
+		return true
+	}
+	return false
 }
 
 func parseConditionType(s string) (ConditionType, bool) {
-	for i, n := range conditionTypeNames {
-		if n == s && i != 0 {
-			return ConditionType(i), true
+	for t := TypeString; t <= TypeArrayOfBinary; t++ {
+		if t.String() == s {
+			return t, true
 		}
 	}
 	return 0, false
@@ -72,6 +96,7 @@ type ConditionKey struct {
 // keyTemplate is a condition key whose name has a placeholder.
 type keyTemplate struct {
 	pattern string // lowercased; placeholders ${…} or <…> match one or more characters
+	head    string // pattern's literal text before its first placeholder
 	score   int    // 2 × literal characters, +1 for a delimited placeholder: most specific wins
 	id      int32
 }
@@ -108,7 +133,7 @@ func (c *Catalog) indexKeys() error {
 			}
 			pat, score = pat[:j+1]+"${"+pat[j+1:]+"}", 0
 		}
-		t := keyTemplate{pattern: pat, score: 2*literalLen(pat) + score, id: int32(i)}
+		t := keyTemplate{pattern: pat, head: pat[:firstPlaceholder(pat)], score: 2*literalLen(pat) + score, id: int32(i)}
 		colon := strings.IndexByte(pat, ':')
 		if colon < 0 || hasPlaceholder(pat[:colon]) {
 			c.tmplOther = append(c.tmplOther, t)
@@ -129,14 +154,16 @@ func (c *Catalog) indexKeys() error {
 // on a tie a template with a delimited placeholder (${…}, <…>) wins over
 // upstream's undelimited global form ("aws:ResourceTag/tag-key").
 func (c *Catalog) ConditionKey(name string) (ConditionKey, bool) {
-	l := strings.ToLower(name)
-	if id, ok := c.keyIndex[l]; ok {
+	var buf [128]byte
+	lb := lowerASCII(buf[:0], name)
+	if id, ok := c.keyIndex[string(lb)]; ok { // no allocation for the map probe
 		return c.keys[id], true
 	}
+	l := string(lb)
 	best, bestScore := int32(-1), -1
 	try := func(ts []keyTemplate) {
 		for _, t := range ts {
-			if t.score > bestScore && matchTemplate(t.pattern, l) {
+			if t.score > bestScore && strings.HasPrefix(l, t.head) && matchTemplate(t.pattern, l) {
 				best, bestScore = t.id, t.score
 			}
 		}
@@ -179,13 +206,16 @@ func placeholderLen(s string) int {
 	return i + 2
 }
 
-func hasPlaceholder(s string) bool {
+func hasPlaceholder(s string) bool { return firstPlaceholder(s) < len(s) }
+
+// firstPlaceholder returns the index of the first placeholder in s, or len(s).
+func firstPlaceholder(s string) int {
 	for i := 0; i < len(s); i++ {
 		if placeholderLen(s[i:]) > 0 {
-			return true
+			return i
 		}
 	}
-	return false
+	return len(s)
 }
 
 // literalLen counts the characters of s outside placeholders.

@@ -15,14 +15,17 @@ import (
 // Encode (the second field of its header line).
 const FormatVersion = 1
 
-// ConditionTypes are the condition value types the encoding accepts: the
-// types of the IAM condition operators (AWS IAM User Guide, "IAM JSON policy
-// elements: Condition operators").
-var conditionTypes = map[string]bool{
-	"String": true, "ArrayOfString": true, "ARN": true, "ArrayOfARN": true,
-	"Bool": true, "ArrayOfBool": true, "Numeric": true, "ArrayOfNumeric": true,
-	"Date": true, "ArrayOfDate": true, "IPAddress": true, "ArrayOfIPAddress": true,
-	"Binary": true, "ArrayOfBinary": true,
+// knownConditionType reports whether s is a condition value type the
+// encoding accepts: the types of the IAM condition operators (IAM User Guide,
+// "IAM JSON policy elements: Condition operators").
+func knownConditionType(s string) bool {
+	switch s {
+	case "String", "ArrayOfString", "ARN", "ArrayOfARN", "Bool", "ArrayOfBool",
+		"Numeric", "ArrayOfNumeric", "Date", "ArrayOfDate", "IPAddress", "ArrayOfIPAddress",
+		"Binary", "ArrayOfBinary":
+		return true
+	}
+	return false
 }
 
 // levelCode maps an upstream access level to its one-letter code. The
@@ -93,7 +96,7 @@ func Encode(s *Snapshot, w io.Writer) error {
 		if err := checkField("condition key", k.key, "\t\n,"); err != nil {
 			return 0, err
 		}
-		if !conditionTypes[k.typ] {
+		if !knownConditionType(k.typ) {
 			return 0, fmt.Errorf("condition key %q: unknown type %q", k.key, k.typ)
 		}
 		keyID[k] = len(keys)
