@@ -43,5 +43,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newUsageCmd())
 	root.AddCommand(newGrantedCmd())
 	root.AddCommand(newAuditCmd())
+	root.AddCommand(newGenTrailCmd())
 	return root
 }

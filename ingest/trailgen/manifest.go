@@ -1,0 +1,202 @@
+package trailgen
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+)
+
+// Manifest is the ground truth of one generation: what a correct ingest of
+// the generated records must produce.
+type Manifest struct {
+	Seed     int64     `json:"seed"`
+	Accounts []string  `json:"accounts"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"` // Start + span; every eventTime is before it
+
+	Records          int `json:"records"`          // all records
+	PrincipalRecords int `json:"principalRecords"` // calls by a principal (Usage + Permissionless)
+	ServiceRecords   int `json:"serviceRecords"`   // calls by AWS services (ServiceEvents)
+	Denied           int `json:"denied"`           // principal calls refused for lack of permission
+	Errors           int `json:"errors"`           // principal calls that failed for other reasons (still authorized)
+	DataEvents       int `json:"dataEvents"`
+
+	// Usage counts principal × action × resource. The principal is the
+	// ARN charged: the user, the role for role sessions, the issuing user
+	// for federated users, the account root for root. Resource is an ARN,
+	// or "*" when the action takes no resource.
+	Usage []UsageCount `json:"usage"`
+	// Permissionless counts calls that need no IAM permission
+	// (sts:GetCallerIdentity) per principal.
+	Permissionless []EventCount `json:"permissionless"`
+	// ServiceEvents counts calls by AWS services per invoking service.
+	ServiceEvents []EventCount `json:"serviceEvents"`
+	// Keys counts calls per access key id (principal calls only; service
+	// calls carry no key).
+	Keys []KeyCount `json:"keys"`
+	// Files lists the log files written (empty for stream output).
+	Files []FileInfo `json:"files,omitempty"`
+}
+
+// UsageCount is one principal × action × resource.
+type UsageCount struct {
+	Principal string    `json:"principal"`
+	Action    string    `json:"action"`
+	Resource  string    `json:"resource"`
+	Allowed   uint64    `json:"allowed"`
+	Denied    uint64    `json:"denied"`
+	FirstSeen time.Time `json:"firstSeen"`
+	LastSeen  time.Time `json:"lastSeen"`
+}
+
+// EventCount counts records by caller and event.
+type EventCount struct {
+	Caller      string `json:"caller"` // principal ARN, or the invoking service ("cloudtrail.amazonaws.com")
+	EventSource string `json:"eventSource"`
+	EventName   string `json:"eventName"`
+	Count       uint64 `json:"count"`
+}
+
+// KeyCount is the use of one access key id.
+type KeyCount struct {
+	AccessKeyID string    `json:"accessKeyId"`
+	Principal   string    `json:"principal"` // owner: the user, or the role for session keys
+	Calls       uint64    `json:"calls"`
+	FirstSeen   time.Time `json:"firstSeen"`
+	LastSeen    time.Time `json:"lastSeen"`
+}
+
+// FileInfo is one log file written.
+type FileInfo struct {
+	Name    string `json:"name"`
+	Records int    `json:"records"`
+}
+
+// Find returns the usage count of principal × action × resource.
+func (m *Manifest) Find(principal, action, resource string) (UsageCount, bool) {
+	i := sort.Search(len(m.Usage), func(i int) bool {
+		u := m.Usage[i]
+		if u.Principal != principal {
+			return u.Principal > principal
+		}
+		if u.Action != action {
+			return u.Action > action
+		}
+		return u.Resource >= resource
+	})
+	if i < len(m.Usage) {
+		if u := m.Usage[i]; u.Principal == principal && u.Action == action && u.Resource == resource {
+			return u, true
+		}
+	}
+	return UsageCount{}, false
+}
+
+// WriteJSON writes the manifest as indented JSON.
+func (m *Manifest) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(m); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	return nil
+}
+
+type usageKey struct{ principal, action, resource string }
+type eventKey struct{ caller, source, name string }
+
+// manifestBuilder accumulates counts during one run.
+type manifestBuilder struct {
+	m     Manifest
+	usage map[usageKey]*UsageCount
+	perm  map[eventKey]uint64
+	svc   map[eventKey]uint64
+	keys  map[string]*KeyCount
+}
+
+func newManifestBuilder() *manifestBuilder {
+	return &manifestBuilder{
+		usage: map[usageKey]*UsageCount{},
+		perm:  map[eventKey]uint64{},
+		svc:   map[eventKey]uint64{},
+		keys:  map[string]*KeyCount{},
+	}
+}
+
+func (b *manifestBuilder) use(principal, action, resource string, denied bool, t time.Time) {
+	k := usageKey{principal, action, resource}
+	u := b.usage[k]
+	if u == nil {
+		u = &UsageCount{Principal: principal, Action: action, Resource: resource, FirstSeen: t}
+		b.usage[k] = u
+	}
+	if denied {
+		u.Denied++
+	} else {
+		u.Allowed++
+	}
+	u.LastSeen = t
+}
+
+func (b *manifestBuilder) key(id, principal string, t time.Time) {
+	if id == "" {
+		return
+	}
+	k := b.keys[id]
+	if k == nil {
+		k = &KeyCount{AccessKeyID: id, Principal: principal, FirstSeen: t}
+		b.keys[id] = k
+	}
+	k.Calls++
+	k.LastSeen = t
+}
+
+func (b *manifestBuilder) finish(g *Generator) *Manifest {
+	m := b.m
+	m.Seed = g.opts.Seed
+	m.Accounts = g.Accounts()
+	m.Start = g.opts.Start
+	m.End = g.opts.Start.Add(g.span)
+	m.Usage = make([]UsageCount, 0, len(b.usage))
+	for _, u := range b.usage {
+		m.Usage = append(m.Usage, *u)
+	}
+	sort.Slice(m.Usage, func(i, j int) bool {
+		a, c := m.Usage[i], m.Usage[j]
+		if a.Principal != c.Principal {
+			return a.Principal < c.Principal
+		}
+		if a.Action != c.Action {
+			return a.Action < c.Action
+		}
+		return a.Resource < c.Resource
+	})
+	m.Permissionless = eventCounts(b.perm)
+	m.ServiceEvents = eventCounts(b.svc)
+	m.Keys = make([]KeyCount, 0, len(b.keys))
+	for _, k := range b.keys {
+		m.Keys = append(m.Keys, *k)
+	}
+	sort.Slice(m.Keys, func(i, j int) bool { return m.Keys[i].AccessKeyID < m.Keys[j].AccessKeyID })
+	return &m
+}
+
+func eventCounts(src map[eventKey]uint64) []EventCount {
+	out := make([]EventCount, 0, len(src))
+	for k, n := range src {
+		out = append(out, EventCount{Caller: k.caller, EventSource: k.source, EventName: k.name, Count: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, c := out[i], out[j]
+		if a.Caller != c.Caller {
+			return a.Caller < c.Caller
+		}
+		if a.EventSource != c.EventSource {
+			return a.EventSource < c.EventSource
+		}
+		return a.EventName < c.EventName
+	})
+	return out
+}
