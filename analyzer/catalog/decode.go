@@ -92,7 +92,9 @@ func parse(data string) (*Catalog, error) {
 	var n [8]int
 	for i := range n {
 		v, err := strconv.Atoi(f[4+i])
-		if err != nil || v < 0 || v > 1<<24 {
+		// Every counted item takes at least one byte of the data, which
+		// bounds what the preallocation below may ask for.
+		if err != nil || v < 0 || v > len(data) {
 			return fail("bad count %q", f[4+i])
 		}
 		n[i] = v

@@ -90,3 +90,27 @@ func FuzzTemplates(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParse feeds mutations of the fixture's encoding to Parse: it must
+// return a catalog or an error, never panic, and a catalog it returns must
+// answer lookups of its own actions.
+func FuzzParse(f *testing.F) {
+	_, enc := encodeSnapshot(f, fixturePath)
+	f.Add(enc)
+	f.Add(enc[:len(enc)/3])
+	f.Add([]byte("iamcatalog\t1\tp\tv\t1\t1\t0\t0\t0\t0\t0\t0\nS\ts3\tS3\t\nA\ts3:X\tR\t\t\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := catalog.Parse(strings.NewReader(string(data)))
+		if err != nil {
+			return
+		}
+		for id := 0; id < c.Len(); id++ {
+			a := c.ActionAt(id)
+			if got, ok := c.ID(a.FullName()); !ok || got != id {
+				t.Fatalf("ID(%s) = %d, %v; want %d", a.FullName(), got, ok, id)
+			}
+		}
+		c.Expand("*:*")
+		c.Minimize([]string{"*"}, 2)
+	})
+}
