@@ -127,16 +127,9 @@ func (c *Case) Build() (*policy.Request, *policy.Set, error) {
 		ResourceAccount: c.Request.Resource.AccountID,
 	}
 	for k, raw := range c.Request.Context {
-		var one string
-		if err := json.Unmarshal(raw, &one); err == nil {
-			req.Context.Set(k, one)
-			continue
+		if err := setContext(&req.Context, k, raw); err != nil {
+			return nil, nil, err
 		}
-		var list []string
-		if err := json.Unmarshal(raw, &list); err != nil {
-			return nil, nil, fmt.Errorf("request.context %q: want a string or a list of strings", k)
-		}
-		req.Context.SetList(k, policy.TypeString, list)
 	}
 	set := &policy.Set{}
 	var errs []error
@@ -180,6 +173,50 @@ func (c *Case) Build() (*policy.Request, *policy.Set, error) {
 		return nil, nil, errors.Join(errs...)
 	}
 	return req, set, nil
+}
+
+// setContext stores one context key: a string, number or boolean, or a
+// list of them (a multivalued key).
+func setContext(ctx *policy.Context, key string, raw json.RawMessage) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return fmt.Errorf("request.context %q: %w", key, err)
+	}
+	scalar := func(v any) (string, policy.ValueType, bool) {
+		switch x := v.(type) {
+		case string:
+			return x, policy.TypeString, true
+		case json.Number:
+			return x.String(), policy.TypeNumeric, true
+		case bool:
+			if x {
+				return "true", policy.TypeBool, true
+			}
+			return "false", policy.TypeBool, true
+		}
+		return "", 0, false
+	}
+	if list, ok := v.([]any); ok {
+		vals := make([]string, 0, len(list))
+		typ := policy.TypeString
+		for _, e := range list {
+			s, t, ok := scalar(e)
+			if !ok {
+				return fmt.Errorf("request.context %q: list elements must be strings, numbers or booleans", key)
+			}
+			vals, typ = append(vals, s), t
+		}
+		ctx.SetList(key, typ, vals)
+		return nil
+	}
+	s, t, ok := scalar(v)
+	if !ok {
+		return fmt.Errorf("request.context %q: want a string, number, boolean or a list of them", key)
+	}
+	ctx.SetTyped(key, t, s)
+	return nil
 }
 
 // documentBytes returns the policy text: a policy may be given as a JSON

@@ -78,3 +78,60 @@ func TestOwnCases(t *testing.T) {
 		})
 	}
 }
+
+func TestBuildContext(t *testing.T) {
+	cases, err := Load(strings.NewReader(`[{"id": "ctx", "request": {"principal": "arn:aws:iam::111111111111:user/a", "action": "s3:GetObject",
+		"resource": {"resource": "*", "accountId": "111111111111"},
+		"context": {"aws:username": "a", "s3:max-keys": 10, "aws:SecureTransport": true, "aws:TagKeys": ["x", "y"], "aws:Empty": []}},
+		"identityPolicies": [], "expected": {"response": "ImplicitlyDenied"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _, err := cases[0].Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		key, typ, vals string
+		multi          bool
+	}{
+		{"aws:username", "string", "a", false},
+		{"s3:max-keys", "numeric", "10", false},
+		{"aws:securetransport", "bool", "true", false},
+		{"aws:tagkeys", "string", "x,y", true},
+		{"aws:empty", "string", "", true},
+	}
+	for _, tt := range tests {
+		v, ok := req.Context.Lookup(tt.key)
+		if !ok || v.Type.String() != tt.typ || strings.Join(v.Values, ",") != tt.vals || v.Multi != tt.multi {
+			t.Errorf("%s: got %+v (present %v), want %s %q multi=%v", tt.key, v, ok, tt.typ, tt.vals, tt.multi)
+		}
+	}
+	bad := []string{
+		`{"request": {"context": {"k": {"a": 1}}}, "expected": {"response": "Allowed"}}`,
+		`{"request": {"context": {"k": [[1]]}}, "expected": {"response": "Allowed"}}`,
+	}
+	for _, b := range bad {
+		cs, err := Load(strings.NewReader("[" + b + "]"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := cs[0].Build(); err == nil || !strings.Contains(err.Error(), `request.context "k"`) {
+			t.Errorf("Build(%s) err=%v, want a request.context error", b, err)
+		}
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`[{"id": "x", "expected": {"response": "Maybe"}}]`, `unknown result "Maybe"`},
+		{`[{"id": "x", "expected": {}}]`, "expected needs response or error"},
+		{`[{"id": "x",}]`, "decode cases at byte"},
+		{`{}`, "decode cases"},
+	}
+	for _, tt := range tests {
+		if _, err := Load(strings.NewReader(tt.in)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Load(%s) err=%v, want one containing %q", tt.in, err, tt.want)
+		}
+	}
+}
