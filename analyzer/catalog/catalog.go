@@ -13,10 +13,10 @@
 // AWS Service Authorization Reference. DataPackage and DataVersion (in
 // version_gen.go) name the version embedded. The generator
 // (internal/gencatalog) keeps only what iamd uses and writes it as
-// catalog.txt.gz, a gzipped tab-separated line format (see
-// internal/upstream.Encode): about 220 KB embedded, parsed by Load in a few
-// milliseconds with a handful of large allocations, because all names are
-// substrings of the one decompressed string.
+// catalog.txt.zst, a zstd-compressed tab-separated line format (see
+// internal/upstream.Encode): about 200 KB embedded (1.25 MB of text), loaded
+// in about 15 ms of CPU with a few large allocations, because every name is a
+// substring of the one decompressed string (figures in docs/perf-catalog.md).
 //
 // To refresh:
 //
@@ -24,8 +24,8 @@
 //	go generate ./analyzer/catalog
 //
 // then run the package tests (the up-to-date and count tests read the shared
-// snapshot; update them when moving to a new version). The tarball need not be
-// committed.
+// snapshot; update them when moving to a new version). The tarball is
+// git-ignored. README.md beside this file has the details.
 //
 // # Semantics
 //
