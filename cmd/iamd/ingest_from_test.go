@@ -82,11 +82,14 @@ const cmdRecord = `{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","prin
 func runIamdFrom(t *testing.T, ctx context.Context, args ...string) (string, error) {
 	t.Helper()
 	root := newRootCmd()
-	var out bytes.Buffer
+	var out, stderr bytes.Buffer
 	root.SetOut(&out)
-	root.SetErr(&out)
+	root.SetErr(&stderr)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if stderr.Len() > 0 {
+		t.Logf("stderr: %s", stderr.String())
+	}
 	return out.String(), err
 }
 

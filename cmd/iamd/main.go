@@ -44,5 +44,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newGrantedCmd())
 	root.AddCommand(newAuditCmd())
 	root.AddCommand(newGenTrailCmd())
+	root.AddCommand(newRepublishCmd())
 	return root
 }

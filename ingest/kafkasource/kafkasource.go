@@ -281,7 +281,9 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (c *Config) saslMechanism() (sasl.Mechanism, error) {
+// SASLMechanism returns the kafka-go SASL mechanism of c.SASL (nil
+// without SASL).
+func (c *Config) SASLMechanism() (sasl.Mechanism, error) {
 	switch c.SASL.Mechanism {
 	case "":
 		return nil, nil
@@ -348,7 +350,7 @@ func New(cfg Config, st Store) (*Source, error) {
 	if st == nil {
 		return nil, fmt.Errorf("%w: nil store", ErrConfig)
 	}
-	if _, err := cfg.saslMechanism(); err != nil {
+	if _, err := cfg.SASLMechanism(); err != nil {
 		return nil, fmt.Errorf("%w: SASL: %w", ErrConfig, err)
 	}
 	return &Source{cfg: cfg, store: st, log: cfg.Logger.With("component", "ingest.kafka")}, nil
@@ -391,7 +393,7 @@ func CheckpointSource(topic string, partition int) string {
 }
 
 func (s *Source) dialer() (*kafka.Dialer, error) {
-	mech, err := s.cfg.saslMechanism()
+	mech, err := s.cfg.SASLMechanism()
 	if err != nil {
 		return nil, err
 	}
@@ -431,7 +433,7 @@ func (s *Source) newDeadLetterWriter() (*kafka.Writer, error) {
 	if s.cfg.DeadLetterTopic == "" {
 		return nil, nil
 	}
-	mech, err := s.cfg.saslMechanism()
+	mech, err := s.cfg.SASLMechanism()
 	if err != nil {
 		return nil, err
 	}
