@@ -115,6 +115,11 @@ func TestServices(t *testing.T) {
 	if got, want := s.ConditionKeys, []string{"kms:EncryptionContext:${EncryptionContextKey}", "kms:EncryptionContextKeys"}; !slices.Equal(got, want) {
 		t.Fatalf("Service(kms).ConditionKeys = %v, want %v", got, want)
 	}
+	got := c.Services()
+	got[0] = "changed"
+	if c.Services()[0] != "codebuild" {
+		t.Fatal("Services() exposes the catalog's slice")
+	}
 	if _, ok := c.Service("nope"); ok {
 		t.Fatal("Service(nope) found")
 	}

@@ -42,3 +42,31 @@ func Example() {
 	// aws:ResourceTag/${TagKey} String
 	// [kms:createc* kms:createg*]
 }
+
+// A granted-set builder marks action ids in a bitset: ExpandIDs into a
+// reused slice is the cheapest way to turn a policy's patterns into ids.
+func ExampleCatalog_ExpandIDs() {
+	c, err := catalog.Load()
+	if err != nil {
+		panic(err)
+	}
+	bits := make([]uint64, (c.Len()+63)/64)
+	var ids []int
+	for _, p := range []string{"s3:GetObject*", "s3:ListBucket"} {
+		if ids, err = c.ExpandIDs(p, ids[:0]); err != nil {
+			panic(err)
+		}
+		for _, id := range ids {
+			bits[id/64] |= 1 << (id % 64)
+		}
+	}
+	id, _ := c.ID("s3:getobjectacl")
+	fmt.Println(bits[id/64]&(1<<(id%64)) != 0)
+
+	// Match tests single ids against a pattern.
+	isGet, _ := c.Match("*:Get*")
+	fmt.Println(isGet(id))
+	// Output:
+	// true
+	// true
+}
