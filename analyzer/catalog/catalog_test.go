@@ -257,6 +257,8 @@ func TestMinimizeFixture(t *testing.T) {
 		{"duplicates and case", []string{"IAM:TagRole", "iam:tagrole"}, 0, []string{"iam:t*"}},
 		{"across services", []string{"s3:ListBucket", "iam:ListUsers", "iam:ListUserTags"}, 0, []string{"iam:l*", "s3:listb*"}},
 		{"empty input", nil, 0, nil},
+		{"whole catalog", []string{"*:*"}, 0, []string{"*"}},
+		{"whole catalog with min chars", []string{"*"}, 1, []string{"codebuild:s*", "iam:a*", "iam:c*", "iam:g*", "iam:l*", "iam:p*", "iam:t*", "kms:c*", "kms:d*", "s3:d*", "s3:g*", "s3:l*", "s3:p*"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,7 +17,8 @@ import (
 // kept at least minChars characters long (0: no minimum); when that is longer
 // than the name, or when another action's name extends this one and is not in
 // the set, the action is written out in full. The result is sorted and
-// without duplicates or patterns covered by another.
+// without duplicates or patterns covered by another; the whole catalog with
+// no minChars is ["*"].
 func (c *Catalog) Minimize(actions []string, minChars int) ([]string, error) {
 	in := make([]bool, len(c.actions))
 	var ids []int
@@ -29,6 +30,9 @@ func (c *Catalog) Minimize(actions []string, minChars int) ([]string, error) {
 		for _, id := range ids {
 			in[id] = true
 		}
+	}
+	if minChars <= 0 && len(c.actions) > 0 && !slices.Contains(in, false) {
+		return []string{"*"}, nil
 	}
 	var out []string
 	for si := range c.services {
