@@ -113,17 +113,28 @@ func (s *GrantedSet) grantAt(id int) Grant {
 // name). The slices inside grants are shared; do not modify them.
 func (s *GrantedSet) Grants() []Grant {
 	out := make([]Grant, 0, s.Len())
-	for _, c := range s.classes {
+	if len(s.classes) == 1 {
+		c := s.classes[0]
 		c.bits.each(func(id int) {
 			g := c.g
-			g.ID = id
+			g.ID, g.Action = id, s.cat.ActionAt(id).FullName()
 			out = append(out, g)
 		})
+		return out
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	for i := range out {
-		out[i].Action = s.cat.ActionAt(out[i].ID).FullName()
-	}
+	// Walk ids in order, finding each id's class through a word-level
+	// index: classes are disjoint, so each set bit belongs to one.
+	s.bits.each(func(id int) {
+		w, m := id>>6, uint64(1)<<(uint(id)&63)
+		for _, c := range s.classes {
+			if c.bits[w]&m != 0 {
+				g := c.g
+				g.ID, g.Action = id, s.cat.ActionAt(id).FullName()
+				out = append(out, g)
+				return
+			}
+		}
+	})
 	return out
 }
 
@@ -195,6 +206,10 @@ func (g *Granter) info(st *policy.Statement, layer policy.Layer, level int) *stm
 	pats, not := st.Actions()
 	var ids []int
 	for _, p := range pats {
+		if p == "*" {
+			si.bits.or(g.all)
+			continue
+		}
 		var err error
 		ids, err = g.cat.ExpandIDs(p, ids[:0])
 		if err != nil {

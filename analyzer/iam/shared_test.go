@@ -131,4 +131,3 @@ func firstDiff(got, want string) string {
 	}
 	return "length differs"
 }
-
