@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,7 +68,10 @@ func child(t *testing.T, mode string) int {
 	}
 	defer db.Close()
 	conv := newConverter(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	// SIGTERM is a graceful stop, as in iamd itself.
+	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithCancel(sigCtx)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
@@ -277,6 +281,114 @@ func TestCrashKafka(t *testing.T) {
 	t.Logf("kafka: %d trials, %d events each (fact increments): lost %d, double-counted %d", n, want.events(), totalLost, totalDouble)
 }
 
+// TestGracefulSIGTERM stops ingest with SIGTERM mid-stream: the child
+// must exit cleanly having written and committed its batch in flight
+// (Kafka: the group's committed offsets equal the store's checkpoints),
+// and a restart must complete the data with nothing lost or doubled.
+func TestGracefulSIGTERM(t *testing.T) {
+	d := newDataset(dataSeed, records)
+	conv := newConverter(t)
+	for _, mode := range []string{"kafka", "s3"} {
+		t.Run(mode, func(t *testing.T) {
+			payloads := map[string][]byte{}
+			var addr string
+			var drain int64 = 1
+			if mode == "kafka" {
+				for i, m := range d.messages {
+					payloads[fmt.Sprintf("msg-%05d", i)] = m
+				}
+				c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic), kfake.GroupMinSessionTimeout(500*time.Millisecond))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				addr = c.ListenAddrs()[0]
+				produce(t, addr, d.messages)
+				drain = int64(len(d.messages))
+			} else {
+				for k, v := range d.files {
+					if !strings.Contains(k, "CloudTrail-Digest") {
+						payloads["s3://"+bucket+"/"+k] = v
+					}
+				}
+				ts := s3Server(t, d)
+				addr = ts
+			}
+			want := reference(t, conv, payloads)
+			dir := t.TempDir()
+			cmd, stderr := startChild(t, mode, addr, dir, 0)
+			time.Sleep(150 * time.Millisecond)
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("child after SIGTERM: %v\n%s", err, stderr)
+			}
+			if mode == "kafka" {
+				db, err := store.Open(store.Options{Dir: dir})
+				if err != nil {
+					t.Fatal(err)
+				}
+				cps, err := db.Checkpoints(context.Background(), "kafka:")
+				db.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				stored := map[string]string{}
+				for _, cp := range cps {
+					stored[cp.Source] = cp.Position
+				}
+				resp, err := (&kafka.Client{Addr: kafka.TCP(addr)}).OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{
+					GroupID: "crash", Topics: map[string][]int{topic: {0, 1, 2}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				committed := map[string]string{}
+				for _, p := range resp.Topics[topic] {
+					if p.CommittedOffset >= 0 {
+						committed[kafkasource.CheckpointSource(topic, p.Partition)] = strconv.FormatInt(p.CommittedOffset, 10)
+					}
+				}
+				t.Logf("SIGTERM after 150ms: checkpoints %v of %d messages", stored, len(d.messages))
+				if len(stored) == 0 || fmt.Sprint(stored) != fmt.Sprint(committed) {
+					t.Errorf("after SIGTERM: store checkpoints %v, committed offsets %v: want equal and non-empty", stored, committed)
+				}
+			}
+			cmd, stderr = startChild(t, mode, addr, dir, drain)
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("final child: %v\n%s", err, stderr)
+			}
+			db, err := store.Open(store.Options{Dir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			lost, double, other := compare(want, takeSnapshot(t, db))
+			if lost != 0 || double != 0 || len(other) > 0 {
+				t.Errorf("lost %d, double-counted %d, %v", lost, double, other)
+			}
+		})
+	}
+}
+
+// s3Server serves d's files from gofakes3 and returns its URL.
+func s3Server(t *testing.T, d *dataset) string {
+	t.Helper()
+	ts := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	t.Cleanup(ts.Close)
+	client := s3Client(ts.URL)
+	ctx := context.Background()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range d.files {
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: bytes.NewReader(v)}); err != nil {
+			t.Fatalf("put %s: %v", k, err)
+		}
+	}
+	return ts.URL
+}
+
 func produce(t *testing.T, addr string, msgs [][]byte) {
 	t.Helper()
 	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, Balancer: &kafka.RoundRobin{}, BatchTimeout: 5 * time.Millisecond,
@@ -306,19 +418,7 @@ func TestCrashS3(t *testing.T) {
 	if want.Dedup != records || len(want.Quarantined) == 0 {
 		t.Fatalf("reference ingest looks wrong: dedup %d of %d records, quarantine %v", want.Dedup, records, want.Quarantined)
 	}
-	backend := s3mem.New()
-	ts := httptest.NewServer(gofakes3.New(backend).Server())
-	defer ts.Close()
-	client := s3Client(ts.URL)
-	ctx := context.Background()
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range d.files {
-		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: bytes.NewReader(v)}); err != nil {
-			t.Fatalf("put %s: %v", k, err)
-		}
-	}
+	url := s3Server(t, d)
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
 	var totalLost, totalDouble uint64
 	n := trials(t)
@@ -326,7 +426,7 @@ func TestCrashS3(t *testing.T) {
 		seed := r.Uint64()
 		t.Run(fmt.Sprintf("trial-%d-seed-%d", trial, seed), func(t *testing.T) {
 			tr := rand.New(rand.NewPCG(seed, 4))
-			got := crashTrial(t, tr, "s3", ts.URL, 1, 1+tr.IntN(3))
+			got := crashTrial(t, tr, "s3", url, 1, 1+tr.IntN(3))
 			lost, double, other := compare(want, got)
 			totalLost += lost
 			totalDouble += double
