@@ -118,6 +118,17 @@ func TestDifferencePredicates(t *testing.T) {
 		{"NotPrincipal names someone else", mkCase(t, user, `{}`, allowAll,
 			stmt(`{"Effect":"Deny","NotPrincipal":{"AWS":["arn:aws:iam::444455556666:user/carol","444455556666"]},"Action":"*","Resource":"*"}`), ""),
 			""},
+		{"NotPrincipal Deny, caller with a boundary", func() *Case {
+			c := mkCase(t, user, `{}`, allowAll,
+				stmt(`{"Effect":"Deny","NotPrincipal":{"AWS":["`+user+`","111122223333"]},"Action":"*","Resource":"*"}`), "")
+			c.PermissionBoundaries = []json.RawMessage{json.RawMessage(allowAll)}
+			return c
+		}(), "notprincipal-deny-with-boundary"},
+		{"NotPrincipal Allow-free Deny in identity policy, boundary", func() *Case {
+			c := mkCase(t, user, `{}`, allowAll, "", "")
+			c.PermissionBoundaries = []json.RawMessage{json.RawMessage(allowAll)}
+			return c
+		}(), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
