@@ -372,7 +372,7 @@ func TestGracefulSIGTERM(t *testing.T) {
 }
 
 // s3Server serves d's files from gofakes3 and returns its URL.
-func s3Server(t *testing.T, d *dataset) string {
+func s3Server(t testing.TB, d *dataset) string {
 	t.Helper()
 	ts := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
 	t.Cleanup(ts.Close)
@@ -389,7 +389,7 @@ func s3Server(t *testing.T, d *dataset) string {
 	return ts.URL
 }
 
-func produce(t *testing.T, addr string, msgs [][]byte) {
+func produce(t testing.TB, addr string, msgs [][]byte) {
 	t.Helper()
 	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, Balancer: &kafka.RoundRobin{}, BatchTimeout: 5 * time.Millisecond,
 		BatchSize: 500, RequiredAcks: kafka.RequireAll}
