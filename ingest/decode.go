@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -49,7 +50,40 @@ type Converter struct {
 	now     func() time.Time
 	keepRaw bool
 	maxSize int
+
+	// Reused per payload: most log files are small, so a fresh 64 KiB
+	// buffer and gzip window per file dominated the allocation profile.
+	scanners sync.Pool // *scanner
+	gzips    sync.Pool // *gzip.Reader
 }
+
+func (c *Converter) getScanner(r io.Reader) *scanner {
+	if s, ok := c.scanners.Get().(*scanner); ok {
+		s.reset(r)
+		return s
+	}
+	return newScanner(r, c.maxSize)
+}
+
+func (c *Converter) putScanner(s *scanner) {
+	if cap(s.buf) > 1<<20 { // do not keep a buffer grown for a huge record
+		return
+	}
+	s.reset(nil)
+	c.scanners.Put(s)
+}
+
+func (c *Converter) getGzip(r io.Reader) (*gzip.Reader, error) {
+	if z, ok := c.gzips.Get().(*gzip.Reader); ok {
+		if err := z.Reset(r); err != nil {
+			return nil, err
+		}
+		return z, nil
+	}
+	return gzip.NewReader(r)
+}
+
+func (c *Converter) putGzip(z *gzip.Reader) { c.gzips.Put(z) }
 
 // NewConverter validates opts and returns a Converter.
 func NewConverter(opts ConverterOptions) (*Converter, error) {
@@ -136,14 +170,18 @@ type errStop struct{ err error }
 func (e errStop) Error() string { return e.err.Error() }
 
 func (d *decoder) run(r io.Reader) error {
-	d.sc = newScanner(r, d.c.maxSize)
+	outer := d.c.getScanner(r)
+	defer d.c.putScanner(outer)
+	d.sc = outer
 	if magic := d.sc.peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		gz, err := gzip.NewReader(d.sc.rest())
+		gz, err := d.c.getGzip(d.sc.rest())
 		if err != nil {
 			return d.fail(ReasonRead, 0, fmt.Errorf("open gzip: %w", err))
 		}
-		defer gz.Close()
-		d.sc = newScanner(gz, d.c.maxSize)
+		defer d.c.putGzip(gz)
+		inner := d.c.getScanner(gz)
+		defer d.c.putScanner(inner)
+		d.sc = inner
 	}
 	err := d.top()
 	if errors.Is(err, errEnd) {
@@ -300,7 +338,7 @@ func (d *decoder) array(elem func(off int64, raw []byte) error) error {
 // value handles one JSON value of unknown shape: a record or any wrapper.
 func (d *decoder) value(off int64, raw []byte, depth int) error {
 	d.rec = record{}
-	if err := unmarshalRecord(raw, &d.rec); err != nil {
+	if err := parseRecord(raw, &d.rec); err != nil {
 		return d.quarantine(ReasonBadJSON, off, raw, err)
 	}
 	r := &d.rec
@@ -344,12 +382,11 @@ func (d *decoder) record(off int64, raw []byte) error { return d.value(off, raw,
 func (d *decoder) lookupEvent(off int64, raw []byte) error { return d.value(off, raw, 1) }
 
 func (d *decoder) emitRecord(off int64, raw []byte) error {
-	where := d.at(off)
 	r := &d.rec
 	if r.EventName == "" && r.EventTime == "" && r.Timestamp == "" && r.UserIdentity == nil && r.EventSource == "" {
 		return d.quarantine(ReasonNotRecord, off, raw, errors.New("JSON object has none of the CloudTrail record fields"))
 	}
-	res := d.c.convert(where, raw, r)
+	res := d.c.convert(func() string { return d.at(off) }, raw, r)
 	return d.emit(res)
 }
 

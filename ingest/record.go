@@ -29,7 +29,7 @@ type record struct {
 	RecipientAccountID string          `json:"recipientAccountId"`
 	UserIdentity       *userIdentity   `json:"userIdentity"`
 	RequestParameters  json.RawMessage `json:"requestParameters"`
-	Resources          []resourceRef   `json:"resources"`
+	Resources          json.RawMessage `json:"resources"` // decoded only for mapped events
 
 	// Wrapper shapes, so one decode also classifies the value.
 	Records         json.RawMessage `json:"Records"`
@@ -51,10 +51,12 @@ type userIdentity struct {
 	IdentityProvider string          `json:"identityProvider"`
 	SourceIdentity   string          `json:"sourceIdentity"`
 	SessionContext   *sessionContext `json:"sessionContext"`
-	OnBehalfOf       *struct {
-		UserID           string `json:"userId"`
-		IdentityStoreARN string `json:"identityStoreArn"`
-	} `json:"onBehalfOf"`
+	OnBehalfOf       *onBehalfOf     `json:"onBehalfOf"`
+}
+
+type onBehalfOf struct {
+	UserID           string `json:"userId"`
+	IdentityStoreARN string `json:"identityStoreArn"`
 }
 
 type sessionContext struct {
@@ -67,16 +69,11 @@ type sessionContext struct {
 	SourceIdentity string `json:"sourceIdentity"`
 }
 
-type resourceRef struct {
-	ARN       string `json:"ARN"`
-	ARNLower  string `json:"arn"`
-	AccountID string `json:"accountId"`
-	Type      string `json:"type"`
-}
-
-// unmarshalRecord decodes one JSON value into r. A field of an unexpected
-// JSON type (a number where a string belongs, as hand-edited samples have)
-// leaves that field empty instead of losing the record.
+// unmarshalRecord decodes one JSON value into r with encoding/json, the
+// reference for parseRecord (fastjson.go) in the differential tests. A field
+// of an unexpected JSON type (a number where a string belongs, as
+// hand-edited samples have) leaves that field empty instead of losing the
+// record.
 func unmarshalRecord(raw []byte, r *record) error {
 	err := json.Unmarshal(raw, r)
 	var te *json.UnmarshalTypeError
@@ -127,9 +124,10 @@ func clean(s string) string {
 // maxComponent is below the store's per-component limit (8 KiB).
 const maxComponent = 4 << 10
 
-// convert turns one decoded record into a Result. where names the record
-// for quarantine entries; raw is its bytes.
-func (c *Converter) convert(where string, raw []byte, r *record) Result {
+// convert turns one decoded record into a Result. at names the record for
+// quarantine entries (called only then); raw is its bytes.
+func (c *Converter) convert(at func() string, raw []byte, r *record) Result {
+	var where string
 	q := func(reason, detail string) Result {
 		return Result{Kind: KindQuarantined, Quarantined: c.quarantine(where, reason, detail, raw)}
 	}
@@ -137,11 +135,15 @@ func (c *Converter) convert(where string, raw []byte, r *record) Result {
 	if ts == "" {
 		ts = r.Timestamp
 	}
+	if ts == "" || r.EventName == "" || r.EventSource == "" {
+		where = at()
+	}
 	if ts == "" {
 		return q(ReasonNoEventTime, where+": record has no eventTime")
 	}
 	t, ok := parseEventTime(ts)
 	if !ok {
+		where = at()
 		return q(ReasonBadTime, fmt.Sprintf("%s: eventTime %q is not a time", where, clip(ts, 64)))
 	}
 	if r.EventName == "" {

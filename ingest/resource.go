@@ -2,32 +2,31 @@ package ingest
 
 import (
 	"encoding/json"
-	"errors"
 	"strings"
 
 	"github.com/iamd/iamd/store"
 )
 
 // requestParams is the subset of requestParameters used to name resources
-// of the common services.
+// of the common services, filled by parseParams.
 type requestParams struct {
-	BucketName   string          `json:"bucketName"`
-	Key          string          `json:"key"`
-	CopySource   string          `json:"x-amz-copy-source"`
-	UserName     string          `json:"userName"`
-	RoleName     string          `json:"roleName"`
-	GroupName    string          `json:"groupName"`
-	PolicyARN    string          `json:"policyArn"`
-	FunctionName string          `json:"functionName"`
-	TableName    string          `json:"tableName"`
-	QueueURL     string          `json:"queueUrl"`
-	TopicARN     string          `json:"topicArn"`
-	KeyID        string          `json:"keyId"`
-	SecretID     string          `json:"secretId"`
-	Name         string          `json:"name"`
-	Names        []string        `json:"names"`
-	InstanceID   string          `json:"instanceId"`
-	InstancesSet json.RawMessage `json:"instancesSet"`
+	BucketName   string   `json:"bucketName"`
+	Key          string   `json:"key"`
+	CopySource   string   `json:"x-amz-copy-source"`
+	UserName     string   `json:"userName"`
+	RoleName     string   `json:"roleName"`
+	GroupName    string   `json:"groupName"`
+	PolicyARN    string   `json:"policyArn"`
+	FunctionName string   `json:"functionName"`
+	TableName    string   `json:"tableName"`
+	QueueURL     string   `json:"queueUrl"`
+	TopicARN     string   `json:"topicArn"`
+	KeyID        string   `json:"keyId"`
+	SecretID     string   `json:"secretId"`
+	Name         string   `json:"name"`
+	Names        []string `json:"names"`
+	InstanceID   string   `json:"instanceId"`
+	instanceIDs  []string // instancesSet.items[].instanceId
 }
 
 // requestString returns one string field of requestParameters, "" when
@@ -63,11 +62,11 @@ func resourceService(prefix string) bool {
 func (c *Converter) uses(r *record, ev *store.Event, actions []string) []store.Use {
 	prefix := c.mapping.Prefix(r.EventSource)
 	var cands []string
-	for _, res := range r.Resources {
-		a := res.ARN
-		if a == "" {
-			a = res.ARNLower
-		}
+	var refs []string
+	if len(r.Resources) > 0 && r.Resources[0] == '[' {
+		refs, _ = parseResources(r.Resources)
+	}
+	for _, a := range refs {
 		if strings.HasPrefix(a, "arn:") {
 			cands = appendUnique(cands, clean(a))
 		}
@@ -75,7 +74,7 @@ func (c *Converter) uses(r *record, ev *store.Event, actions []string) []store.U
 	var copySource string
 	if resourceService(prefix) && len(r.RequestParameters) > 0 && r.RequestParameters[0] == '{' {
 		var p requestParams
-		_ = unmarshalLenient(r.RequestParameters, &p)
+		_ = parseParams(r.RequestParameters, &p)
 		var built []string
 		built, copySource = c.buildARNs(prefix, r, ev, &p)
 		for _, a := range built {
@@ -116,15 +115,6 @@ func withoutString(s []string, v string) []string {
 		}
 	}
 	return out
-}
-
-func unmarshalLenient(raw []byte, v any) error {
-	err := json.Unmarshal(raw, v)
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return nil
-	}
-	return err
 }
 
 // buildARNs builds resource ARNs from requestParameters with the catalog's
@@ -239,23 +229,9 @@ func (c *Converter) buildARNs(prefix string, r *record, ev *store.Event, p *requ
 			}
 		}
 	case "ec2":
-		ids := []string{}
+		ids := p.instanceIDs
 		if p.InstanceID != "" {
 			ids = append(ids, p.InstanceID)
-		}
-		if len(p.InstancesSet) > 0 {
-			var set struct {
-				Items []struct {
-					InstanceID string `json:"instanceId"`
-				} `json:"items"`
-			}
-			if unmarshalLenient(p.InstancesSet, &set) == nil {
-				for _, it := range set.Items {
-					if it.InstanceID != "" {
-						ids = append(ids, it.InstanceID)
-					}
-				}
-			}
 		}
 		for _, id := range ids {
 			build("instance", "InstanceId", id)

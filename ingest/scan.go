@@ -30,7 +30,12 @@ type scanner struct {
 }
 
 func newScanner(r io.Reader, max int) *scanner {
-	return &scanner{r: r, buf: make([]byte, 256<<10), max: max}
+	return &scanner{r: r, buf: make([]byte, 64<<10), max: max}
+}
+
+func (s *scanner) reset(r io.Reader) {
+	s.r = r
+	s.start, s.end, s.base, s.err = 0, 0, 0, nil
 }
 
 // fill reads more input, keeping buf[start:end]. It returns false when

@@ -1,0 +1,257 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/iamd/iamd/store"
+)
+
+// The benchmarks read the invictus log files (2,900 real records, 1.26 KB
+// each) replicated with distinct eventIDs, gzipped as CloudTrail delivers
+// them. IAMD_BENCH_COPIES sets the number of copies (default 20; the
+// trailscraper comparison uses 200 = 580,000 records). The input is built
+// once per process in a temporary directory (or IAMD_BENCH_DIR, kept), never
+// committed.
+
+const invictusDir = sharedCloudTrail + "/invictus-ir-aws_dataset/CloudTrail"
+
+type benchInput struct {
+	dir     string
+	files   []string
+	records int64
+	bytes   int64 // compressed
+}
+
+var eventIDRe = regexp.MustCompile(`"eventID":\s*"([0-9a-f]{8})`)
+
+// buildBenchInput writes copies × the invictus files as .json.gz.
+func buildBenchInput(tb testing.TB, dir string, copies int) benchInput {
+	tb.Helper()
+	src, err := filepath.Glob(filepath.Join(invictusDir, "*.json"))
+	if err != nil || len(src) == 0 {
+		tb.Skipf("shared test data not found at %s", invictusDir)
+	}
+	sort.Strings(src)
+	in := benchInput{dir: dir}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if existing, _ := filepath.Glob(filepath.Join(dir, "*.json.gz")); len(existing) == copies*len(src) {
+		in.files = existing
+	}
+	var raws [][]byte
+	var perCopy int64
+	for _, f := range src {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		raws = append(raws, b)
+		perCopy += int64(len(eventIDRe.FindAll(b, -1)))
+	}
+	in.records = perCopy * int64(copies)
+	if in.files != nil {
+		for _, f := range in.files {
+			fi, _ := os.Stat(f)
+			in.bytes += fi.Size()
+		}
+		return in
+	}
+	for c := range copies {
+		for i, b := range raws {
+			// Distinct eventIDs per copy: XOR the copy number into the
+			// first 8 hex digits (still a UUID).
+			out := eventIDRe.ReplaceAllFunc(b, func(m []byte) []byte {
+				h := m[len(m)-8:]
+				v, _ := strconv.ParseUint(string(h), 16, 32)
+				return fmt.Appendf(nil, `"eventID":"%08x`, uint32(v)^uint32(c*2654435761))
+			})
+			p := filepath.Join(dir, fmt.Sprintf("c%03d_%s.gz", c, filepath.Base(src[i])))
+			var buf bytes.Buffer
+			w := gzip.NewWriter(&buf)
+			w.Write(out)
+			w.Close()
+			if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+				tb.Fatal(err)
+			}
+			in.files = append(in.files, p)
+			in.bytes += int64(buf.Len())
+		}
+	}
+	return in
+}
+
+var benchOnce struct {
+	sync.Once
+	in benchInput
+}
+
+func benchData(b *testing.B) benchInput {
+	b.Helper()
+	benchOnce.Do(func() {
+		copies := 20
+		if v := os.Getenv("IAMD_BENCH_COPIES"); v != "" {
+			copies, _ = strconv.Atoi(v)
+		}
+		dir := os.Getenv("IAMD_BENCH_DIR")
+		if dir == "" {
+			d, err := os.MkdirTemp("", "iamd-bench-")
+			if err != nil {
+				b.Fatal(err)
+			}
+			dir = d
+		}
+		benchOnce.in = buildBenchInput(b, dir, copies)
+	})
+	if benchOnce.in.files == nil {
+		b.Skip("no bench input")
+	}
+	return benchOnce.in
+}
+
+// forFiles runs fn over the files on GOMAXPROCS goroutines.
+func forFiles(files []string, fn func(f string) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, runtime.GOMAXPROCS(0))
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(files) {
+					return
+				}
+				if err := fn(files[i]); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+func report(b *testing.B, records int64) {
+	b.ReportMetric(float64(records)*float64(b.N)/b.Elapsed().Seconds(), "rec/s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkGunzipFloor is the floor: gunzip alone (klauspost) of the same
+// files, discarding the output.
+func BenchmarkGunzipFloor(b *testing.B) {
+	in := benchData(b)
+	b.SetBytes(in.bytes)
+	for b.Loop() {
+		err := forFiles(in.files, func(f string) error {
+			fh, err := os.Open(f)
+			if err != nil {
+				return err
+			}
+			defer fh.Close()
+			gz, err := gzip.NewReader(fh)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(io.Discard, gz)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	report(b, in.records)
+}
+
+// BenchmarkDecode converts the files into Results without a store.
+func BenchmarkDecode(b *testing.B) {
+	in := benchData(b)
+	c := testConverter(b)
+	b.SetBytes(in.bytes)
+	for b.Loop() {
+		var n atomic.Int64
+		err := forFiles(in.files, func(f string) error {
+			fh, err := os.Open(f)
+			if err != nil {
+				return err
+			}
+			defer fh.Close()
+			counts, err := c.Decode(context.Background(), f, fh, func(Result) error { return nil })
+			n.Add(counts.Records)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n.Load() != in.records {
+			b.Fatalf("decoded %d records, want %d", n.Load(), in.records)
+		}
+	}
+	report(b, in.records)
+}
+
+// BenchmarkIngestStore runs the whole pipeline into a Badger store on
+// disk (a fresh store per iteration).
+func BenchmarkIngestStore(b *testing.B) {
+	in := benchData(b)
+	c := testConverter(b)
+	b.SetBytes(in.bytes)
+	for b.Loop() {
+		b.StopTimer()
+		dir := b.TempDir()
+		db, err := store.Open(store.Options{Dir: dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := NewPipeline(PipelineOptions{Converter: c, Writer: db, Checkpoints: db, Now: time.Now})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		sum, err := p.Run(context.Background(), []string{in.dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if sum.Records != in.records {
+			b.Fatalf("ingested %d records, want %d", sum.Records, in.records)
+		}
+		db.Close()
+		b.StartTimer()
+	}
+	report(b, in.records)
+}
+
+// TestBuildBenchInput writes the benchmark input to IAMD_BENCH_DIR for a
+// run of the iamd binary (peak RSS): IAMD_BENCH_DIR=/tmp/x
+// IAMD_BENCH_COPIES=200 go test -run TestBuildBenchInput ./ingest.
+func TestBuildBenchInput(t *testing.T) {
+	dir := os.Getenv("IAMD_BENCH_DIR")
+	if dir == "" {
+		t.Skip("set IAMD_BENCH_DIR (and IAMD_BENCH_COPIES) to build the benchmark input")
+	}
+	copies := 200
+	if v := os.Getenv("IAMD_BENCH_COPIES"); v != "" {
+		copies, _ = strconv.Atoi(v)
+	}
+	in := buildBenchInput(t, dir, copies)
+	t.Logf("%d files, %d records, %d bytes gzipped in %s", len(in.files), in.records, in.bytes, dir)
+}

@@ -1,0 +1,576 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// This file decodes the fields of a record that ingest reads straight from
+// the bytes, skipping everything else without building it. encoding/json
+// scans each record twice (validate, then decode) and allocates for every
+// field it visits; on real CloudTrail (1.26 KB a record, most of it in
+// requestParameters/responseElements we never look at) it ran at about a
+// third of the gunzip speed, this at about twice that (docs/perf-ingest.md).
+// The skipped parts are checked for structure (balanced brackets, closed
+// strings, known literals) but not fully validated. The differential fuzz
+// test holds it to encoding/json's answers.
+
+type jsonParser struct {
+	b []byte
+	i int
+}
+
+func (p *jsonParser) errf(format string, a ...any) error {
+	return fmt.Errorf("JSON syntax at byte %d: %s", p.i, fmt.Sprintf(format, a...))
+}
+
+func (p *jsonParser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// stringEnd returns the index after the closing quote of the string that
+// starts at p.i (a '"'), and whether it holds escapes.
+func (p *jsonParser) stringEnd() (int, bool, error) {
+	j := p.i + 1
+	k := bytes.IndexByte(p.b[j:], '"')
+	if k < 0 {
+		return 0, false, p.errf("unterminated string")
+	}
+	bs := bytes.IndexByte(p.b[j:j+k], '\\')
+	if bs < 0 {
+		return j + k + 1, false, nil
+	}
+	for m := j + bs; m < len(p.b); {
+		switch p.b[m] {
+		case '\\':
+			m += 2
+		case '"':
+			return m + 1, true, nil
+		default:
+			m++
+		}
+	}
+	return 0, false, p.errf("unterminated string")
+}
+
+// str reads a string value; a value of another type is skipped and gives "".
+func (p *jsonParser) str() (string, error) {
+	p.ws()
+	if p.i >= len(p.b) {
+		return "", p.errf("unexpected end")
+	}
+	if p.b[p.i] != '"' {
+		return "", p.skip()
+	}
+	end, esc, err := p.stringEnd()
+	if err != nil {
+		return "", err
+	}
+	raw := p.b[p.i:end]
+	p.i = end
+	if !esc {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", p.errf("bad string escape")
+	}
+	return s, nil
+}
+
+// rawValue returns the bytes of the next value.
+func (p *jsonParser) rawValue() ([]byte, error) {
+	p.ws()
+	start := p.i
+	if err := p.skip(); err != nil {
+		return nil, err
+	}
+	return p.b[start:p.i], nil
+}
+
+// skip passes over one value, checking its structure.
+func (p *jsonParser) skip() error {
+	p.ws()
+	if p.i >= len(p.b) {
+		return p.errf("unexpected end")
+	}
+	switch c := p.b[p.i]; {
+	case c == '"':
+		end, _, err := p.stringEnd()
+		p.i = end
+		return err
+	case c == '{':
+		return p.object(func([]byte) error { return p.skip() })
+	case c == '[':
+		p.i++
+		p.ws()
+		if p.i < len(p.b) && p.b[p.i] == ']' {
+			p.i++
+			return nil
+		}
+		for {
+			if err := p.skip(); err != nil {
+				return err
+			}
+			p.ws()
+			if p.i >= len(p.b) {
+				return p.errf("unexpected end in array")
+			}
+			switch p.b[p.i] {
+			case ',':
+				p.i++
+			case ']':
+				p.i++
+				return nil
+			default:
+				return p.errf("expected , or ] in array")
+			}
+		}
+	case c == 't':
+		return p.lit("true")
+	case c == 'f':
+		return p.lit("false")
+	case c == 'n':
+		return p.lit("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		j := p.i + 1
+		for j < len(p.b) {
+			d := p.b[j]
+			if (d >= '0' && d <= '9') || d == '.' || d == 'e' || d == 'E' || d == '+' || d == '-' {
+				j++
+				continue
+			}
+			break
+		}
+		p.i = j
+		return nil
+	default:
+		return p.errf("unexpected %q", c)
+	}
+}
+
+func (p *jsonParser) lit(s string) error {
+	if !bytes.HasPrefix(p.b[p.i:], []byte(s)) {
+		return p.errf("bad literal")
+	}
+	p.i += len(s)
+	return nil
+}
+
+// object walks the members of an object at p.i, calling field with each
+// key (unescaped only when it has no escapes, which CloudTrail keys never
+// have) positioned at the value; field must consume the value.
+func (p *jsonParser) object(field func(key []byte) error) error {
+	p.ws()
+	if p.i >= len(p.b) || p.b[p.i] != '{' {
+		return p.errf("expected object")
+	}
+	p.i++
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == '}' {
+		p.i++
+		return nil
+	}
+	for {
+		p.ws()
+		if p.i >= len(p.b) || p.b[p.i] != '"' {
+			return p.errf("expected object key")
+		}
+		end, esc, err := p.stringEnd()
+		if err != nil {
+			return err
+		}
+		key := p.b[p.i+1 : end-1]
+		p.i = end
+		p.ws()
+		if p.i >= len(p.b) || p.b[p.i] != ':' {
+			return p.errf("expected : after key")
+		}
+		p.i++
+		if esc {
+			var k string
+			if json.Unmarshal(p.b[end-len(key)-2:end], &k) != nil {
+				return p.errf("bad key escape")
+			}
+			key = []byte(k)
+		}
+		if err := field(key); err != nil {
+			return err
+		}
+		p.ws()
+		if p.i >= len(p.b) {
+			return p.errf("unexpected end in object")
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			return nil
+		default:
+			return p.errf("expected , or } in object")
+		}
+	}
+}
+
+// isObject reports whether the next value is an object (else it is
+// skipped by the caller).
+func (p *jsonParser) isObject() bool {
+	p.ws()
+	return p.i < len(p.b) && p.b[p.i] == '{'
+}
+
+// errNotObject: a JSON value that is not an object where a record belongs.
+var errNotObject = errors.New("not a JSON object")
+
+// parseRecord fills r from raw. It returns an error only for broken JSON;
+// fields of unexpected types are left empty.
+func parseRecord(raw []byte, r *record) error {
+	p := &jsonParser{b: raw}
+	var buf [64]byte
+	p.ws()
+	if !p.isObject() {
+		if err := p.skip(); err != nil {
+			return err
+		}
+		return errNotObject
+	}
+	var err error
+	if err = p.object(func(k []byte) error {
+		switch string(fold(k, &buf)) {
+		case "eventid":
+			r.EventID, err = p.str()
+		case "eventtime":
+			r.EventTime, err = p.str()
+		case "@timestamp":
+			r.Timestamp, err = p.str()
+		case "eventsource":
+			r.EventSource, err = p.str()
+		case "eventname":
+			r.EventName, err = p.str()
+		case "eventtype":
+			r.EventType, err = p.str()
+		case "awsregion":
+			r.AWSRegion, err = p.str()
+		case "sourceipaddress":
+			r.SourceIPAddress, err = p.str()
+		case "useragent":
+			r.UserAgent, err = p.str()
+		case "errorcode":
+			r.ErrorCode, err = p.str()
+		case "recipientaccountid":
+			r.RecipientAccountID, err = p.str()
+		case "detail-type":
+			r.DetailType, err = p.str()
+		case "digeststarttime":
+			r.DigestStart, err = p.str()
+		case "cloudtrailevent":
+			p.ws()
+			if p.i < len(p.b) && p.b[p.i] == '"' {
+				var s string
+				if s, err = p.str(); err == nil {
+					r.CloudTrailEvent = &s
+				}
+			} else {
+				err = p.skip()
+			}
+		case "useridentity":
+			if p.isObject() {
+				r.UserIdentity = &userIdentity{}
+				err = p.userIdentity(r.UserIdentity)
+			} else {
+				err = p.skip()
+			}
+		case "requestparameters":
+			r.RequestParameters, err = p.rawValue()
+		case "resources":
+			r.Resources, err = p.rawValue()
+		case "records":
+			r.Records, err = p.rawValue()
+			if err == nil && bytes.Equal(r.Records, []byte("null")) {
+				r.Records = nil
+			}
+		case "events":
+			r.Events, err = p.rawValue()
+			if err == nil && bytes.Equal(r.Events, []byte("null")) {
+				r.Events = nil
+			}
+		case "detail":
+			r.Detail, err = p.rawValue()
+			if err == nil && bytes.Equal(r.Detail, []byte("null")) {
+				r.Detail = nil
+			}
+		default:
+			err = p.skip()
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	p.ws()
+	if p.i != len(p.b) {
+		return p.errf("data after the record")
+	}
+	return nil
+}
+
+func (p *jsonParser) userIdentity(u *userIdentity) error {
+	var err error
+	var buf [64]byte
+	return p.object(func(k []byte) error {
+		switch string(fold(k, &buf)) {
+		case "type":
+			u.Type, err = p.str()
+		case "principalid":
+			u.PrincipalID, err = p.str()
+		case "arn":
+			u.ARN, err = p.str()
+		case "accountid":
+			u.AccountID, err = p.str()
+		case "accesskeyid":
+			u.AccessKeyID, err = p.str()
+		case "username":
+			u.UserName, err = p.str()
+		case "invokedby":
+			u.InvokedBy, err = p.str()
+		case "identityprovider":
+			u.IdentityProvider, err = p.str()
+		case "sourceidentity":
+			u.SourceIdentity, err = p.str()
+		case "sessioncontext":
+			if p.isObject() {
+				u.SessionContext = &sessionContext{}
+				err = p.sessionContext(u.SessionContext)
+			} else {
+				err = p.skip()
+			}
+		case "onbehalfof":
+			if p.isObject() {
+				u.OnBehalfOf = &onBehalfOf{}
+				err = p.object(func(k []byte) error {
+					switch string(fold(k, &buf)) {
+					case "userid":
+						u.OnBehalfOf.UserID, err = p.str()
+					case "identitystorearn":
+						u.OnBehalfOf.IdentityStoreARN, err = p.str()
+					default:
+						err = p.skip()
+					}
+					return err
+				})
+			} else {
+				err = p.skip()
+			}
+		default:
+			err = p.skip()
+		}
+		return err
+	})
+}
+
+func (p *jsonParser) sessionContext(sc *sessionContext) error {
+	var err error
+	var buf [64]byte
+	return p.object(func(k []byte) error {
+		switch string(fold(k, &buf)) {
+		case "sourceidentity":
+			sc.SourceIdentity, err = p.str()
+		case "sessionissuer":
+			if !p.isObject() {
+				return p.skip()
+			}
+			si := &sc.SessionIssuer
+			err = p.object(func(k []byte) error {
+				switch string(fold(k, &buf)) {
+				case "type":
+					si.Type, err = p.str()
+				case "arn":
+					si.ARN, err = p.str()
+				case "accountid":
+					si.AccountID, err = p.str()
+				case "username":
+					si.UserName, err = p.str()
+				default:
+					err = p.skip()
+				}
+				return err
+			})
+		default:
+			err = p.skip()
+		}
+		return err
+	})
+}
+
+// fold lowercases an ASCII key into buf, since encoding/json (and so the
+// reference) matches field names case-insensitively and some re-exported
+// records lower-case them. Keys longer than buf match nothing anyway.
+func fold(k []byte, buf *[64]byte) []byte {
+	if len(k) > len(buf) {
+		return k
+	}
+	for i, c := range k {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return buf[:len(k)]
+}
+
+// parseParams fills the requestParameters fields used to build resource
+// ARNs; like parseRecord it leaves fields of other types empty.
+func parseParams(raw []byte, rp *requestParams) error {
+	p := &jsonParser{b: raw}
+	if !p.isObject() {
+		return p.skip()
+	}
+	var err error
+	var buf [64]byte
+	return p.object(func(k []byte) error {
+		switch string(fold(k, &buf)) {
+		case "bucketname":
+			rp.BucketName, err = p.str()
+		case "key":
+			rp.Key, err = p.str()
+		case "x-amz-copy-source":
+			rp.CopySource, err = p.str()
+		case "username":
+			rp.UserName, err = p.str()
+		case "rolename":
+			rp.RoleName, err = p.str()
+		case "groupname":
+			rp.GroupName, err = p.str()
+		case "policyarn":
+			rp.PolicyARN, err = p.str()
+		case "functionname":
+			rp.FunctionName, err = p.str()
+		case "tablename":
+			rp.TableName, err = p.str()
+		case "queueurl":
+			rp.QueueURL, err = p.str()
+		case "topicarn":
+			rp.TopicARN, err = p.str()
+		case "keyid":
+			rp.KeyID, err = p.str()
+		case "secretid":
+			rp.SecretID, err = p.str()
+		case "name":
+			rp.Name, err = p.str()
+		case "instanceid":
+			rp.InstanceID, err = p.str()
+		case "names":
+			err = p.strings(func(s string) { rp.Names = append(rp.Names, s) })
+		case "instancesset":
+			if !p.isObject() {
+				return p.skip()
+			}
+			err = p.object(func(k []byte) error {
+				var buf [64]byte
+				if string(fold(k, &buf)) != "items" {
+					return p.skip()
+				}
+				return p.objects(func() error {
+					return p.object(func(k []byte) error {
+						var buf [64]byte
+						if string(fold(k, &buf)) != "instanceid" {
+							return p.skip()
+						}
+						id, err := p.str()
+						if id != "" {
+							rp.instanceIDs = append(rp.instanceIDs, id)
+						}
+						return err
+					})
+				})
+			})
+		default:
+			err = p.skip()
+		}
+		return err
+	})
+}
+
+// parseResources returns the ARNs of a resources array.
+func parseResources(raw []byte) ([]string, error) {
+	p := &jsonParser{b: raw}
+	var out []string
+	err := p.objects(func() error {
+		var err error
+		var buf [64]byte
+		return p.object(func(k []byte) error {
+			if string(fold(k, &buf)) != "arn" {
+				return p.skip()
+			}
+			var a string
+			if a, err = p.str(); a != "" {
+				out = append(out, a)
+			}
+			return err
+		})
+	})
+	return out, err
+}
+
+// strings calls fn with each string of an array (other values skipped).
+// A value that is not an array is skipped.
+func (p *jsonParser) strings(fn func(string)) error {
+	return p.elements(func() error {
+		s, err := p.str()
+		if s != "" {
+			fn(s)
+		}
+		return err
+	})
+}
+
+// objects calls fn positioned at each object element of an array (other
+// elements skipped). A value that is not an array is skipped.
+func (p *jsonParser) objects(fn func() error) error {
+	return p.elements(func() error {
+		if !p.isObject() {
+			return p.skip()
+		}
+		return fn()
+	})
+}
+
+func (p *jsonParser) elements(fn func() error) error {
+	p.ws()
+	if p.i >= len(p.b) || p.b[p.i] != '[' {
+		return p.skip()
+	}
+	p.i++
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == ']' {
+		p.i++
+		return nil
+	}
+	for {
+		if err := fn(); err != nil {
+			return err
+		}
+		p.ws()
+		if p.i >= len(p.b) {
+			return p.errf("unexpected end in array")
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case ']':
+			p.i++
+			return nil
+		default:
+			return p.errf("expected , or ] in array")
+		}
+	}
+}
