@@ -34,6 +34,9 @@ type genTrailOptions struct {
 	assumedShare   float64
 	recordsPerFile int
 	digests        bool
+	orgID          string
+	replicate      []string
+	times          int
 }
 
 const genTrailLong = `Write a synthetic CloudTrail trail for load tests and demos: realistic
@@ -45,6 +48,10 @@ Formats:
                (AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/…json.gz)
   jsonl        one record per line, --out/cloudtrail.jsonl ("-": stdout)
   eventbridge  one EventBridge envelope per line, --out/eventbridge.jsonl
+
+With --replicate GLOB (repeatable) it generates nothing: it copies those
+real CloudTrail log files --times times into --out, gzipped, each record
+with a fresh eventID, for benchmarks on real records.
 
 --manifest writes the ground truth (per principal × action × resource
 allowed and denied counts, per access key calls) as JSON; --iam-snapshot
@@ -85,12 +92,18 @@ func newGenTrailCmd() *cobra.Command {
 	f.Float64Var(&o.assumedShare, "assumed-role-share", o.assumedShare, "share of principal calls made by role sessions")
 	f.IntVar(&o.recordsPerFile, "records-per-file", o.recordsPerFile, "most records in one log file (s3 format)")
 	f.BoolVar(&o.digests, "digests", false, "also write hourly CloudTrail-Digest files (s3 format)")
+	f.StringVar(&o.orgID, "org-id", "", "write an organization trail (AWSLogs/<org-id>/<account>/…)")
+	f.StringArrayVar(&o.replicate, "replicate", nil, "copy these CloudTrail log files (glob, repeatable) instead of generating")
+	f.IntVar(&o.times, "times", 10, "copies made by --replicate")
 	return cmd
 }
 
 func runGenTrail(ctx context.Context, stdout, stderr io.Writer, o *genTrailOptions) error {
 	if o.out == "" {
 		return fmt.Errorf("gen-trail: --out is required")
+	}
+	if len(o.replicate) > 0 {
+		return runReplicate(ctx, stderr, o)
 	}
 	start, err := time.Parse(time.RFC3339, o.start)
 	if err != nil {
@@ -100,7 +113,7 @@ func runGenTrail(ctx context.Context, stdout, stderr io.Writer, o *genTrailOptio
 		Seed: o.seed, Accounts: o.accounts, Regions: o.regions, Users: o.users, Roles: o.roles,
 		Start: start, Days: o.days, Events: o.events,
 		DeniedRate: o.deniedRate, ErrorRate: o.errorRate, ServiceEventRate: o.serviceRate, AssumedRoleShare: o.assumedShare,
-		RecordsPerFile: o.recordsPerFile, Digests: o.digests,
+		RecordsPerFile: o.recordsPerFile, Digests: o.digests, OrgID: o.orgID,
 	})
 	if err != nil {
 		return fmt.Errorf("gen-trail: %w", err)
@@ -182,5 +195,28 @@ func writeFileWith(path string, write func(io.Writer) error) (err error) {
 	if err := write(f); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	return nil
+}
+
+func runReplicate(ctx context.Context, stderr io.Writer, o *genTrailOptions) error {
+	if o.out == "-" {
+		return fmt.Errorf("gen-trail: --replicate needs a directory, not -")
+	}
+	var src []string
+	for _, pattern := range o.replicate {
+		matches, err := filepath.Glob(pattern)
+		if err != nil {
+			return fmt.Errorf("gen-trail: --replicate %q: %w", pattern, err)
+		}
+		if len(matches) == 0 {
+			return fmt.Errorf("gen-trail: --replicate %q matches no file", pattern)
+		}
+		src = append(src, matches...)
+	}
+	res, err := trailgen.Replicate(ctx, src, o.times, o.out)
+	if err != nil {
+		return fmt.Errorf("gen-trail: %w", err)
+	}
+	fmt.Fprintf(stderr, "gen-trail: %d records in %d files (%d bytes gzipped) under %s\n", res.Records, res.Files, res.Bytes, o.out)
 	return nil
 }

@@ -129,11 +129,29 @@ func TestGenTrail(t *testing.T) {
 			t.Fatalf("first envelope %s: %v", first, err)
 		}
 	})
+	t.Run("replicate", func(t *testing.T) {
+		src := t.TempDir()
+		if _, err := runIamd(t, append(base, "--format", "s3", "--out", src)...); err != nil {
+			t.Fatalf("gen-trail: %v", err)
+		}
+		dst := t.TempDir()
+		glob := filepath.Join(src, "AWSLogs", "*", "CloudTrail", "*", "*", "*", "*", "*.json.gz")
+		if _, err := runIamd(t, "gen-trail", "--replicate", glob, "--times", "3", "--out", dst); err != nil {
+			t.Fatalf("gen-trail --replicate: %v", err)
+		}
+		srcFiles, _ := filepath.Glob(glob)
+		dstFiles, _ := filepath.Glob(filepath.Join(dst, "*.json.gz"))
+		if len(srcFiles) == 0 || len(dstFiles) != 3*len(srcFiles) {
+			t.Fatalf("%d source files, %d copies", len(srcFiles), len(dstFiles))
+		}
+	})
 	for _, c := range []struct {
 		name string
 		args []string
 		want string
 	}{
+		{"replicate nothing", []string{"gen-trail", "--out", "x", "--replicate", "/nonexistent/*.json"}, "matches no file"},
+		{"bad org", []string{"gen-trail", "--out", "x", "--org-id", "acme"}, "OrgID"},
 		{"no out", []string{"gen-trail"}, "--out is required"},
 		{"bad format", []string{"gen-trail", "--out", "x", "--format", "csv"}, `--format "csv"`},
 		{"bad rate", []string{"gen-trail", "--out", "x", "--denied-rate", "2"}, "DeniedRate"},

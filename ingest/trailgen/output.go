@@ -53,6 +53,7 @@ func (f SinkFunc) WriteFile(ctx context.Context, name string, data []byte) error
 type LogFileName struct {
 	Account  string
 	Region   string
+	OrgID    string    // organization trails only
 	Time     time.Time // delivery time stamp in the name (minute resolution for logs)
 	Digest   bool
 	Suffix   string // the 16 random characters of a log file
@@ -61,8 +62,8 @@ type LogFileName struct {
 }
 
 var (
-	logKeyRE    = regexp.MustCompile(`^(?:.*/)?AWSLogs/(?:o-[a-z0-9]+/)?(\d{12})/CloudTrail/([a-z0-9-]+)/(\d{4})/(\d{2})/(\d{2})/(\d{12})_CloudTrail_([a-z0-9-]+)_(\d{8}T\d{4}Z)_([A-Za-z0-9]{16})\.json(\.gz)?$`)
-	digestKeyRE = regexp.MustCompile(`^(?:.*/)?AWSLogs/(?:o-[a-z0-9]+/)?(\d{12})/CloudTrail-Digest/([a-z0-9-]+)/(\d{4})/(\d{2})/(\d{2})/(\d{12})_CloudTrail-Digest_([a-z0-9-]+)_(.+)_([a-z0-9-]+)_(\d{8}T\d{6}Z)\.json(\.gz)?$`)
+	logKeyRE    = regexp.MustCompile(`^(?:.*/)?AWSLogs/(?:(o-[a-z0-9]+)/)?(\d{12})/CloudTrail/([a-z0-9-]+)/(\d{4})/(\d{2})/(\d{2})/(\d{12})_CloudTrail_([a-z0-9-]+)_(\d{8}T\d{4}Z)_([A-Za-z0-9]{16})\.json(\.gz)?$`)
+	digestKeyRE = regexp.MustCompile(`^(?:.*/)?AWSLogs/(?:(o-[a-z0-9]+)/)?(\d{12})/CloudTrail-Digest/([a-z0-9-]+)/(\d{4})/(\d{2})/(\d{2})/(\d{12})_CloudTrail-Digest_([a-z0-9-]+)_(.+)_([a-z0-9-]+)_(\d{8}T\d{6}Z)\.json(\.gz)?$`)
 )
 
 // ParseLogFileName parses an S3 key of a CloudTrail log file or digest
@@ -70,37 +71,37 @@ var (
 // file name agree.
 func ParseLogFileName(key string) (LogFileName, error) {
 	if m := logKeyRE.FindStringSubmatch(key); m != nil {
-		t, err := time.Parse("20060102T1504Z", m[8])
+		t, err := time.Parse("20060102T1504Z", m[9])
 		if err != nil {
 			return LogFileName{}, fmt.Errorf("parse log file name %q: time: %w", key, err)
 		}
-		if m[1] != m[6] || m[2] != m[7] || t.Format("2006/01/02") != m[3]+"/"+m[4]+"/"+m[5] {
+		if m[2] != m[7] || m[3] != m[8] || t.Format("2006/01/02") != m[4]+"/"+m[5]+"/"+m[6] {
 			return LogFileName{}, fmt.Errorf("parse log file name %q: folder and name disagree", key)
 		}
-		return LogFileName{Account: m[1], Region: m[2], Time: t, Suffix: m[9], Compress: m[10] != ""}, nil
+		return LogFileName{OrgID: m[1], Account: m[2], Region: m[3], Time: t, Suffix: m[10], Compress: m[11] != ""}, nil
 	}
 	if m := digestKeyRE.FindStringSubmatch(key); m != nil {
-		t, err := time.Parse("20060102T150405Z", m[10])
+		t, err := time.Parse("20060102T150405Z", m[11])
 		if err != nil {
 			return LogFileName{}, fmt.Errorf("parse digest file name %q: time: %w", key, err)
 		}
-		if m[1] != m[6] || m[2] != m[7] || m[2] != m[9] {
+		if m[2] != m[7] || m[3] != m[8] || m[3] != m[10] || t.Format("2006/01/02") != m[4]+"/"+m[5]+"/"+m[6] {
 			return LogFileName{}, fmt.Errorf("parse digest file name %q: folder and name disagree", key)
 		}
-		return LogFileName{Account: m[1], Region: m[2], Time: t, Digest: true, Trail: m[8], Compress: m[11] != ""}, nil
+		return LogFileName{OrgID: m[1], Account: m[2], Region: m[3], Time: t, Digest: true, Trail: m[9], Compress: m[12] != ""}, nil
 	}
 	return LogFileName{}, fmt.Errorf("parse log file name %q: not a CloudTrail log or digest key", key)
 }
 
-// logKey builds the S3 key of a log file.
-func logKey(acct, region string, t time.Time, suffix string) string {
-	return fmt.Sprintf("AWSLogs/%s/CloudTrail/%s/%s/%s_CloudTrail_%s_%s_%s.json.gz",
-		acct, region, t.Format("2006/01/02"), acct, region, t.Format("20060102T1504Z"), suffix)
+// logKey builds the S3 key of a log file; org is "" or "o-…/".
+func logKey(org, acct, region string, t time.Time, suffix string) string {
+	return fmt.Sprintf("AWSLogs/%s%s/CloudTrail/%s/%s/%s_CloudTrail_%s_%s_%s.json.gz",
+		org, acct, region, t.Format("2006/01/02"), acct, region, t.Format("20060102T1504Z"), suffix)
 }
 
-func digestKey(acct, region, trail string, t time.Time) string {
-	return fmt.Sprintf("AWSLogs/%s/CloudTrail-Digest/%s/%s/%s_CloudTrail-Digest_%s_%s_%s_%s.json.gz",
-		acct, region, t.Format("2006/01/02"), acct, region, trail, region, t.Format("20060102T150405Z"))
+func digestKey(org, acct, region, trail string, t time.Time) string {
+	return fmt.Sprintf("AWSLogs/%s%s/CloudTrail-Digest/%s/%s/%s_CloudTrail-Digest_%s_%s_%s_%s.json.gz",
+		org, acct, region, t.Format("2006/01/02"), acct, region, trail, region, t.Format("20060102T150405Z"))
 }
 
 // gzipper compresses deterministically (no name, no mod time), reusing
@@ -155,6 +156,7 @@ type logWriter struct {
 	digests map[fileKey][]digestEntry // hour's files, per account/region
 	prevDig map[fileKey]string
 	bucket  string
+	org     string // "" or "o-…/"
 	gz      gzipper
 }
 
@@ -172,6 +174,9 @@ func (g *Generator) WriteLogFiles(ctx context.Context, sink FileSink) (*Manifest
 		digests: map[fileKey][]digestEntry{},
 		prevDig: map[fileKey]string{},
 		bucket:  "aws-cloudtrail-logs-" + g.world.accounts[0],
+	}
+	if g.opts.OrgID != "" {
+		lw.org = g.opts.OrgID + "/"
 	}
 	m, err := g.Records(ctx, func(rec Record) error { return lw.add(ctx, rec) })
 	if err != nil {
@@ -244,7 +249,7 @@ func (lw *logWriter) flushAll(ctx context.Context) error {
 func (lw *logWriter) flush(ctx context.Context, k fileKey, fb *fileBuf) error {
 	fb.body.WriteString("]}")
 	// Delivered at the end of its window (CloudTrail delivers about every 5 minutes).
-	name := logKey(k.account, k.region, fb.window.Add(lw.g.opts.FileWindow), randString(lw.r, alnum, 16))
+	name := logKey(lw.org, k.account, k.region, fb.window.Add(lw.g.opts.FileWindow), randString(lw.r, alnum, 16))
 	gz, err := lw.gz.gzip(fb.body.Bytes())
 	if err != nil {
 		return fmt.Errorf("log file %s: %w", name, err)
@@ -286,7 +291,7 @@ func (lw *logWriter) writeDigests(ctx context.Context, end time.Time) error {
 		if digEnd.IsZero() {
 			digEnd = entries[len(entries)-1].max.Truncate(time.Hour).Add(time.Hour)
 		}
-		name := digestKey(k.account, k.region, lw.g.opts.TrailName, digEnd)
+		name := digestKey(lw.org, k.account, k.region, lw.g.opts.TrailName, digEnd)
 		type logFile struct {
 			S3Bucket        string `json:"s3Bucket"`
 			S3Object        string `json:"s3Object"`

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"slices"
 	"time"
 )
@@ -47,6 +48,9 @@ type Options struct {
 	FileWindow     time.Duration // delivery window of a log file; default 5m
 	Digests        bool          // also write hourly CloudTrail-Digest files
 	TrailName      string        // used in digest names; default "management-events"
+	// OrgID, when set ("o-abc123def4"), writes an organization trail:
+	// keys start AWSLogs/<OrgID>/<account>/… instead of AWSLogs/<account>/….
+	OrgID string
 }
 
 // DefaultOptions returns options with realistic rates.
@@ -143,6 +147,9 @@ func New(opts Options) (*Generator, error) {
 		}
 		seen[a] = true
 	}
+	if o.OrgID != "" && !orgIDRE.MatchString(o.OrgID) {
+		bad("OrgID", "%q is not an organization id (o-ab12cd34ef)", o.OrgID)
+	}
 	for i, r := range o.Regions {
 		if r == "" {
 			bad(fmt.Sprintf("Regions[%d]", i), "empty")
@@ -180,6 +187,8 @@ func New(opts Options) (*Generator, error) {
 	g.world = buildWorld(&g.opts)
 	return g, nil
 }
+
+var orgIDRE = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
 
 func allDigits(s string) bool {
 	for _, c := range s {

@@ -355,6 +355,7 @@ func TestLogFileLayout(t *testing.T) {
 	o.Digests = true
 	o.Accounts = []string{"111122223333", "444455556666"}
 	o.Regions = []string{"us-east-1", "eu-west-1", "ap-southeast-2"}
+	o.OrgID = "o-a1b2c3d4e5"
 	sink, m := generateFiles(t, o)
 	g := mustNew(t, o)
 	start, end := g.Options().Start, g.Options().Start.Add(48*time.Hour)
@@ -366,8 +367,8 @@ func TestLogFileLayout(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseLogFileName: %v", err)
 		}
-		if !fn.Compress {
-			t.Fatalf("%s is not gzipped", name)
+		if !fn.Compress || fn.OrgID != o.OrgID {
+			t.Fatalf("%s: gzipped %v, org %q", name, fn.Compress, fn.OrgID)
 		}
 		body := gunzip(t, name, sink.files[name])
 		if fn.Digest {
@@ -460,11 +461,12 @@ func TestParseLogFileName(t *testing.T) {
 		{"log", "AWSLogs/218007301253/CloudTrail/us-east-1/2023/07/10/218007301253_CloudTrail_us-east-1_20230710T1145Z_7xgocspSowgK0Gto.json.gz", false,
 			LogFileName{Account: "218007301253", Region: "us-east-1", Time: time.Date(2023, 7, 10, 11, 45, 0, 0, time.UTC), Suffix: "7xgocspSowgK0Gto", Compress: true}},
 		{"org prefix plain", "logs/AWSLogs/o-abc123/111122223333/CloudTrail/eu-west-1/2026/11/01/111122223333_CloudTrail_eu-west-1_20261101T0005Z_abcdefghABCDEFGH.json", false,
-			LogFileName{Account: "111122223333", Region: "eu-west-1", Time: time.Date(2026, 11, 1, 0, 5, 0, 0, time.UTC), Suffix: "abcdefghABCDEFGH"}},
+			LogFileName{OrgID: "o-abc123", Account: "111122223333", Region: "eu-west-1", Time: time.Date(2026, 11, 1, 0, 5, 0, 0, time.UTC), Suffix: "abcdefghABCDEFGH"}},
 		{"digest", "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/01/111122223333_CloudTrail-Digest_us-east-1_mgmt_us-east-1_20261101T010000Z.json.gz", false,
 			LogFileName{Account: "111122223333", Region: "us-east-1", Time: time.Date(2026, 11, 1, 1, 0, 0, 0, time.UTC), Digest: true, Trail: "mgmt", Compress: true}},
 		{"account mismatch", "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/01/999922223333_CloudTrail_us-east-1_20261101T0005Z_abcdefghABCDEFGH.json.gz", true, LogFileName{}},
 		{"date mismatch", "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/02/111122223333_CloudTrail_us-east-1_20261101T0005Z_abcdefghABCDEFGH.json.gz", true, LogFileName{}},
+		{"digest date mismatch", "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/02/111122223333_CloudTrail-Digest_us-east-1_mgmt_us-east-1_20261101T010000Z.json.gz", true, LogFileName{}},
 		{"short suffix", "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/01/111122223333_CloudTrail_us-east-1_20261101T0005Z_abc.json.gz", true, LogFileName{}},
 		{"not cloudtrail", "AWSLogs/111122223333/elasticloadbalancing/us-east-1/2026/11/01/x.log.gz", true, LogFileName{}},
 	}
@@ -786,6 +788,7 @@ func TestNewValidates(t *testing.T) {
 		{"rate above one", func(o *Options) { o.DeniedRate = 1.5 }, "DeniedRate"},
 		{"rates sum above one", func(o *Options) { o.DeniedRate, o.ErrorRate = 0.6, 0.6 }, "DeniedRate+ErrorRate"},
 		{"tiny file window", func(o *Options) { o.FileWindow = time.Second }, "FileWindow"},
+		{"bad org id", func(o *Options) { o.OrgID = "org-1" }, "OrgID"},
 		{"empty region", func(o *Options) { o.Regions = []string{""} }, "Regions[0]"},
 	}
 	for _, c := range cases {
