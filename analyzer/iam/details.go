@@ -275,3 +275,28 @@ func NewTime(t time.Time) *Time {
 	}
 	return &Time{t.UTC()}
 }
+
+// Encode returns d as snapshot JSON together with the account id and time
+// that go with it (the fields of store.Snapshot). The account id is
+// d.AccountID, or else the account most of the principals' ARNs name.
+func (d *Details) Encode() (accountID string, taken time.Time, data []byte, err error) {
+	accountID = d.AccountID
+	if accountID == "" {
+		var ps []*Principal
+		for _, u := range d.UserDetailList.Items {
+			ps = append(ps, &Principal{ARN: u.Arn})
+		}
+		for _, r := range d.RoleDetailList.Items {
+			ps = append(ps, &Principal{ARN: r.Arn})
+		}
+		for _, g := range d.GroupDetailList.Items {
+			ps = append(ps, &Principal{ARN: g.Arn})
+		}
+		accountID = accountFromPrincipals(ps)
+	}
+	data, err = json.Marshal(d)
+	if err != nil {
+		return "", time.Time{}, nil, fmt.Errorf("encode IAM snapshot: %w", err)
+	}
+	return accountID, d.Taken.get(), data, nil
+}

@@ -283,3 +283,22 @@ func TestDetailsRoundTrip(t *testing.T) {
 		t.Errorf("Taken/ID lost: %v %s", a2.Taken, a2.ID)
 	}
 }
+
+func TestDetailsEncode(t *testing.T) {
+	d := fixtureDetails(t)
+	d.AccountID = ""
+	id, taken, data, err := d.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != "111122223333" || !taken.Equal(time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("Encode() id=%q taken=%v", id, taken)
+	}
+	a, err := Parse(data, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ID != id || len(a.Principals) != 13 {
+		t.Errorf("decoded account %q with %d principals, want %q with 13", a.ID, len(a.Principals), id)
+	}
+}

@@ -125,6 +125,11 @@ func Fetch(ctx context.Context, o Options) (*iam.Details, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credential report: %w", err)
 	}
+	for _, r := range rows {
+		if r.User == iam.RootUser {
+			d.AccountID = iam.AccountOf(r.ARN)
+		}
+	}
 	if err := accessKeys(ctx, o.Client, d, rows); err != nil {
 		return nil, err
 	}

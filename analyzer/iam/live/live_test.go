@@ -209,6 +209,9 @@ func TestFetchOverTheWire(t *testing.T) {
 			}
 		}
 	})
+	if got, want := d.AccountID, "111122223333"; got != want {
+		t.Errorf("Details.AccountID=%q, want %q (from the report's root row)", got, want)
+	}
 	acct, err := iam.FromDetails(d, iam.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
