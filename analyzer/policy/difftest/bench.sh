@@ -20,13 +20,19 @@ echo "== iamd (GOMAXPROCS=1)"
 echo "== reference ($(node --version), one Node process)"
 "${pin[@]}" go test -run '^$' -bench 'BenchmarkReference' -cpu 1 -benchtime 1x -count 1 -timeout 30m . | tee -a "$out"
 
-rate() { awk -v name="$1" '$1 ~ name { for (i = 1; i < NF; i++) if ($(i+1) == "decisions/s") print $i }' "$out"; }
-eval_rate="$(rate '^BenchmarkIamdEvaluate')"
-build_rate="$(rate '^BenchmarkIamdBuildAndEvaluate')"
-ref_rate="$(rate '^BenchmarkReference')"
-if [ -z "$ref_rate" ]; then echo "reference benchmark did not run (see skip message above)"; exit 1; fi
-awk -v e="$eval_rate" -v b="$build_rate" -v r="$ref_rate" 'BEGIN {
-  printf "\niamd evaluate (compiled policies):   %12.0f decisions/s  %8.0fx reference\n", e, e / r
-  printf "iamd parse+compile+evaluate:         %12.0f decisions/s  %8.0fx reference\n", b, b / r
-  printf "reference runSimulation:             %12.0f decisions/s\n", r
-}'
+# rate NAME UNIT prints the UNIT metric of benchmark NAME.
+rate() { awk -v name="$1" -v unit="$2" '$1 ~ name { for (i = 1; i < NF; i++) if ($(i+1) == unit) print $i }' "$out"; }
+if [ -z "$(rate '^BenchmarkReference' decisions/s)" ]; then
+  echo "reference benchmark did not run (see the skip message above)"; exit 1
+fi
+for unit in decisions/s decisions/cpu-s; do
+  e="$(rate '^BenchmarkIamdEvaluate' "$unit")"
+  b="$(rate '^BenchmarkIamdBuildAndEvaluate' "$unit")"
+  r="$(rate '^BenchmarkReference' "$unit")"
+  awk -v e="$e" -v b="$b" -v r="$r" -v unit="$unit" 'BEGIN {
+    printf "\n%s\n", unit
+    printf "  iamd evaluate (compiled policies): %12.0f  %6.0fx reference\n", e, e / r
+    printf "  iamd parse+compile+evaluate:       %12.0f  %6.1fx reference\n", b, b / r
+    printf "  reference runSimulation:           %12.0f\n", r
+  }'
+done

@@ -170,6 +170,9 @@ type BenchResult struct {
 	Decisions          int     `json:"decisions"`
 	Seconds            float64 `json:"seconds"`
 	DecisionsPerSecond float64 `json:"decisionsPerSecond"`
+	// CPUSeconds is the Node process's user+system time in the timed loop.
+	CPUSeconds            float64 `json:"cpuSeconds"`
+	DecisionsPerCPUSecond float64 `json:"decisionsPerCpuSecond"`
 }
 
 // Bench times the reference on cases, looping for at least seconds on one

@@ -14,7 +14,9 @@
 //
 // Timing mode: `node driver.js --bench SECONDS` reads every case first, then
 // runs them round-robin on this one thread for at least SECONDS and prints
-// {"cases":N,"decisions":D,"seconds":S,"decisionsPerSecond":R}.
+// {"cases":N,"decisions":D,"seconds":S,"decisionsPerSecond":R,
+//  "cpuSeconds":C,"decisionsPerCpuSecond":RC} (C is the process's user+system
+// CPU time, the stable figure on a shared machine).
 'use strict';
 
 const readline = require('node:readline');
@@ -147,6 +149,7 @@ async function bench(seconds) {
   // Warm up: one pass, which also loads the iam-data files it caches.
   for (const c of cases) await decide(c);
   const start = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   let decisions = 0;
   let elapsed = 0;
   do {
@@ -154,7 +157,18 @@ async function bench(seconds) {
     decisions += cases.length;
     elapsed = Number(process.hrtime.bigint() - start) / 1e9;
   } while (elapsed < seconds);
-  process.stdout.write(JSON.stringify({ cases: cases.length, decisions, seconds: elapsed, decisionsPerSecond: decisions / elapsed }) + '\n');
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  process.stdout.write(
+    JSON.stringify({
+      cases: cases.length,
+      decisions,
+      seconds: elapsed,
+      decisionsPerSecond: decisions / elapsed,
+      cpuSeconds,
+      decisionsPerCpuSecond: decisions / cpuSeconds,
+    }) + '\n',
+  );
 }
 
 const args = process.argv.slice(2);
