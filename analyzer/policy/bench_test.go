@@ -94,13 +94,15 @@ func BenchmarkReadOnlyWithBoundary(b *testing.B) {
 }
 
 // roleWithTenPolicies is a role session with ten managed policies of mixed
-// shapes (wildcards, resource ARNs with variables, conditions, a deny).
+// shapes (wildcards, resource ARNs with variables, conditions, a deny);
+// each service appears in two of them.
 func roleWithTenPolicies(b *testing.B) *Set {
 	var pols []*Policy
 	services := []string{"s3", "dynamodb", "sqs", "sns", "lambda", "logs", "kms", "ec2", "ecr", "ssm"}
 	for i, svc := range services {
+		next := services[(i+1)%len(services)] // each service appears in two policies
 		d := doc(
-			stmt{"Sid": "Read", "Effect": "Allow", "Action": []string{svc + ":Get*", svc + ":List*", svc + ":Describe*"}, "Resource": "*"},
+			stmt{"Sid": "Read", "Effect": "Allow", "Action": []string{svc + ":Get*", svc + ":List*", svc + ":Describe*", next + ":Get*", next + ":List*"}, "Resource": "*"},
 			stmt{"Sid": "WriteOwn", "Effect": "Allow", "Action": []string{svc + ":Put*", svc + ":Update*", svc + ":Create*"},
 				"Resource": []string{fmt.Sprintf("arn:aws:%s:*:111111111111:app-%d/${aws:PrincipalTag/team}/*", svc, i), fmt.Sprintf("arn:aws:%s:::app-%d-*", svc, i)}},
 			stmt{"Sid": "TaggedOnly", "Effect": "Allow", "Action": svc + ":*", "Resource": "*",

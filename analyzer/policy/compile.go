@@ -12,7 +12,15 @@ type Policy struct {
 	name  string
 	doc   *Document
 	stmts []Statement
+	// svcs lists the (few) services any statement can match, so that
+	// evaluation skips a policy about other services with one comparison;
+	// nil when a statement has "*", NotAction, a service wildcard or there
+	// are too many services.
+	svcs []string
 }
+
+// maxPolicyServices bounds the service prefilter of a policy.
+const maxPolicyServices = 8
 
 // Statement is a compiled statement. Its methods are the read-only view
 // that other packages use to reason about grants (for example "allowed on
@@ -75,7 +83,41 @@ func Compile(name string, doc *Document) (*Policy, error) {
 			st.conds = append(st.conds, c)
 		}
 	}
+	p.svcs = policyServices(p.stmts)
 	return p, nil
+}
+
+func policyServices(stmts []Statement) []string {
+	var svcs []string
+	for i := range stmts {
+		st := &stmts[i]
+		if st.notAction || st.actions.svcs == nil {
+			return nil
+		}
+		for _, s := range st.actions.svcs {
+			if !slices.Contains(svcs, s) {
+				svcs = append(svcs, s)
+			}
+		}
+	}
+	if len(svcs) == 0 || len(svcs) > maxPolicyServices {
+		return nil
+	}
+	return svcs
+}
+
+// skips reports whether no statement of p can match a request for the
+// service lowerSvc (lower case).
+func (p *Policy) skips(lowerSvc []byte) bool {
+	if p.svcs == nil {
+		return false
+	}
+	for _, s := range p.svcs {
+		if string(lowerSvc) == s {
+			return false
+		}
+	}
+	return true
 }
 
 // CompileJSON parses and compiles a policy document.

@@ -225,6 +225,9 @@ func (s *Set) decide(e *evalState) (Result, string) {
 // element (RCPs carry Principal "*" or NotPrincipal, which is honoured).
 func (e *evalState) layer(pols []*Policy, layer Layer, level int) (allow, deny bool) {
 	for _, p := range pols {
+		if e.colon >= 0 && p.skips(e.lower[:e.colon]) {
+			continue
+		}
 		for i := range p.stmts {
 			st := &p.stmts[i]
 			if !e.applies(st) {
@@ -248,6 +251,9 @@ func (e *evalState) layer(pols []*Policy, layer Layer, level int) (allow, deny b
 // principal match of its allows; it reports an applicable deny. A Deny
 // naming the caller's account applies to every principal in it.
 func (e *evalState) resourceLayer(p *Policy) (deny bool) {
+	if e.colon >= 0 && p.skips(e.lower[:e.colon]) {
+		return false
+	}
 	for i := range p.stmts {
 		st := &p.stmts[i]
 		if !e.applies(st) {

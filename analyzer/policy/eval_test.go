@@ -126,3 +126,36 @@ func TestContext(t *testing.T) {
 		t.Errorf("SetBool stored %+v", v)
 	}
 }
+
+// TestPolicyServicePrefilter checks that skipping policies about other
+// services changes no decision.
+func TestPolicyServicePrefilter(t *testing.T) {
+	p := mustCompileT(t, "two-services", `{"Version": "2012-10-17", "Statement": [
+		{"Effect": "Allow", "Action": ["s3:Get*", "ec2:Describe*"], "Resource": "*"},
+		{"Effect": "Deny", "Action": "EC2:Terminate*", "Resource": "*"}]}`)
+	wide := mustCompileT(t, "not-action", `{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"}}`)
+	if got, want := fmt.Sprint(p.svcs), "[s3 ec2]"; got != want {
+		t.Fatalf("services %s, want %s", got, want)
+	}
+	if wide.svcs != nil {
+		t.Fatalf("a NotAction policy has a service prefilter %v", wide.svcs)
+	}
+	tests := []struct {
+		action string
+		want   Result
+	}{
+		{"s3:GetObject", Allowed},
+		{"S3:getobject", Allowed},
+		{"ec2:DescribeInstances", Allowed},
+		{"ec2:TerminateInstances", ExplicitlyDenied},
+		{"iam:GetUser", Allowed}, // through the NotAction policy only
+		{"s3:PutObject", ImplicitlyDenied},
+	}
+	set := &Set{Identity: []*Policy{p, wide}}
+	for _, tt := range tests {
+		req := &Request{Principal: "arn:aws:iam::111111111111:user/u", Action: tt.action, Resource: "*"}
+		if got := set.Evaluate(req, nil); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.action, got, tt.want)
+		}
+	}
+}
