@@ -114,7 +114,6 @@ func Parse(data []byte) (*Document, error) {
 	}
 	doc := &Document{}
 	var stmtNode *jnode
-	var stmtOff int64
 	seen := map[string]bool{}
 	for i, k := range root.keys {
 		v := root.vals[i]
@@ -140,7 +139,7 @@ func Parse(data []byte) (*Document, error) {
 		}
 	}
 	if stmtNode == nil {
-		return nil, &ParseError{Field: "Statement", Offset: stmtOff, Err: fmt.Errorf("%w Statement", ErrMissingElement)}
+		return nil, &ParseError{Field: "Statement", Offset: root.off, Err: fmt.Errorf("%w Statement", ErrMissingElement)}
 	}
 	var stmts []*jnode
 	switch stmtNode.kind {
