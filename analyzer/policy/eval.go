@@ -114,6 +114,8 @@ type evalState struct {
 // Evaluate decides req against the set, following the AWS IAM User Guide,
 // "Policy evaluation logic" (reference_policies_evaluation-logic). d may be
 // nil when no explanation is needed; otherwise it is reset and filled.
+// Evaluate only reads the set and the request: goroutines may share them,
+// each with its own Decision.
 func (s *Set) Evaluate(req *Request, d *Decision) Result {
 	var buf [lowerBuf]byte
 	e := evalState{req: req, pi: parsePrincipal(req.Principal), d: d}

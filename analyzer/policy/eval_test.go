@@ -159,3 +159,32 @@ func TestPolicyServicePrefilter(t *testing.T) {
 		}
 	}
 }
+
+// TestEvaluateConcurrent shares one Set and Request between goroutines
+// (run with -race).
+func TestEvaluateConcurrent(t *testing.T) {
+	p := mustCompileT(t, "p", `{"Version": "2012-10-17", "Statement": [
+		{"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/${aws:username}/*"},
+		{"Effect": "Deny", "Action": "s3:Delete*", "Resource": "*"}]}`)
+	set := &Set{Identity: []*Policy{p}}
+	req := &Request{Principal: "arn:aws:iam::111111111111:user/alice", Action: "s3:GetObject", Resource: "arn:aws:s3:::b/alice/x"}
+	req.Context.Set("aws:username", "alice")
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			var d Decision
+			for i := 0; i < 200; i++ {
+				if got := set.Evaluate(req, &d); got != Allowed || len(d.Allows) != 1 {
+					errs <- fmt.Errorf("Evaluate()=%v with %d allows", got, len(d.Allows))
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
