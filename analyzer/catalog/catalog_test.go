@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -537,5 +539,41 @@ func TestConcurrentUse(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestMinimizeProperties checks Minimize on the embedded catalog against the
+// README's two checks for random (seeded) subsets of a few services.
+func TestMinimizeProperties(t *testing.T) {
+	c := mustLoad(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	services := []string{"s3", "ec2", "iam", "kms", "swf", "lambda", "dynamodb"}
+	for i := 0; i < 40; i++ {
+		var input []string
+		for range 1 + rng.IntN(3) {
+			acts := c.ServiceActions(services[rng.IntN(len(services))])
+			p := rng.Float64()
+			for _, a := range acts {
+				if rng.Float64() < p {
+					input = append(input, a.FullName())
+				}
+			}
+		}
+		if len(input) == 0 {
+			continue
+		}
+		minChars := []int{0, 0, 3, 8, 40}[rng.IntN(5)]
+		t.Run(fmt.Sprintf("subset%d-%dactions-min%d", i, len(input), minChars), func(t *testing.T) {
+			got, err := c.Minimize(input, minChars)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := minimizationProblems(c, input, minChars, got); len(p) > 0 {
+				t.Fatalf("Minimize = %v:\n%s", got, strings.Join(p, "\n"))
+			}
+			if len(got) > len(sortedFold(input)) {
+				t.Fatalf("Minimize returned %d patterns for %d actions", len(got), len(input))
+			}
+		})
 	}
 }
