@@ -302,3 +302,37 @@ func TestDetailsEncode(t *testing.T) {
 		t.Errorf("decoded account %q with %d principals, want %q with 13", a.ID, len(a.Principals), id)
 	}
 }
+
+// TestLoadNeverPanics cuts and corrupts a real snapshot at many places:
+// every variant must load or fail with an error, never panic.
+func TestLoadNeverPanics(t *testing.T) {
+	data, err := os.ReadFile("testdata/fixtures/account.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < len(data); off += 97 {
+		if _, err := Parse(data[:off], LoadOptions{}); err == nil {
+			t.Errorf("Parse of the first %d bytes succeeded", off)
+		}
+	}
+	replacements := []struct{ from, to string }{
+		{`"Arn": "`, `"Arn": 7, "x": "`},
+		{`"PolicyVersionList": [`, `"PolicyVersionList": [7, `},
+		{`"IsDefaultVersion": true`, `"IsDefaultVersion": "yes"`},
+		{`"Statement": [`, `"Statement": [7, `},
+		{`"Effect": "Allow"`, `"Effect": ["Allow"]`},
+		{`"GroupList": [`, `"GroupList": {"a": `},
+		{`"AccessKeys": [`, `"AccessKeys": "`},
+	}
+	for _, r := range replacements {
+		for n := 1; n <= 3; n++ {
+			bad := strings.Replace(string(data), r.from, r.to, n)
+			for _, strict := range []bool{false, true} {
+				a, err := Parse([]byte(bad), LoadOptions{Strict: strict})
+				if err == nil && a == nil {
+					t.Errorf("%q×%d: nil account without error", r.from, n)
+				}
+			}
+		}
+	}
+}

@@ -96,6 +96,22 @@ func TestGrantedCommand(t *testing.T) {
 			t.Errorf("grants = %+v", got.Grants)
 		}
 	})
+	t.Run("organization SCP removes PassRole", func(t *testing.T) {
+		out, err := execIamd(t, "granted", "--iam", iamFixture, "--principal", "direct", "--org", "../../analyzer/iam/testdata/fixtures/org.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "granted actions: 1") || strings.Contains(out, "iam:PassRole") {
+			t.Errorf("SCP deny of iam:PassRole not applied:\n%s", out)
+		}
+		out, err = execIamd(t, "audit", "--iam", iamFixture, "--org", "../../analyzer/iam/testdata/fixtures/org.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, "PassRole+EC2") {
+			t.Errorf("audit still reports PassRole+EC2 under the SCP:\n%s", out)
+		}
+	})
 	t.Run("missing file", func(t *testing.T) {
 		_, err := execIamd(t, "granted", "--iam", "testdata/nonexistent.json", "--principal", "x")
 		if err == nil || !strings.Contains(err.Error(), "nonexistent.json") {
