@@ -1,9 +1,18 @@
 // Package store is iamd's usage index: an embedded Badger database that
 // aggregates CloudTrail events into per principal × action × resource
 // facts, per-day counts, per-access-key usage and role session names, and
-// keeps ingest checkpoints, quarantined records and IAM model snapshots.
-// Ingest writes Batches through Write; the analyzer and the rotator read
-// through the query methods. It imports nothing of ours.
+// keeps ingest checkpoints, quarantined records, IAM model snapshots and
+// small State records of other components (the rotator's). Ingest writes
+// Batches through Write; the analyzer and the rotator read through the
+// query methods. It imports nothing of ours.
+//
+// # Queries
+//
+// The key layout (keys.go) makes every query a prefix scan or a point
+// read: one principal's facts never read another's, a key's usage is one
+// read, so "has AKIA… been used since T?" is KeyUsage(id).LastSeen.After(T)
+// without touching events. Results are in key order unless a method says
+// otherwise.
 //
 // # Writes
 //
