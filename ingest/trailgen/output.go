@@ -396,20 +396,34 @@ func EventBridgeEnvelope(rec Record) ([]byte, error) {
 	copy(id[:], sum[:16])
 	id[6] = id[6]&0x0f | 0x40
 	id[8] = id[8]&0x3f | 0x80
-	env := struct {
-		Version    string          `json:"version"`
-		ID         string          `json:"id"`
-		DetailType string          `json:"detail-type"`
-		Source     string          `json:"source"`
-		Account    string          `json:"account"`
-		Time       string          `json:"time"`
-		Region     string          `json:"region"`
-		Resources  []string        `json:"resources"`
-		Detail     json.RawMessage `json:"detail"`
-	}{"0", formatUUID(id), detailType, "aws." + svc, rec.Account, rec.Time.UTC().Format(timeLayout), rec.Region, []string{}, rec.JSON}
-	data, err := json.Marshal(env)
-	if err != nil {
-		return nil, fmt.Errorf("eventbridge envelope for %s: %w", rec.EventID, err)
+	// Built by hand: every envelope field is a plain token (no escaping
+	// needed), and re-encoding the record through json.Marshal would
+	// validate and copy it again.
+	// rec.JSON is embedded as is (Records produces valid objects; a full
+	// json.Valid scan would cost more than generating the record).
+	if t := bytes.TrimSpace(rec.JSON); len(t) < 2 || t[0] != '{' || t[len(t)-1] != '}' {
+		return nil, fmt.Errorf("eventbridge envelope for %s: record is not a JSON object", rec.EventID)
 	}
+	for _, v := range []string{rec.Account, rec.Region, svc} {
+		if strings.ContainsAny(v, "\"\\") || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 }) {
+			return nil, fmt.Errorf("eventbridge envelope for %s: %q needs escaping", rec.EventID, v)
+		}
+	}
+	data := make([]byte, 0, len(rec.JSON)+256)
+	data = append(data, `{"version":"0","id":"`...)
+	data = append(data, formatUUID(id)...)
+	data = append(data, `","detail-type":"`...)
+	data = append(data, detailType...)
+	data = append(data, `","source":"aws.`...)
+	data = append(data, svc...)
+	data = append(data, `","account":"`...)
+	data = append(data, rec.Account...)
+	data = append(data, `","time":"`...)
+	data = rec.Time.UTC().AppendFormat(data, timeLayout)
+	data = append(data, `","region":"`...)
+	data = append(data, rec.Region...)
+	data = append(data, `","resources":[],"detail":`...)
+	data = append(data, rec.JSON...)
+	data = append(data, '}')
 	return data, nil
 }

@@ -862,3 +862,20 @@ func TestWorkloadsDiffer(t *testing.T) {
 		t.Fatalf("%d principals with only %d distinct action sets", len(actions), len(sets))
 	}
 }
+
+func TestEventBridgeEnvelopeRejects(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		rec  Record
+	}{
+		{"not an object", Record{EventID: "x", Account: "111122223333", Region: "us-east-1", EventSource: "s3.amazonaws.com", JSON: []byte(`[1]`)}},
+		{"quote in region", Record{EventID: "x", Account: "111122223333", Region: `us"east`, EventSource: "s3.amazonaws.com", JSON: []byte(`{}`)}},
+		{"control byte in account", Record{EventID: "x", Account: "1111\n", Region: "us-east-1", EventSource: "s3.amazonaws.com", JSON: []byte(`{}`)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := EventBridgeEnvelope(c.rec); err == nil {
+				t.Fatal("EventBridgeEnvelope succeeded")
+			}
+		})
+	}
+}
