@@ -147,12 +147,22 @@ func (r *Reference) Decide(ctx context.Context, cases []Case) ([]RefOutcome, err
 	out := make([]RefOutcome, 0, len(cases))
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var derr error
 	for sc.Scan() {
 		var o RefOutcome
 		if err := json.Unmarshal(sc.Bytes(), &o); err != nil {
-			return nil, fmt.Errorf("decode reference line %d: %w", len(out)+1, err)
+			derr = fmt.Errorf("decode reference line %d: %w", len(out)+1, err)
+			// Stop the driver; Wait below reaps it.
+			cmd.Process.Kill()
+			io.Copy(io.Discard, stdout)
+			break
 		}
 		out = append(out, o)
+	}
+	if derr != nil {
+		<-werr
+		cmd.Wait()
+		return nil, derr
 	}
 	errs := []error{sc.Err(), <-werr, cmd.Wait()}
 	if err := errors.Join(errs...); err != nil {
