@@ -178,8 +178,10 @@ func (s *Statement) Actions() (patterns []string, not bool) {
 
 // MatchesAction reports whether the statement's Action/NotAction element
 // covers action (case-insensitive; NotAction already applied).
+// It allocates nothing for actions up to 128 bytes.
 func (s *Statement) MatchesAction(action string) bool {
-	return s.actions.match(action, appendLower(nil, action), strings.IndexByte(action, ':')) != s.notAction
+	var buf [lowerBuf]byte
+	return s.actions.match(action, appendLower(buf[:0], action), strings.IndexByte(action, ':')) != s.notAction
 }
 
 // Resources returns the Resource patterns, or the NotResource patterns with

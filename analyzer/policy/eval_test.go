@@ -98,6 +98,10 @@ func TestEvaluateDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { set.Evaluate(req, &d) }); n != 0 {
 		t.Errorf("Evaluate allocates %v times per call, want 0", n)
 	}
+	st := &p.Statements()[0]
+	if n := testing.AllocsPerRun(100, func() { st.MatchesAction("S3:GetObject") }); n != 0 {
+		t.Errorf("MatchesAction allocates %v times per call, want 0", n)
+	}
 }
 
 func TestContext(t *testing.T) {

@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"regexp"
 	"strings"
@@ -77,8 +78,12 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		doc, err := Parse(data)
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), "policy") {
-				t.Fatalf("error without context: %v", err)
+			var pe *ParseError
+			if !errors.As(err, &pe) || !strings.HasPrefix(err.Error(), "policy") {
+				t.Fatalf("error is not a *ParseError with context: %v", err)
+			}
+			if pe.Offset < 0 || pe.Offset > int64(len(data)) {
+				t.Fatalf("offset %d outside the %d-byte document: %v", pe.Offset, len(data), err)
 			}
 			return
 		}
