@@ -176,7 +176,9 @@ func (db *DB) DayCounts(ctx context.Context, principal, action string) ([]DayCou
 }
 
 // KeyUsage returns what is known about one access key ID; false if it was
-// never seen.
+// never seen. Long-term keys (AKIA…) are kept for good; temporary STS
+// keys (ASIA…) are dropped DedupTTL after their last write (Badger TTL,
+// wall clock).
 func (db *DB) KeyUsage(ctx context.Context, accessKeyID string) (KeyUsage, bool, error) {
 	var (
 		k     KeyUsage
@@ -222,7 +224,9 @@ func (db *DB) KeysOf(ctx context.Context, principal string) ([]KeyUsage, error) 
 				return err
 			}
 			if !found {
-				return fmt.Errorf("%w: key index names %q, which has no usage", errCorrupt, id)
+				// A temporary key whose usage expired a moment before
+				// its index entry.
+				continue
 			}
 			out = append(out, k)
 		}

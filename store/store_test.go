@@ -945,3 +945,40 @@ func TestState(t *testing.T) {
 		t.Errorf("PutState(no ID) err = %v, want ErrInvalid", err)
 	}
 }
+
+// Temporary session keys carry a Badger TTL on usage and owner index;
+// long-term keys do not.
+func TestTemporaryKeyTTL(t *testing.T) {
+	db, _ := openMem(t, nil)
+	mustWrite(t, db, &Batch{Events: []Event{
+		withKey(ev("1", alice, t0), "AKIALONG", "", ""),
+		withKey(ev("2", deploy, t0), "ASIASESSION", "", ""),
+	}})
+	tests := []struct {
+		name    string
+		key     []byte
+		wantTTL bool
+	}{
+		{"long-term usage", key(pfxKey, "AKIALONG"), false},
+		{"long-term index", key(pfxKeyOwner, alice, "AKIALONG"), false},
+		{"session usage", key(pfxKey, "ASIASESSION"), true},
+		{"session index", key(pfxKeyOwner, deploy, "ASIASESSION"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := db.bdb.View(func(txn *badger.Txn) error {
+				item, err := txn.Get(tt.key)
+				if err != nil {
+					return err
+				}
+				if got := item.ExpiresAt() != 0; got != tt.wantTTL {
+					t.Errorf("ExpiresAt = %d, want TTL %v", item.ExpiresAt(), tt.wantTTL)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -349,7 +349,7 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (Write
 		}
 	}
 	for id, add := range keys {
-		if err := mergeKey(txn, id, add); err != nil {
+		if err := mergeKey(txn, id, add, wallExpiry); err != nil {
 			return res, err
 		}
 	}
@@ -427,7 +427,16 @@ func getFact(txn *badger.Txn, k []byte) (factValue, error) {
 	return v, err
 }
 
-func mergeKey(txn *badger.Txn, id string, add *keyAgg) error {
+// isTemporaryKey reports whether id is an STS temporary access key ID
+// (ASIA…). Each role session has its own, valid for at most 36 hours, so
+// a busy account mints thousands a day.
+func isTemporaryKey(id string) bool { return strings.HasPrefix(id, "ASIA") }
+
+// mergeKey folds add into the stored usage of access key id. Temporary
+// keys get a Badger TTL (wallExpiry, the dedup horizon) on both the
+// usage and the owner index, renewed by every write, so session keys do
+// not pile up forever; long-term keys (AKIA…) are kept for good.
+func mergeKey(txn *badger.Txn, id string, add *keyAgg, wallExpiry uint64) error {
 	kk := key(pfxKey, id)
 	var cur KeyUsage
 	found := false
@@ -456,16 +465,20 @@ func mergeKey(txn *badger.Txn, id string, add *keyAgg) error {
 	cur.Calls += add.calls
 	cur.SourceIPs = mergeSeen(cur.SourceIPs, seenList(add.ips), MaxKeySeen)
 	cur.UserAgents = mergeSeen(cur.UserAgents, seenList(add.uas), MaxKeySeen)
-	if err := txn.Set(kk, encodeKeyUsage(nil, cur)); err != nil {
+	var expires uint64
+	if isTemporaryKey(id) {
+		expires = wallExpiry
+	}
+	if err := txn.SetEntry(&badger.Entry{Key: kk, Value: encodeKeyUsage(nil, cur), ExpiresAt: expires}); err != nil {
 		return err
 	}
-	if cur.Principal != oldOwner {
-		if oldOwner != "" {
-			if err := txn.Delete(key(pfxKeyOwner, oldOwner, id)); err != nil {
-				return err
-			}
+	if cur.Principal != oldOwner && oldOwner != "" {
+		if err := txn.Delete(key(pfxKeyOwner, oldOwner, id)); err != nil {
+			return err
 		}
-		if err := txn.Set(key(pfxKeyOwner, cur.Principal, id), nil); err != nil {
+	}
+	if cur.Principal != oldOwner || expires != 0 {
+		if err := txn.SetEntry(&badger.Entry{Key: key(pfxKeyOwner, cur.Principal, id), ExpiresAt: expires}); err != nil {
 			return err
 		}
 	}
@@ -583,66 +596,83 @@ func applyCheckpoints(txn *badger.Txn, cps []Checkpoint, now time.Time) error {
 }
 
 // validateBatch rejects what the key layout cannot hold or what makes no
-// fact, naming the first bad field.
+// fact, naming the first bad field. Field names are built only on error:
+// this runs for every event.
 func validateBatch(b *Batch) error {
-	bad := func(field, reason string) error { return &ValidationError{Field: field, Reason: reason} }
 	for i := range b.Events {
-		ev := &b.Events[i]
-		f := fmt.Sprintf("Events[%d]", i)
-		if ev.ID == "" {
-			return bad(f+".ID", "empty (the dedup key is required)")
-		}
-		if len(ev.ID) > maxComponent {
-			return bad(f+".ID", fmt.Sprintf("%d bytes, limit %d", len(ev.ID), maxComponent))
-		}
-		f = fmt.Sprintf("Events[%d] (id %s)", i, ev.ID)
-		if err := component(f+".Principal", ev.Principal, true); err != nil {
-			return err
-		}
-		if ev.Time.IsZero() {
-			return bad(f+".Time", "zero")
-		}
-		if ev.Outcome != OutcomeAllowed && ev.Outcome != OutcomeDenied {
-			return bad(f+".Outcome", fmt.Sprintf("unknown value %d", ev.Outcome))
-		}
-		if err := component(f+".AccessKeyID", ev.AccessKeyID, false); err != nil {
-			return err
-		}
-		for j, u := range ev.Uses {
-			if err := component(fmt.Sprintf("%s.Uses[%d].Action", f, j), u.Action, true); err != nil {
-				return err
+		if field, reason := validateEvent(&b.Events[i]); field != "" {
+			name := fmt.Sprintf("Events[%d]", i)
+			if field != "ID" {
+				name = fmt.Sprintf("Events[%d] (id %s)", i, b.Events[i].ID)
 			}
-			if err := component(fmt.Sprintf("%s.Uses[%d].Resource", f, j), u.Resource, true); err != nil {
-				return err
-			}
+			return &ValidationError{Field: name + "." + field, Reason: reason}
 		}
 	}
 	for i, q := range b.Quarantined {
-		f := fmt.Sprintf("Quarantined[%d]", i)
-		if err := component(f+".Where", q.Where, true); err != nil {
-			return err
+		if reason := checkComponent(q.Where, true); reason != "" {
+			return &ValidationError{Field: fmt.Sprintf("Quarantined[%d].Where", i), Reason: reason}
 		}
-		if err := component(f+".Reason", q.Reason, true); err != nil {
-			return err
+		if reason := checkComponent(q.Reason, true); reason != "" {
+			return &ValidationError{Field: fmt.Sprintf("Quarantined[%d].Reason", i), Reason: reason}
 		}
 	}
 	for i, c := range b.Checkpoints {
-		if err := component(fmt.Sprintf("Checkpoints[%d].Source", i), c.Source, true); err != nil {
-			return err
+		if reason := checkComponent(c.Source, true); reason != "" {
+			return &ValidationError{Field: fmt.Sprintf("Checkpoints[%d].Source", i), Reason: reason}
 		}
 	}
 	return nil
 }
 
+// validateEvent returns the bad field of ev relative to the event and
+// why, or "" if ev is fine.
+func validateEvent(ev *Event) (field, reason string) {
+	if ev.ID == "" {
+		return "ID", "empty (the dedup key is required)"
+	}
+	if len(ev.ID) > maxComponent {
+		return "ID", fmt.Sprintf("%d bytes, limit %d", len(ev.ID), maxComponent)
+	}
+	if r := checkComponent(ev.Principal, true); r != "" {
+		return "Principal", r
+	}
+	if ev.Time.IsZero() {
+		return "Time", "zero"
+	}
+	if ev.Outcome != OutcomeAllowed && ev.Outcome != OutcomeDenied {
+		return "Outcome", fmt.Sprintf("unknown value %d", ev.Outcome)
+	}
+	if r := checkComponent(ev.AccessKeyID, false); r != "" {
+		return "AccessKeyID", r
+	}
+	for j, u := range ev.Uses {
+		if r := checkComponent(u.Action, true); r != "" {
+			return fmt.Sprintf("Uses[%d].Action", j), r
+		}
+		if r := checkComponent(u.Resource, true); r != "" {
+			return fmt.Sprintf("Uses[%d].Resource", j), r
+		}
+	}
+	return "", ""
+}
+
 // component checks a string that becomes part of a key.
 func component(field, v string, required bool) error {
-	switch {
-	case v == "" && required:
-		return &ValidationError{Field: field, Reason: "empty"}
-	case len(v) > maxComponent:
-		return &ValidationError{Field: field, Reason: fmt.Sprintf("%d bytes, limit %d", len(v), maxComponent)}
-	case strings.IndexByte(v, sep) >= 0:
-		return &ValidationError{Field: field, Reason: "contains a NUL byte"}
+	if reason := checkComponent(v, required); reason != "" {
+		return &ValidationError{Field: field, Reason: reason}
 	}
 	return nil
+}
+
+// checkComponent returns why v cannot be a key component, or "".
+func checkComponent(v string, required bool) string {
+	switch {
+	case v == "" && required:
+		return "empty"
+	case len(v) > maxComponent:
+		return fmt.Sprintf("%d bytes, limit %d", len(v), maxComponent)
+	case strings.IndexByte(v, sep) >= 0:
+		return "contains a NUL byte"
+	}
+	return ""
 }
