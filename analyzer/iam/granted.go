@@ -171,6 +171,14 @@ type Granter struct {
 	cache map[string]*GrantedSet
 	root  *policy.Policy
 	all   bitset
+
+	// Lazily built: actions without resource types (only Resource "*"
+	// grants them), and per ARN service segment the actions with a
+	// resource type in that service, plus those whose ARN formats could
+	// not be read (always kept).
+	wildcardOnly bitset
+	bySegment    map[string]bitset
+	anySegment   bitset
 }
 
 // NewGranter returns a Granter for the account; org may be nil (no
@@ -226,6 +234,9 @@ func (g *Granter) info(st *policy.Statement, layer policy.Layer, level int) *stm
 		si.bits = inv
 	}
 	res, notRes := st.Resources()
+	if si.ref.Effect == policy.EffectAllow {
+		g.fitResources(si, res, notRes)
+	}
 	switch {
 	case res == nil && !notRes:
 		si.allRes, si.res = true, []string{"*"}
@@ -543,4 +554,84 @@ func describe(c bitset, id layerStmts, bnd *layerStmts, scps []layerStmts, parti
 		g.Narrowed = append(g.Narrowed, Narrowing{Statement: si.ref, Kind: kind, Resources: si.res})
 	}
 	return g
+}
+
+// fitResources removes from an Allow statement's actions those that no
+// resource in its Resource element can reach: an action without resource
+// types is requested on "*", which a specific pattern does not match
+// (reference_policies_elements_resource: "*" for actions that do not
+// support resource-level permissions), and an ARN pattern whose service
+// field is literal reaches only actions with a resource type of that
+// service. The filter only ever drops actions that cannot be granted.
+func (g *Granter) fitResources(si *stmtInfo, res []string, notRes bool) {
+	if res == nil && !notRes {
+		return // no Resource element: any resource
+	}
+	starOK := false
+	for _, r := range res {
+		if matchesStar(r) {
+			starOK = true
+		}
+	}
+	if notRes {
+		// NotResource allows "*" unless an excluded pattern matches it.
+		if starOK {
+			g.buildResourceIndex()
+			si.bits.andNot(g.wildcardOnly)
+		}
+		return
+	}
+	if starOK {
+		return
+	}
+	g.buildResourceIndex()
+	si.bits.andNot(g.wildcardOnly)
+	reach := g.anySegment.clone()
+	for _, r := range res {
+		parts := strings.SplitN(r, ":", 4)
+		if len(parts) < 4 || parts[0] != "arn" || strings.ContainsAny(parts[2], "*?$") {
+			return // service not literal: keep every remaining action
+		}
+		if b, ok := g.bySegment[strings.ToLower(parts[2])]; ok {
+			reach.or(b)
+		}
+	}
+	si.bits.and(reach)
+}
+
+// matchesStar reports whether a Resource pattern matches the literal
+// resource "*".
+func matchesStar(p string) bool {
+	t := strings.Trim(p, "*")
+	return t == "" || t == "?"
+}
+
+func (g *Granter) buildResourceIndex() {
+	if g.wildcardOnly != nil {
+		return
+	}
+	n := g.cat.Len()
+	g.wildcardOnly, g.anySegment, g.bySegment = newBitset(n), newBitset(n), map[string]bitset{}
+	for id := range n {
+		a := g.cat.ActionAt(id)
+		if a.WildcardOnly() {
+			g.wildcardOnly.set(id)
+			continue
+		}
+		for _, r := range a.Resources {
+			rt, ok := g.cat.ResourceType(a.Service, r.Type)
+			parts := strings.SplitN(rt.ARN, ":", 4)
+			if !ok || len(parts) < 4 || strings.ContainsAny(parts[2], "*?$") {
+				g.anySegment.set(id)
+				continue
+			}
+			seg := strings.ToLower(parts[2])
+			b, ok := g.bySegment[seg]
+			if !ok {
+				b = newBitset(n)
+				g.bySegment[seg] = b
+			}
+			b.set(id)
+		}
+	}
 }

@@ -258,6 +258,22 @@ func TestGrantedRules(t *testing.T) {
 			},
 		},
 		{
+			name: "specific resources do not grant wildcard-only or foreign-service actions",
+			doc: oneUser(stmts(`{"Effect":"Allow","Action":["iam:ListUsers","iam:GetUser","s3:GetObject"],"Resource":"arn:aws:iam::111122223333:user/*"}`,
+				`{"Effect":"Allow","Action":"sns:ListTopics","Resource":"*"}`,
+				`{"Effect":"Allow","Action":"sns:CreateTopic","NotResource":"arn:aws:sns:*:*:secret"}`), "", "", ""),
+			check: func(t *testing.T, s *GrantedSet) {
+				for action, want := range map[string]bool{"iam:GetUser": true, "iam:ListUsers": false, "s3:GetObject": false, "sns:ListTopics": true, "sns:CreateTopic": true} {
+					if got := s.Has(action); got != want {
+						t.Errorf("Has(%s)=%v, want %v", action, got, want)
+					}
+				}
+				if g, _ := s.Lookup("sns:CreateTopic"); g.AllResources || !slices.Equal(g.Resources, []string{"not arn:aws:sns:*:*:secret"}) {
+					t.Errorf("CreateTopic scope %v %v", g.AllResources, g.Resources)
+				}
+			},
+		},
+		{
 			name: "boundary with condition makes grant conditional",
 			doc: oneUser(stmts(`{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}`), "",
 				stmts(`{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"StringEquals":{"aws:RequestedRegion":"eu-west-1"}}}`), ""),
