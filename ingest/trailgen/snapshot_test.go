@@ -108,38 +108,7 @@ func TestIAMSnapshot(t *testing.T) {
 			if got := findSecretLike(data); len(got) > 0 || strings.Contains(string(data), "AKIA") {
 				t.Fatalf("snapshot carries key material: %v", got)
 			}
-			grants := granted(t, data)
-			checked, unused := 0, 0
-			for _, u := range m.Usage {
-				if !strings.Contains(u.Principal, "::"+acct+":") || strings.HasSuffix(u.Principal, ":root") {
-					continue
-				}
-				g, ok := grants[u.Principal]
-				if !ok {
-					t.Fatalf("principal %s used %s but is not in the snapshot", u.Principal, u.Action)
-				}
-				if u.Allowed > 0 && !g[u.Action] {
-					t.Errorf("%s was allowed %s %d times but the snapshot does not grant it", u.Principal, u.Action, u.Allowed)
-				}
-				if u.Denied > 0 && g[u.Action] {
-					t.Errorf("%s was denied %s but the snapshot grants it", u.Principal, u.Action)
-				}
-				checked++
-			}
-			used := map[string]bool{}
-			for _, u := range m.Usage {
-				used[u.Principal+" "+u.Action] = true
-			}
-			for p, acts := range grants {
-				for a := range acts {
-					if !used[p+" "+a] {
-						unused++
-					}
-				}
-			}
-			if checked == 0 || unused == 0 {
-				t.Fatalf("checked %d usage rows, %d granted-but-unused actions; want both > 0", checked, unused)
-			}
+			checkGrants(t, data, m, acct)
 		})
 	}
 	t.Run("unknown account", func(t *testing.T) {
@@ -147,4 +116,57 @@ func TestIAMSnapshot(t *testing.T) {
 			t.Fatal("IAMSnapshot of an unknown account succeeded")
 		}
 	})
+}
+
+// checkGrants checks the snapshot of acct against the manifest: every
+// allowed action is granted, no denied action is, and some granted
+// actions go unused.
+func checkGrants(t *testing.T, data []byte, m *Manifest, acct string) {
+	t.Helper()
+	grants := granted(t, data)
+	checked, unused := 0, 0
+	for _, u := range m.Usage {
+		if !strings.Contains(u.Principal, "::"+acct+":") || strings.HasSuffix(u.Principal, ":root") {
+			continue
+		}
+		g, ok := grants[u.Principal]
+		if !ok {
+			t.Fatalf("principal %s used %s but is not in the snapshot", u.Principal, u.Action)
+		}
+		if u.Allowed > 0 && !g[u.Action] {
+			t.Errorf("%s was allowed %s %d times but the snapshot does not grant it", u.Principal, u.Action, u.Allowed)
+		}
+		if u.Denied > 0 && g[u.Action] {
+			t.Errorf("%s was denied %s but the snapshot grants it", u.Principal, u.Action)
+		}
+		checked++
+	}
+	used := map[string]bool{}
+	for _, u := range m.Usage {
+		used[u.Principal+" "+u.Action] = true
+	}
+	for p, acts := range grants {
+		for a := range acts {
+			if !used[p+" "+a] {
+				unused++
+			}
+		}
+	}
+	if checked == 0 || unused == 0 {
+		t.Fatalf("checked %d usage rows, %d granted-but-unused actions; want both > 0", checked, unused)
+	}
+}
+
+func TestIAMSnapshotAcrossSeeds(t *testing.T) {
+	for seed := int64(100); seed < 108; seed++ {
+		o := DefaultOptions(seed)
+		o.Events, o.DeniedRate = 1500, 0.08
+		g := mustNew(t, o)
+		_, m := generateLines(t, o, false)
+		data, err := g.IAMSnapshot(g.Accounts()[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkGrants(t, data, m, g.Accounts()[0])
+	}
 }

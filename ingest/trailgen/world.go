@@ -107,7 +107,7 @@ var (
 	userNames = []string{"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
 		"mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter", "yolanda"}
 	botUsers     = []string{"ci-deployer", "backup-agent", "metrics-exporter", "terraform", "etl-loader", "legacy-app"}
-	roleNames    = []string{"api-handler-role", "thumbnailer-lambda", "batch-worker-ec2", "orders-service-task", "ReadOnlyAuditor", "DeployRole", "nightly-report-lambda", "ingest-worker-ec2", "billing-service-task", "DataScientist", "stream-consumer-lambda", "AdminBreakGlass"}
+	roleNames    = []string{"api-handler-lambda", "thumbnailer-lambda", "batch-worker-ec2", "orders-service-task", "ReadOnlyAuditor", "DeployRole", "nightly-report-lambda", "ingest-worker-ec2", "billing-service-task", "DataScientist", "stream-consumer-lambda", "AdminBreakGlass"}
 	bucketStems  = []string{"app-assets", "data-lake", "reports", "uploads", "backups", "static-site", "ml-models", "audit-logs"}
 	tableNames   = []string{"orders", "sessions", "customers", "inventory", "feature-flags", "events-ledger"}
 	functionName = []string{"api-handler", "thumbnailer", "nightly-report", "stream-consumer", "webhook-relay", "auth-authorizer"}
@@ -291,25 +291,44 @@ func buildWorld(o *Options) *world {
 	}
 	// A federated user's calls are charged to its issuer, whose policy
 	// grants them: keep the two denied sets clear of each other's grants.
+	grants := map[int][][]int{} // issuer → its and its federated users' grants
 	for _, fi := range w.federated {
-		fp, ip := w.principals[fi], w.principals[w.principals[fi].issuer]
-		ip.deny = without(ip.deny, fp.ops, fp.extra)
-		fp.deny = without(fp.deny, ip.ops, ip.extra)
+		fp := w.principals[fi]
+		if grants[fp.issuer] == nil {
+			ip := w.principals[fp.issuer]
+			grants[fp.issuer] = [][]int{ip.ops, ip.extra}
+		}
+		grants[fp.issuer] = append(grants[fp.issuer], fp.ops, fp.extra)
+	}
+	for _, fi := range w.federated {
+		fp := w.principals[fi]
+		fp.deny = without(fp.deny, grants[fp.issuer]...)
+	}
+	for issuer, g := range grants {
+		ip := w.principals[issuer]
+		ip.deny = without(ip.deny, g...)
 	}
 	return w
 }
 
-// without returns list minus the members of the other lists.
-func without(list []int, others ...[]int) []int {
-	drop := map[int]bool{}
-	for _, o := range others {
-		for _, i := range o {
-			drop[i] = true
+// actionSet is the set of IAM actions of some operation lists.
+func actionSet(lists ...[]int) map[string]bool {
+	set := map[string]bool{}
+	for _, l := range lists {
+		for _, i := range l {
+			set[opTable[i].action] = true
 		}
 	}
+	return set
+}
+
+// without returns the operations of list whose action is in none of the
+// other lists.
+func without(list []int, others ...[]int) []int {
+	drop := actionSet(others...)
 	var out []int
 	for _, i := range list {
-		if !drop[i] {
+		if !drop[opTable[i].action] {
 			out = append(out, i)
 		}
 	}
@@ -387,16 +406,12 @@ func assignWorkload(r *rand.Rand, p *principal) {
 			pick([]string{"GetCallerIdentity"})
 		}
 	}
-	used := map[int]bool{}
-	for _, i := range p.ops {
-		used[i] = true
-	}
-	for _, i := range p.extra {
-		used[i] = true
-	}
-	// Denied attempts: a few permission-needing ops from other services.
+	// Denied attempts: a few permission-needing ops whose action the
+	// principal is not granted (ops share actions: HeadObject and
+	// GetObject both need s3:GetObject).
+	used := actionSet(p.ops, p.extra)
 	for i, o := range opTable {
-		if used[i] || o.weight == 0 || o.noPerm || (o.res == resSelfUser && p.kind != kindUser) {
+		if used[o.action] || o.weight == 0 || o.noPerm || (o.res == resSelfUser && p.kind != kindUser) {
 			continue
 		}
 		if r.IntN(12) == 0 {
@@ -405,7 +420,7 @@ func assignWorkload(r *rand.Rand, p *principal) {
 	}
 	if len(p.deny) == 0 {
 		for i, o := range opTable {
-			if !used[i] && !o.noPerm && o.weight > 0 && o.res != resSelfUser {
+			if !used[o.action] && !o.noPerm && o.weight > 0 && o.res != resSelfUser {
 				p.deny = append(p.deny, i)
 				break
 			}
