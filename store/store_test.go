@@ -982,3 +982,62 @@ func TestTemporaryKeyTTL(t *testing.T) {
 		})
 	}
 }
+
+func TestPruneQuarantine(t *testing.T) {
+	db, _ := openMem(t, nil)
+	ctx := context.Background()
+	const n = pruneChunk + 500 // more than one pruning transaction
+	var qs []Quarantined
+	for i := range n {
+		reason := "bad-json"
+		if i%2 == 1 {
+			reason = "no-event-time"
+		}
+		qs = append(qs, Quarantined{Where: fmt.Sprintf("f#%d", i), Reason: reason, Time: t0.Add(time.Duration(i) * time.Second)})
+	}
+	for i := 0; i < n; i += 500 {
+		mustWrite(t, db, &Batch{Quarantined: qs[i:min(i+500, n)]})
+	}
+	got, err := db.PruneQuarantine(ctx, t0.Add((n-3)*time.Second))
+	if err != nil || got != n-3 {
+		t.Fatalf("PruneQuarantine = %d, %v; want %d", got, err, n-3)
+	}
+	left, _ := db.Quarantine(ctx, 0)
+	var where []string
+	for _, q := range left {
+		where = append(where, q.Where)
+	}
+	want := []string{fmt.Sprintf("f#%d", n-1), fmt.Sprintf("f#%d", n-2), fmt.Sprintf("f#%d", n-3)}
+	if !reflect.DeepEqual(where, want) {
+		t.Errorf("left after prune = %q, want %q", where, want)
+	}
+	counts, _ := db.QuarantineCounts(ctx)
+	// n-1 = 1499 is odd (no-event-time), 1498 bad-json, 1497 no-event-time
+	if want := map[string]uint64{"bad-json": 1, "no-event-time": 2}; !reflect.DeepEqual(counts, want) {
+		t.Errorf("QuarantineCounts after prune = %v, want %v", counts, want)
+	}
+	// A pruned Where quarantined again is a new record, not a ghost.
+	mustWrite(t, db, &Batch{Quarantined: []Quarantined{{Where: "f#0", Reason: "bad-json"}}})
+	if q, _ := db.Quarantine(ctx, 1); len(q) != 1 || q[0].Where != "f#0" {
+		t.Errorf("newest after re-quarantine = %+v, want f#0", q)
+	}
+	if counts, _ := db.QuarantineCounts(ctx); counts["bad-json"] != 2 {
+		t.Errorf("bad-json count = %d, want 2", counts["bad-json"])
+	}
+}
+
+func TestDeleteSnapshot(t *testing.T) {
+	db, _ := openMem(t, nil)
+	ctx := context.Background()
+	for _, at := range []time.Time{t0, t0.Add(time.Hour)} {
+		if err := db.PutSnapshot(ctx, Snapshot{AccountID: "1", Taken: at, Data: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.DeleteSnapshot(ctx, "1", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if s, ok, _ := db.LatestSnapshot(ctx, "1"); !ok || !s.Taken.Equal(t0) {
+		t.Errorf("LatestSnapshot after delete = %v %v, want t0", s.Taken, ok)
+	}
+}

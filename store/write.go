@@ -554,6 +554,12 @@ func (db *DB) applyQuarantine(txn *badger.Txn, qs []Quarantined, now time.Time) 
 	if err := txn.Set(seqKey, e.b); err != nil {
 		return err
 	}
+	return applyReasonDelta(txn, delta)
+}
+
+// applyReasonDelta adds delta to the per-reason quarantine counts,
+// deleting counts that reach zero.
+func applyReasonDelta(txn *badger.Txn, delta map[string]int64) error {
 	for reason, d := range delta {
 		if d == 0 {
 			continue
@@ -567,15 +573,14 @@ func (db *DB) applyQuarantine(txn *badger.Txn, qs []Quarantined, now time.Time) 
 		}); err != nil {
 			return err
 		}
-		n = uint64(int64(n) + d)
-		if n == 0 {
+		if int64(n)+d <= 0 {
 			if err := txn.Delete(rk); err != nil {
 				return err
 			}
 			continue
 		}
 		ce := encoder{}
-		ce.uvarint(n)
+		ce.uvarint(uint64(int64(n) + d))
 		if err := txn.Set(rk, ce.b); err != nil {
 			return err
 		}
