@@ -588,11 +588,11 @@ func (g *Granter) fitResources(si *stmtInfo, res []string, notRes bool) {
 	si.bits.andNot(g.wildcardOnly)
 	reach := g.anySegment.clone()
 	for _, r := range res {
-		parts := strings.SplitN(r, ":", 4)
-		if len(parts) < 4 || parts[0] != "arn" || strings.ContainsAny(parts[2], "*?$") {
+		svc, ok := arnService(r)
+		if !ok {
 			return // service not literal: keep every remaining action
 		}
-		if b, ok := g.bySegment[strings.ToLower(parts[2])]; ok {
+		if b, ok := g.bySegment[strings.ToLower(svc)]; ok {
 			reach.or(b)
 		}
 	}
@@ -620,12 +620,12 @@ func (g *Granter) buildResourceIndex() {
 		}
 		for _, r := range a.Resources {
 			rt, ok := g.cat.ResourceType(a.Service, r.Type)
-			parts := strings.SplitN(rt.ARN, ":", 4)
-			if !ok || len(parts) < 4 || strings.ContainsAny(parts[2], "*?$") {
+			seg, lit := arnService(rt.ARN)
+			if !ok || !lit {
 				g.anySegment.set(id)
 				continue
 			}
-			seg := strings.ToLower(parts[2])
+			seg = strings.ToLower(seg)
 			b, ok := g.bySegment[seg]
 			if !ok {
 				b = newBitset(n)
@@ -634,4 +634,25 @@ func (g *Granter) buildResourceIndex() {
 			b.set(id)
 		}
 	}
+}
+
+// arnService returns the service field of an ARN or ARN pattern
+// ("arn:aws:s3:::b" → "s3") and whether it is literal (no wildcard or
+// policy variable), without allocating.
+func arnService(arn string) (string, bool) {
+	if !strings.HasPrefix(arn, "arn:") {
+		return "", false
+	}
+	rest := arn[4:]
+	i := strings.IndexByte(rest, ':')
+	if i < 0 {
+		return "", false
+	}
+	rest = rest[i+1:]
+	j := strings.IndexByte(rest, ':')
+	if j < 0 {
+		return "", false
+	}
+	svc := rest[:j]
+	return svc, svc != "" && !strings.ContainsAny(svc, "*?$")
 }
