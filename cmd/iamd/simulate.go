@@ -241,7 +241,7 @@ func parseContextFlags(ctx *policy.Context, flags []string) error {
 func checkContextValue(t policy.ValueType, v string) error {
 	switch t {
 	case policy.TypeBool:
-		if _, err := strconv.ParseBool(v); err != nil || (v != "true" && v != "false") {
+		if v != "true" && v != "false" {
 			return fmt.Errorf("bool value %q: want true or false", v)
 		}
 	case policy.TypeNumeric:
