@@ -138,11 +138,16 @@ func (f *fakeIAM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		result = `<Content>` + base64.StdEncoding.EncodeToString([]byte(report)) + `</Content><ReportFormat>text/csv</ReportFormat><GeneratedTime>2026-11-23T10:00:00Z</GeneratedTime>`
 	case "ListAccessKeys":
 		switch r.PostForm.Get("UserName") {
-		case "alice":
-			result = `<UserName>alice</UserName><AccessKeyMetadata>
+		case "alice": // two pages of one key each
+			if r.PostForm.Get("Marker") == "" {
+				result = `<UserName>alice</UserName><AccessKeyMetadata>
 			  <member><UserName>alice</UserName><AccessKeyId>AKIAALICE1</AccessKeyId><Status>Active</Status><CreateDate>2025-01-01T00:00:00Z</CreateDate></member>
+			</AccessKeyMetadata><IsTruncated>true</IsTruncated><Marker>alice-2</Marker>`
+			} else {
+				result = `<UserName>alice</UserName><AccessKeyMetadata>
 			  <member><UserName>alice</UserName><AccessKeyId>AKIAALICE2</AccessKeyId><Status>Active</Status><CreateDate>2026-10-01T00:00:00Z</CreateDate></member>
 			</AccessKeyMetadata><IsTruncated>false</IsTruncated>`
+			}
 		case "bob":
 			result = `<UserName>bob</UserName><AccessKeyMetadata>
 			  <member><UserName>bob</UserName><AccessKeyId>AKIABOB1</AccessKeyId><Status>Active</Status><CreateDate>2026-11-22T01:00:00Z</CreateDate></member>
@@ -202,8 +207,9 @@ func TestFetchOverTheWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("calls", func(t *testing.T) {
-		// 1 throttled + 2 pages; report generated twice (STARTED, COMPLETE).
-		for action, want := range map[string]int{"GetAccountAuthorizationDetails": 3, "GenerateCredentialReport": 2, "GetCredentialReport": 1, "ListAccessKeys": 2, "GetAccessKeyLastUsed": 1} {
+		// 1 throttled + 2 pages; report generated twice (STARTED, COMPLETE);
+		// alice's keys on two pages, bob's on one.
+		for action, want := range map[string]int{"GetAccountAuthorizationDetails": 3, "GenerateCredentialReport": 2, "GetCredentialReport": 1, "ListAccessKeys": 3, "GetAccessKeyLastUsed": 1} {
 			if got := f.calls[action]; got != want {
 				t.Errorf("%s calls = %d, want %d", action, got, want)
 			}
