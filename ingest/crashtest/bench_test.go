@@ -73,6 +73,10 @@ func loadBenchTrail(b *testing.B) *benchTrail {
 			benchOnce.err = err
 			return
 		}
+		if err := os.RemoveAll(t.dir); err != nil {
+			benchOnce.err = err
+			return
+		}
 		sink := trailgen.DirSink{Dir: t.dir}
 		for name, data := range t.files {
 			if err := sink.WriteFile(ctx, name, data); err != nil {
@@ -139,10 +143,10 @@ func BenchmarkKafka(b *testing.B) {
 	for _, batch := range []int{500, 2000, 5000} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			var elapsed time.Duration
-			for i := range b.N {
+			for range b.N {
 				db := benchStore(b)
 				src, err := kafkasource.New(kafkasource.Config{
-					Brokers: []string{addr}, Topics: []string{topic}, GroupID: fmt.Sprintf("bench-%d-%d", batch, i),
+					Brokers: []string{addr}, Topics: []string{topic}, GroupID: fmt.Sprintf("bench-%d-%d", batch, time.Now().UnixNano()),
 					SessionTimeout: 6 * time.Second, FetchMaxWait: 100 * time.Millisecond, BatchMaxWait: 200 * time.Millisecond,
 					BatchMaxRecords: batch, Decode: kafkasource.FromConverter(conv),
 				}, db)
@@ -154,6 +158,9 @@ func BenchmarkKafka(b *testing.B) {
 				start := time.Now()
 				go func() { done <- src.Run(ctx) }()
 				for src.Stats().Written < want {
+					if time.Since(start) > 5*time.Minute {
+						b.Fatalf("written %d of %d after 5 minutes", src.Stats().Written, want)
+					}
 					time.Sleep(2 * time.Millisecond)
 				}
 				elapsed += time.Since(start)
