@@ -34,3 +34,24 @@ func ExampleGranter_Granted() {
 	// s3:GetObject [arn:aws:s3:::reports/*] false identity arn:aws:iam::111122223333:user/ann#inline/s3 #0 Allow
 	// GetObjectAcl granted: false
 }
+
+func ExampleDiff() {
+	before, err := iam.Parse([]byte(`{"UserDetailList": [
+	  {"UserName": "ann", "Arn": "arn:aws:iam::111122223333:user/ann", "GroupList": ["dev"]}]}`), iam.LoadOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	after, err := iam.Parse([]byte(`{"UserDetailList": [
+	  {"UserName": "ann", "Arn": "arn:aws:iam::111122223333:user/ann", "GroupList": ["dev"],
+	   "AttachedManagedPolicies": [{"PolicyName": "AdministratorAccess", "PolicyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}]},
+	  {"UserName": "bob", "Arn": "arn:aws:iam::111122223333:user/bob"}]}`), iam.LoadOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, c := range iam.Diff(before, after) {
+		fmt.Println(c.Kind, c.Principal, c.Policy)
+	}
+	// Output:
+	// policy-attached arn:aws:iam::111122223333:user/ann arn:aws:iam::aws:policy/AdministratorAccess
+	// principal-added arn:aws:iam::111122223333:user/bob
+}
