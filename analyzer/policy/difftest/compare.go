@@ -71,7 +71,7 @@ func Compare(cases []Case, ref []RefOutcome) (Report, error) {
 			r.Agreed++
 			continue
 		}
-		d, ok := KnownDifference(c)
+		d, ok := KnownDifference(c, m.Ours.Decision, ref[i].Decision)
 		switch {
 		case !ok:
 			r.Unexplained = append(r.Unexplained, m)

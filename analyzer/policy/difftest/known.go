@@ -19,6 +19,9 @@ type Difference struct {
 	Owner string
 	// Applies reports whether c contains the input that triggers it.
 	Applies func(c *Case) bool
+	// Decisions, when set, also requires the pair of decisions (iamd's,
+	// the reference's) that the difference produces.
+	Decisions func(ours, ref string) bool
 }
 
 // Differences returns every documented difference.
@@ -26,7 +29,8 @@ func Differences() []Difference {
 	return []Difference{
 		// Bugs of iamd first, so that a case that also triggers a
 		// reference difference stays visible.
-		{Name: "notprincipal-deny-with-boundary", Owner: "iamd", Applies: notPrincipalDenyWithBoundary},
+		{Name: "notprincipal-deny-with-boundary", Owner: "iamd", Applies: notPrincipalDenyWithBoundary,
+			Decisions: func(ours, ref string) bool { return ref == "ExplicitlyDenied" && ours != "ExplicitlyDenied" }},
 		{Name: "not-ip-bare-address-other-family", Owner: "reference", Applies: notIPBareOtherFamily},
 		{Name: "unresolved-variable-in-negated-element", Owner: "undecided", Applies: unresolvedVariableNegated},
 		{Name: "session-policy-limits-resource-policy-naming-session", Owner: "reference", Applies: func(c *Case) bool { return sessionInResourcePolicy(c, false) }},
@@ -38,10 +42,13 @@ func Differences() []Difference {
 	}
 }
 
-// KnownDifference reports whether a disagreement on c is a documented
-// difference, and which one.
-func KnownDifference(c *Case) (Difference, bool) {
+// KnownDifference reports whether a disagreement on c, where iamd decided
+// ours and the reference ref, is a documented difference, and which one.
+func KnownDifference(c *Case, ours, ref string) (Difference, bool) {
 	for _, d := range Differences() {
+		if d.Decisions != nil && !d.Decisions(ours, ref) {
+			continue
+		}
 		if d.Applies(c) {
 			return d, true
 		}

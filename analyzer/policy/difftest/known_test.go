@@ -124,15 +124,31 @@ func TestDifferencePredicates(t *testing.T) {
 			c.PermissionBoundaries = []json.RawMessage{json.RawMessage(allowAll)}
 			return c
 		}(), "notprincipal-deny-with-boundary"},
+		{"NotPrincipal Deny with boundary, iamd denies", func() *Case {
+			c := mkCase(t, user, `{}`, allowAll,
+				stmt(`{"Effect":"Deny","NotPrincipal":{"AWS":["`+user+`","111122223333"]},"Action":"*","Resource":"*"}`), "")
+			c.PermissionBoundaries = []json.RawMessage{json.RawMessage(allowAll)}
+			return c
+		}(), ""},
 		{"NotPrincipal Allow-free Deny in identity policy, boundary", func() *Case {
 			c := mkCase(t, user, `{}`, allowAll, "", "")
 			c.PermissionBoundaries = []json.RawMessage{json.RawMessage(allowAll)}
 			return c
 		}(), ""},
 	}
+	// decisions are iamd's and the reference's decision in the
+	// disagreement; iamd Allowed, reference ImplicitlyDenied by default.
+	decisions := map[string][2]string{
+		"NotPrincipal Deny, caller with a boundary":    {"Allowed", "ExplicitlyDenied"},
+		"NotPrincipal Deny with boundary, iamd denies": {"ExplicitlyDenied", "ImplicitlyDenied"},
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, ok := KnownDifference(tt.c)
+			ours, ref := "Allowed", "ImplicitlyDenied"
+			if d, ok := decisions[tt.name]; ok {
+				ours, ref = d[0], d[1]
+			}
+			d, ok := KnownDifference(tt.c, ours, ref)
 			if got := d.Name; got != tt.want || ok != (tt.want != "") {
 				t.Fatalf("KnownDifference()=%q,%v want %q", got, ok, tt.want)
 			}
