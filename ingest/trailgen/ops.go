@@ -75,6 +75,8 @@ var opTable = []op{
 	{source: "s3.amazonaws.com", name: "GetBucketPolicy", action: "s3:GetBucketPolicy", res: resBucket, from: "resources[] AWS::S3::Bucket", readOnly: true, weight: 3, errors: []string{"NoSuchBucketPolicy"}, humanOnly: true},
 	// STS. AssumeRole records come from role sessions, not from this weight.
 	{source: "sts.amazonaws.com", name: "GetCallerIdentity", action: "sts:GetCallerIdentity", noPerm: true, res: resWild, readOnly: true, weight: 20},
+	// Console sign-in of human users (starts a console session; needs no permission).
+	{source: "signin.amazonaws.com", name: "ConsoleLogin", noPerm: true, res: resWild, weight: 0},
 	{source: "sts.amazonaws.com", name: "AssumeRole", action: "sts:AssumeRole", res: resRole, from: "resources[] AWS::IAM::Role / requestParameters.roleArn", readOnly: true, weight: 0},
 	// EC2 describes (denied as Client.UnauthorizedOperation).
 	{source: "ec2.amazonaws.com", name: "DescribeInstances", action: "ec2:DescribeInstances", res: resWild, readOnly: true, weight: 35, errors: []string{"Client.RequestLimitExceeded"}, denyCode: "Client.UnauthorizedOperation"},
@@ -134,8 +136,8 @@ var opTable = []op{
 
 // Op indexes the generator refers to directly.
 const (
-	opAssumeRole        = "AssumeRole"
-	opGetCallerIdentity = "GetCallerIdentity"
+	opAssumeRole   = "AssumeRole"
+	opConsoleLogin = "ConsoleLogin"
 )
 
 // Mapping is one row of the event → IAM action table the generator uses.

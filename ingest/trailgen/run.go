@@ -349,7 +349,12 @@ func (rn *run) identity(p *principal, key string, s *session) *userIdentity {
 	w := rn.w
 	switch p.kind {
 	case kindUser:
-		return &userIdentity{Type: "IAMUser", PrincipalID: p.id, ARN: p.arn, AccountID: p.account, AccessKeyID: key, UserName: p.name}
+		u := &userIdentity{Type: "IAMUser", PrincipalID: p.id, ARN: p.arn, AccountID: p.account, AccessKeyID: key, UserName: p.name}
+		if s != nil { // console session
+			u.AccessKeyID = s.key
+			u.SessionContext = &sessionContext{SessionIssuer: &sessionIssuer{}, Attributes: sessionAttributes{CreationDate: s.created.Format(timeLayout), MFAAuthenticated: "true"}}
+		}
+		return u
 	case kindRoot:
 		return &userIdentity{Type: "Root", PrincipalID: p.account, ARN: p.arn, AccountID: p.account, AccessKeyID: s.key,
 			SessionContext: &sessionContext{SessionIssuer: &sessionIssuer{}, Attributes: sessionAttributes{CreationDate: s.created.Format(timeLayout), MFAAuthenticated: "true"}}}
@@ -382,8 +387,18 @@ func (rn *run) principalCall(t time.Time) *ctRecord {
 	p := w.principals[pi]
 	var key string
 	var s *session
+	console := p.kind == kindRoot
 	switch p.kind {
 	case kindUser:
+		if p.human && rn.r.IntN(5) == 0 {
+			var created bool
+			s, created = rn.consoleSession(pi, t)
+			if created {
+				return rn.consoleLogin(p, t)
+			}
+			console = true
+			break
+		}
 		key = pickKey(rn.r, p.keys)
 	case kindRole:
 		var created bool
@@ -416,7 +431,7 @@ func (rn *run) principalCall(t time.Time) *ctRecord {
 	if s != nil && s.ip != "" {
 		rec.SourceIPAddress, rec.UserAgent = s.ip, s.ua
 	}
-	if p.kind == kindRoot {
+	if console {
 		rec.UserAgent = consoleUA
 		rec.SessionCredentialFromConsole = "true"
 	}
@@ -467,7 +482,7 @@ func (rn *run) assumeRole(pi int, s *session, t time.Time) *ctRecord {
 	w := rn.w
 	rp := w.principals[pi]
 	region := rn.g.opts.Regions[0]
-	stsOp := &opTable[opIndex(opAssumeRole)]
+	stsOp := &opTable[rn.g.opIdx[opAssumeRole]]
 	rec := rn.baseRecord(stsOp, target{arn: rp.arn, region: region}, rp.account)
 	rec.ReadOnly = true
 	rec.Resources = []ctResource{{AccountID: rp.account, Type: "AWS::IAM::Role", ARN: rp.arn}}
@@ -510,13 +525,42 @@ func (rn *run) assumeRole(pi int, s *session, t time.Time) *ctRecord {
 	return rec
 }
 
-func opIndex(name string) int {
-	for i, o := range opTable {
-		if o.name == name {
-			return i
-		}
+// consoleSession returns the console session of user pi at t (sessions
+// are keyed apart from API sessions), creating one when needed.
+func (rn *run) consoleSession(pi int, t time.Time) (*session, bool) {
+	k := -1 - pi
+	if s := rn.sessions[k]; s != nil && t.Before(s.expires) {
+		return s, false
 	}
-	panic("trailgen: no op " + name) // the table is static; a test covers every lookup
+	p := rn.w.principals[pi]
+	s := &session{key: "ASIA" + rn.w.infix[p.account] + randString(rn.r, b32, 8), name: p.name, created: t, expires: t.Add(8 * time.Hour)}
+	rn.sessions[k] = s
+	return s, true
+}
+
+// consoleLogin emits the sign-in that starts a user's console session.
+func (rn *run) consoleLogin(p *principal, t time.Time) *ctRecord {
+	o := &rn.g.opts
+	rec := &ctRecord{
+		EventVersion:     "1.09",
+		UserIdentity:     &userIdentity{Type: "IAMUser", PrincipalID: p.id, ARN: p.arn, AccountID: p.account, UserName: p.name},
+		EventSource:      "signin.amazonaws.com",
+		EventName:        opConsoleLogin,
+		AWSRegion:        o.Regions[0],
+		SourceIPAddress:  p.ip,
+		UserAgent:        consoleUA,
+		ResponseElements: map[string]any{"ConsoleLogin": "Success"},
+		AdditionalEventData: map[string]any{"LoginTo": "https://console.aws.amazon.com/console/home?state=hashArgs%23&isauthcode=true",
+			"MobileVersion": "No", "MFAIdentifier": "arn:aws:iam::" + p.account + ":mfa/" + p.name, "MFAUsed": "Yes"},
+		EventType:          "AwsConsoleSignIn",
+		ManagementEvent:    true,
+		RecipientAccountID: p.account,
+		EventCategory:      "Management",
+		TLSDetails:         &tlsDetails{TLSVersion: "TLSv1.3", CipherSuite: "TLS_AES_128_GCM_SHA256", ClientProvidedHostHeader: "signin.aws.amazon.com"},
+	}
+	rn.man.m.PrincipalRecords++
+	rn.man.perm[eventKey{p.arn, rec.EventSource, rec.EventName}]++
+	return rec
 }
 
 // baseRecord fills the fields every record of op o has.

@@ -77,6 +77,7 @@ type Generator struct {
 	world *world
 	span  time.Duration
 	total int
+	opIdx map[string]int // opTable index of the operations emitted outside workloads
 }
 
 // New validates opts, fills defaults and lays out the synthetic accounts.
@@ -183,7 +184,15 @@ func New(opts Options) (*Generator, error) {
 	if total == 0 && o.Events == 0 && o.EventsPerDay == 0 {
 		total = 10000
 	}
-	g := &Generator{opts: o, span: span, total: total}
+	g := &Generator{opts: o, span: span, total: total, opIdx: map[string]int{}}
+	for i, op := range opTable {
+		if op.name == opAssumeRole || op.name == opConsoleLogin {
+			g.opIdx[op.name] = i
+		}
+	}
+	if len(g.opIdx) != 2 {
+		return nil, fmt.Errorf("trailgen: operation table lacks AssumeRole or ConsoleLogin")
+	}
 	g.world = buildWorld(&g.opts)
 	return g, nil
 }

@@ -187,24 +187,25 @@ type ctRec struct {
 			SourceIdentity string `json:"sourceIdentity"`
 		} `json:"sessionContext"`
 	} `json:"userIdentity"`
-	EventTime          string          `json:"eventTime"`
-	EventSource        string          `json:"eventSource"`
-	EventName          string          `json:"eventName"`
-	AWSRegion          string          `json:"awsRegion"`
-	SourceIPAddress    string          `json:"sourceIPAddress"`
-	UserAgent          string          `json:"userAgent"`
-	ErrorCode          string          `json:"errorCode"`
-	ErrorMessage       string          `json:"errorMessage"`
-	RequestParameters  map[string]any  `json:"requestParameters"`
-	ResponseElements   json.RawMessage `json:"responseElements"`
-	RequestID          string          `json:"requestID"`
-	EventID            string          `json:"eventID"`
-	ReadOnly           *bool           `json:"readOnly"`
-	EventType          string          `json:"eventType"`
-	ManagementEvent    *bool           `json:"managementEvent"`
-	RecipientAccountID string          `json:"recipientAccountId"`
-	EventCategory      string          `json:"eventCategory"`
-	Resources          []struct {
+	EventTime                    string          `json:"eventTime"`
+	EventSource                  string          `json:"eventSource"`
+	EventName                    string          `json:"eventName"`
+	AWSRegion                    string          `json:"awsRegion"`
+	SourceIPAddress              string          `json:"sourceIPAddress"`
+	UserAgent                    string          `json:"userAgent"`
+	ErrorCode                    string          `json:"errorCode"`
+	ErrorMessage                 string          `json:"errorMessage"`
+	RequestParameters            map[string]any  `json:"requestParameters"`
+	ResponseElements             json.RawMessage `json:"responseElements"`
+	RequestID                    string          `json:"requestID"`
+	EventID                      string          `json:"eventID"`
+	ReadOnly                     *bool           `json:"readOnly"`
+	EventType                    string          `json:"eventType"`
+	ManagementEvent              *bool           `json:"managementEvent"`
+	RecipientAccountID           string          `json:"recipientAccountId"`
+	EventCategory                string          `json:"eventCategory"`
+	SessionCredentialFromConsole string          `json:"sessionCredentialFromConsole"`
+	Resources                    []struct {
 		Type      string `json:"type"`
 		ARN       string `json:"ARN"`
 		AccountID string `json:"accountId"`
@@ -256,7 +257,14 @@ func checkRecord(raw []byte, start, end time.Time) (ctRec, error) {
 	u := r.UserIdentity
 	switch u.Type {
 	case "IAMUser":
-		if !akiaRE.MatchString(u.AccessKeyID) || !strings.HasSuffix(u.ARN, ":user/"+u.UserName) || !strings.HasPrefix(u.PrincipalID, "AIDA") {
+		keyOK := akiaRE.MatchString(u.AccessKeyID)
+		switch {
+		case r.EventName == "ConsoleLogin":
+			keyOK = u.AccessKeyID == "" && r.EventType == "AwsConsoleSignIn"
+		case r.SessionCredentialFromConsole == "true":
+			keyOK = asiaRE.MatchString(u.AccessKeyID) && u.SessionContext != nil
+		}
+		if !keyOK || !strings.HasSuffix(u.ARN, ":user/"+u.UserName) || !strings.HasPrefix(u.PrincipalID, "AIDA") {
 			return r, fmt.Errorf("IAMUser identity %+v", *u)
 		}
 	case "AssumedRole":
@@ -315,6 +323,11 @@ func TestRecordsValid(t *testing.T) {
 			return fmt.Errorf("Record fields %+v disagree with JSON", rec)
 		}
 		types[r.UserIdentity.Type]++
+		if r.EventName == "ConsoleLogin" {
+			types["ConsoleLogin"]++
+		} else if r.SessionCredentialFromConsole == "true" && r.UserIdentity.Type == "IAMUser" {
+			types["console"]++
+		}
 		total++
 		switch {
 		case deniedRE.MatchString(r.ErrorCode):
@@ -329,6 +342,9 @@ func TestRecordsValid(t *testing.T) {
 	}
 	if got, want := total, 3000; got != want {
 		t.Fatalf("records = %d, want %d", got, want)
+	}
+	if types["console"] == 0 || types["ConsoleLogin"] == 0 {
+		t.Errorf("no console sign-in or console session call (got %v)", types)
 	}
 	for _, typ := range []string{"IAMUser", "AssumedRole", "AWSService", "FederatedUser", "Root", ""} {
 		if types[typ] == 0 {
@@ -504,7 +520,9 @@ func recount(t *testing.T, lines []byte) (usage map[usageKey][2]uint64, keys map
 			svc++
 			continue
 		}
-		keys[u.AccessKeyID]++
+		if u.AccessKeyID != "" {
+			keys[u.AccessKeyID]++
+		}
 		var principal string
 		switch u.Type {
 		case "IAMUser", "Root":
@@ -706,10 +724,8 @@ func TestEventBridge(t *testing.T) {
 		if !bytes.Equal(env.Detail, want.Bytes()) {
 			t.Fatalf("envelope %d detail differs from record", i)
 		}
-		wantType := "AWS API Call via CloudTrail"
-		if r.EventType == "AwsServiceEvent" {
-			wantType = "AWS Service Event via CloudTrail"
-		}
+		wantType := map[string]string{"AwsApiCall": "AWS API Call via CloudTrail", "AwsServiceEvent": "AWS Service Event via CloudTrail",
+			"AwsConsoleSignIn": "AWS Console Sign In via CloudTrail"}[r.EventType]
 		svc, _, _ := strings.Cut(r.EventSource, ".")
 		if env.Version != "0" || env.DetailType != wantType || env.Source != "aws."+svc || env.Account != r.RecipientAccountID ||
 			env.Region != r.AWSRegion || env.Time != r.EventTime || !uuid4RE.MatchString(env.ID) || ids[env.ID] {
@@ -731,8 +747,17 @@ func TestMappingsAgainstCatalog(t *testing.T) {
 				t.Fatal("listed twice")
 			}
 			seen[mp.EventSource+mp.EventName] = true
-			if mp.Permissionless && mp.Action != "sts:GetCallerIdentity" {
-				t.Fatalf("%s marked permissionless", mp.Action)
+			if mp.Permissionless {
+				switch mp.EventName {
+				case "GetCallerIdentity":
+				case "ConsoleLogin":
+					if mp.Action != "" {
+						t.Fatalf("ConsoleLogin maps to %s", mp.Action)
+					}
+					return
+				default:
+					t.Fatalf("%s marked permissionless", mp.EventName)
+				}
 			}
 			a, ok := cat.Lookup(mp.Action)
 			if !ok {
