@@ -37,6 +37,29 @@ type Set struct {
 	// Resource is the resource-based policy (bucket policy, key policy,
 	// role trust policy, …); nil means none.
 	Resource *Policy
+	// ResourcePolicyRequired marks services that authorize only through the
+	// resource-based policy, in the same account too: a role trust policy
+	// for sts:AssumeRole*, a KMS key policy for operations on a key
+	// (id_roles_terms-and-concepts, kms key-policy-default). Identity
+	// policies then grant only when the resource policy names the account
+	// (delegation). RequiresResourcePolicy says when to set it.
+	ResourcePolicyRequired bool
+}
+
+// RequiresResourcePolicy reports whether AWS authorizes action on resource
+// only through its resource-based policy: assuming a role (the trust
+// policy) and KMS operations on a key (the key policy).
+func RequiresResourcePolicy(action, resource string) bool {
+	svc, name, ok := strings.Cut(action, ":")
+	switch {
+	case !ok:
+		return false
+	case strings.EqualFold(svc, "sts"):
+		return len(name) >= len("AssumeRole") && strings.EqualFold(name[:len("AssumeRole")], "AssumeRole") && strings.Contains(resource, ":role/")
+	case strings.EqualFold(svc, "kms"):
+		return strings.HasPrefix(resource, "arn:") && strings.Contains(resource, ":key/")
+	}
+	return false
 }
 
 // StatementRef names a statement in an explanation.
@@ -96,6 +119,7 @@ const (
 	ReasonBoundary          = "permissions boundary does not allow"
 	ReasonSession           = "session policy does not allow"
 	ReasonNoResourceAllow   = "cross-account: no resource-based policy allows"
+	ReasonResourceRequired  = "the trust or key policy does not allow; identity-based policies alone cannot grant this"
 )
 
 // lowerBuf is the stack buffer size for lower-casing the action; longer
@@ -190,6 +214,10 @@ func (s *Set) decide(e *evalState) (Result, string) {
 				return ImplicitlyDenied, ReasonSession
 			}
 			return Allowed, ReasonResourceRoleGrant
+		case PrincipalNoMatch:
+			if s.ResourcePolicyRequired {
+				return ImplicitlyDenied, ReasonResourceRequired
+			}
 		}
 	}
 	if e.pi.kind == pkRoot {

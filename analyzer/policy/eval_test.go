@@ -192,3 +192,26 @@ func TestEvaluateConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestRequiresResourcePolicy(t *testing.T) {
+	tests := []struct {
+		action, resource string
+		want             bool
+	}{
+		{"sts:AssumeRole", "arn:aws:iam::111111111111:role/r", true},
+		{"STS:assumerolewithsaml", "arn:aws:iam::111111111111:role/r", true},
+		{"sts:AssumeRoleWithWebIdentity", "arn:aws:iam::111111111111:role/path/r", true},
+		{"sts:GetCallerIdentity", "*", false},
+		{"sts:AssumeRole", "*", false},
+		{"kms:Decrypt", "arn:aws:kms:us-east-1:111111111111:key/abc", true},
+		{"kms:ListKeys", "*", false},
+		{"kms:Decrypt", "arn:aws:kms:us-east-1:111111111111:alias/a", false},
+		{"s3:GetObject", "arn:aws:s3:::b/key/x", false},
+		{"nocolon", "", false},
+	}
+	for _, tt := range tests {
+		if got := RequiresResourcePolicy(tt.action, tt.resource); got != tt.want {
+			t.Errorf("RequiresResourcePolicy(%q, %q)=%v, want %v", tt.action, tt.resource, got, tt.want)
+		}
+	}
+}

@@ -119,6 +119,7 @@ func runSimulate(w io.Writer, o *simulateOptions) error {
 	if err != nil {
 		return err
 	}
+	set.ResourcePolicyRequired = policy.RequiresResourcePolicy(req.Action, req.Resource)
 	var d policy.Decision
 	set.Evaluate(req, &d)
 	if o.format == "json" {

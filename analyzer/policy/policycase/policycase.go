@@ -118,7 +118,8 @@ func LoadFile(path string) ([]Case, error) {
 
 // Build compiles the case's policies and request. Policy names in
 // explanations are "identity[i]", "boundary[i]", "session", "resource",
-// "scp[level][i]" and "rcp[level][i]".
+// "scp[level][i]" and "rcp[level][i]". Set.ResourcePolicyRequired follows
+// policy.RequiresResourcePolicy (role trust and KMS key policies).
 func (c *Case) Build() (*policy.Request, *policy.Set, error) {
 	req := &policy.Request{
 		Principal:       c.Request.Principal,
@@ -131,7 +132,7 @@ func (c *Case) Build() (*policy.Request, *policy.Set, error) {
 			return nil, nil, err
 		}
 	}
-	set := &policy.Set{}
+	set := &policy.Set{ResourcePolicyRequired: policy.RequiresResourcePolicy(req.Action, req.Resource)}
 	var errs []error
 	compile := func(name string, raw json.RawMessage, l policy.Layer) *policy.Policy {
 		p, err := policy.CompileJSON(name, documentBytes(raw))
