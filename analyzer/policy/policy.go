@@ -9,6 +9,8 @@
 // policy can grant on its own; otherwise identity-based policies must allow,
 // intersected with a permissions boundary and a session policy when present.
 // Cross-account requests need both the identity side and the resource policy.
+// Role trust policies and KMS key policies must allow even in the same account
+// (Set.ResourcePolicyRequired, RequiresResourcePolicy).
 //
 // Use: Parse (or CompileJSON) each document once, Compile it with a name used
 // in explanations, gather the compiled policies in a Set, and call
