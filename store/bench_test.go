@@ -239,7 +239,8 @@ func BenchmarkQueries(b *testing.B) {
 
 // BenchmarkVolume writes IAMD_BENCH_EVENTS events (default 2,000,000) of
 // the mix into a fresh on-disk store once and reports throughput, store
-// size per million events and peak memory. Run it alone so the peak RSS
+// size per million events and peak memory. IAMD_BENCH_NOCOMPRESS=1 sets
+// Options.DisableCompression. Run it alone so the peak RSS
 // is its own:
 //
 //	go test ./store -run '^$' -bench BenchmarkVolume -benchtime 1x
@@ -254,7 +255,7 @@ func BenchmarkVolume(b *testing.B) {
 	}
 	for range b.N {
 		dir := b.TempDir()
-		db, err := Open(Options{Dir: dir})
+		db, err := Open(Options{Dir: dir, DisableCompression: os.Getenv("IAMD_BENCH_NOCOMPRESS") != ""})
 		if err != nil {
 			b.Fatal(err)
 		}

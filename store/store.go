@@ -58,6 +58,7 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -179,6 +180,10 @@ type Options struct {
 	ValueThreshold          int64 // default 4 KiB
 	NumCompactors           int   // default 2 (Badger's minimum)
 	TableSizeMultiplier     int   // default 1: every SSTable BaseTableSize
+	// DisableCompression turns off Badger's Snappy block compression:
+	// ~45 MiB less peak RSS on a million events, ~50 % more disk.
+	// Default false (compressed).
+	DisableCompression bool
 }
 
 func (o *Options) setDefaults() {
@@ -298,6 +303,9 @@ func Open(opts Options) (*DB, error) {
 	// about twice its table size: with Badger's doubling table size per
 	// level that alone reached ~400 MiB of heap on a few million events.
 	bo.TableSizeMultiplier = opts.TableSizeMultiplier
+	if opts.DisableCompression {
+		bo = bo.WithCompression(options.None)
+	}
 	if opts.InMemory {
 		// Without a value log every value must fit the threshold.
 		bo = bo.WithDir("").WithValueDir("").WithValueThreshold(min(1<<20, opts.MemTableSize*15/100))

@@ -36,7 +36,10 @@ import (
 //
 // A failed split write (context cancelled, disk error) may therefore
 // leave some events of the batch counted without its checkpoint; the
-// caller retries or redelivers and dedup absorbs the overlap. Sizing
+// caller retries or redelivers and dedup absorbs the overlap. The
+// WriteResult of a split write sums its transactions (a fact touched in
+// two chunks counts twice in Facts) and, on error, counts what was
+// committed. Sizing
 // batches instead was rejected: a batch's size in Badger depends on ARN
 // lengths and on how many keys are new, which the writer cannot see.
 //
