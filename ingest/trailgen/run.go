@@ -194,8 +194,22 @@ func (rn *run) next(i int) (Record, error) {
 		EventSource: rec.EventSource, EventType: rec.EventType, JSON: data}, nil
 }
 
-// pickCaller chooses who makes a principal call.
-func (rn *run) pickCaller() int {
+// pickCaller chooses who makes a principal call at t. People work in the
+// day: outside 07:00–19:00 UTC most calls by humans are re-drawn, so
+// machine principals dominate the night as in real accounts.
+func (rn *run) pickCaller(t time.Time) int {
+	pi := rn.pickAnyCaller()
+	if h := t.Hour(); h >= 7 && h < 19 {
+		return pi
+	}
+	for try := 0; try < 3 && rn.w.principals[pi].human && rn.r.IntN(5) != 0; try++ {
+		pi = rn.pickAnyCaller()
+	}
+	return pi
+}
+
+// pickAnyCaller draws a caller by the configured shares.
+func (rn *run) pickAnyCaller() int {
 	w := rn.w
 	x := rn.r.Float64()
 	switch {
@@ -383,7 +397,7 @@ func (rn *run) identity(p *principal, key string, s *session) *userIdentity {
 // a role session).
 func (rn *run) principalCall(t time.Time) *ctRecord {
 	w := rn.w
-	pi := rn.pickCaller()
+	pi := rn.pickCaller(t)
 	p := w.principals[pi]
 	var key string
 	var s *session

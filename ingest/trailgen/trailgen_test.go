@@ -904,3 +904,39 @@ func TestEventBridgeEnvelopeRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestHumansWorkInTheDay(t *testing.T) {
+	o := smallOptions(31)
+	o.Events = 6000
+	humans := map[string]bool{}
+	for _, n := range userNames {
+		humans[n] = true
+	}
+	var day, night, machinesDay, machinesNight int
+	_, err := mustNew(t, o).Records(context.Background(), func(rec Record) error {
+		var r ctRec
+		if err := json.Unmarshal(rec.JSON, &r); err != nil {
+			return err
+		}
+		isDay := rec.Time.Hour() >= 7 && rec.Time.Hour() < 19
+		human := r.UserIdentity.Type == "IAMUser" && humans[r.UserIdentity.UserName]
+		switch {
+		case human && isDay:
+			day++
+		case human:
+			night++
+		case isDay:
+			machinesDay++
+		default:
+			machinesNight++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both bands are 12 hours long.
+	if day < 2*night || machinesNight < machinesDay {
+		t.Fatalf("human calls day %d / night %d, machine calls day %d / night %d", day, night, machinesDay, machinesNight)
+	}
+}
