@@ -326,11 +326,3 @@ func coverage(cases []Case, outs []RefOutcome) map[string]int {
 	}
 	return m
 }
-
-func accountOf(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 5 {
-		return ""
-	}
-	return parts[4]
-}

@@ -396,3 +396,12 @@ func notPrincipalDenyWithBoundary(c *Case) bool {
 	}
 	return false
 }
+
+// accountOf is the account field of an ARN.
+func accountOf(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 5 {
+		return ""
+	}
+	return parts[4]
+}
