@@ -1041,3 +1041,24 @@ func TestDeleteSnapshot(t *testing.T) {
 		t.Errorf("LatestSnapshot after delete = %v %v, want t0", s.Taken, ok)
 	}
 }
+
+func TestCollectGarbageAndClose(t *testing.T) {
+	db, err := Open(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	mustWrite(t, db, &Batch{Quarantined: []Quarantined{{Where: "w", Reason: "r", Raw: bytes.Repeat([]byte("x"), 8<<10)}}})
+	if err := db.CollectGarbage(ctx); err != nil {
+		t.Fatalf("CollectGarbage: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); !errors.Is(err, ErrClosed) {
+		t.Errorf("second Close err = %v, want ErrClosed", err)
+	}
+	if err := db.CollectGarbage(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("CollectGarbage after Close err = %v, want ErrClosed", err)
+	}
+}
