@@ -7,8 +7,9 @@
 // helper that multiplies real log files for benchmarks. Nothing reads the
 // wall clock: every timestamp follows from Options.Start and the seed.
 //
-// It imports store (types only) and nothing else of ours, so ingest tests
-// and benchmarks can use it freely.
+// It imports nothing of ours, so ingest tests and benchmarks can use it
+// freely; its own tests check the event → action table against
+// analyzer/catalog and run the records through the real ingest converter.
 package trailgen
 
 import (
