@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,7 +18,7 @@ import (
 
 // auditOptions are the flags of `iamd audit`.
 type auditOptions struct {
-	iamFile          string
+	src              modelSource
 	org              string
 	credentialReport string
 	format           string
@@ -34,25 +35,26 @@ without conditions, and principals able to escalate their privileges
 (evaluated on their granted sets). Each finding has a stable rule id
 (IAM001…), a severity, evidence and a fix hint.
 
-Password, MFA and key checks need credential data: an iamd live snapshot
-carries it, or merge a credential report CSV with --credential-report.`
+The model comes from --iam FILE or, with --live, from the AWS IAM API.
+Password, MFA and key checks need credential data: --live and an iamd live
+snapshot carry it, or merge a credential report CSV with --credential-report.`
 
 func newAuditCmd() *cobra.Command { return newAuditCmdAt(time.Now) }
 
 // newAuditCmdAt builds the command with the given clock (tests inject one).
 func newAuditCmdAt(now func() time.Time) *cobra.Command {
-	o := auditOptions{now: now}
+	o := auditOptions{now: now, src: modelSource{now: now}}
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Check IAM users, roles and keys against the IAM best practices",
 		Long:  auditLong,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runAudit(cmd.OutOrStdout(), &o)
+			return runAudit(cmd.Context(), cmd.OutOrStdout(), &o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.iamFile, "iam", "", "authorization-details JSON file (required)")
+	o.src.addFlags(f)
 	f.StringVar(&o.org, "org", "", "organization SCP/RCP file (JSON or YAML, levels root first)")
 	f.StringVar(&o.credentialReport, "credential-report", "", "credential report CSV to merge")
 	f.StringVar(&o.format, "format", "table", "output format: table or json")
@@ -76,7 +78,7 @@ func parseAge(s string) (time.Duration, error) {
 	return d, nil
 }
 
-func runAudit(w io.Writer, o *auditOptions) error {
+func runAudit(ctx context.Context, w io.Writer, o *auditOptions) error {
 	if o.format != "table" && o.format != "json" {
 		return fmt.Errorf("--format %q: want table or json", o.format)
 	}
@@ -84,7 +86,7 @@ func runAudit(w io.Writer, o *auditOptions) error {
 	if err != nil {
 		return err
 	}
-	acct, org, err := loadAccount(o.iamFile, o.credentialReport, o.org)
+	acct, org, err := loadAccount(ctx, &o.src, o.credentialReport, o.org)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,16 +10,102 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/iamd/iamd/analyzer/catalog"
 	"github.com/iamd/iamd/analyzer/iam"
+	"github.com/iamd/iamd/analyzer/iam/live"
 )
+
+// modelSource selects where the IAM model comes from: a snapshot file
+// (--iam) or the AWS API (--live), shared by granted, audit and snapshot.
+type modelSource struct {
+	iamFile  string
+	live     bool
+	profile  string
+	region   string
+	endpoint string
+	now      func() time.Time // clock stamping a live fetch
+}
+
+func (s *modelSource) addFlags(f *pflag.FlagSet) {
+	f.StringVar(&s.iamFile, "iam", "", "authorization-details JSON file (this or --live)")
+	f.BoolVar(&s.live, "live", false, "read the model from the AWS IAM API (this or --iam)")
+	f.StringVar(&s.profile, "profile", "", "with --live: AWS shared-config profile (default chain when empty)")
+	f.StringVar(&s.region, "region", "", "with --live: AWS region for signing (IAM is global; default us-east-1)")
+	f.StringVar(&s.endpoint, "endpoint", "", "with --live: IAM endpoint URL override (e.g. a test server)")
+}
+
+// validate checks that exactly one source is chosen and that the live-only
+// flags are not given with --iam.
+func (s *modelSource) validate() error {
+	switch {
+	case s.iamFile == "" && !s.live:
+		return errors.New("one of --iam FILE or --live is required")
+	case s.iamFile != "" && s.live:
+		return errors.New("--iam and --live are mutually exclusive: give one")
+	case !s.live && (s.profile != "" || s.region != "" || s.endpoint != ""):
+		return errors.New("--profile, --region and --endpoint apply only with --live")
+	}
+	return nil
+}
+
+// details reads the snapshot file or fetches the account live.
+func (s *modelSource) details(ctx context.Context) (*iam.Details, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	if !s.live {
+		data, err := os.ReadFile(s.iamFile)
+		if err != nil {
+			return nil, fmt.Errorf("load IAM snapshot: %w", err)
+		}
+		d, err := iam.DecodeDetails(data)
+		if err != nil {
+			return nil, fmt.Errorf("load IAM snapshot %s: %w", s.iamFile, err)
+		}
+		return d, nil
+	}
+	now := s.now
+	if now == nil {
+		now = time.Now
+	}
+	c, err := live.NewClient(ctx, live.ClientOptions{Profile: s.profile, Region: s.region, BaseEndpoint: s.endpoint})
+	if err != nil {
+		return nil, fmt.Errorf("live IAM: %w", err)
+	}
+	d, err := live.Fetch(ctx, live.Options{Client: c, Now: now})
+	if err != nil {
+		return nil, fmt.Errorf("live IAM: %w", err)
+	}
+	return d, nil
+}
+
+// account builds the model from the source.
+func (s *modelSource) account(ctx context.Context) (*iam.Account, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	if !s.live {
+		return iam.LoadFile(s.iamFile, iam.LoadOptions{})
+	}
+	d, err := s.details(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := iam.FromDetails(d, iam.LoadOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("live IAM: %w", err)
+	}
+	return a, nil
+}
 
 // grantedOptions are the flags of `iamd granted`.
 type grantedOptions struct {
-	iamFile          string
+	src              modelSource
 	org              string
 	credentialReport string
 	principal        string
@@ -35,7 +122,8 @@ on specific resources or with conditions, a boundary or SCP on some
 resources).
 
 --iam is the JSON of "aws iam get-account-authorization-details" (or an
-iamd snapshot). --principal is an ARN, or a user, role or group name when
+iamd snapshot); --live reads the same from the AWS IAM API instead
+(credentials from the default chain or --profile). --principal is an ARN, or a user, role or group name when
 that is unique. Policies missing from the snapshot are listed as unknown:
 the real set may differ.`
 
@@ -47,11 +135,11 @@ func newGrantedCmd() *cobra.Command {
 		Long:  grantedLong,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runGranted(cmd.OutOrStdout(), &o)
+			return runGranted(cmd.Context(), cmd.OutOrStdout(), &o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.iamFile, "iam", "", "authorization-details JSON file (required)")
+	o.src.addFlags(f)
 	f.StringVar(&o.org, "org", "", "organization SCP/RCP file (JSON or YAML, levels root first)")
 	f.StringVar(&o.credentialReport, "credential-report", "", "credential report CSV to merge")
 	f.StringVar(&o.principal, "principal", "", "principal ARN or unique name (required)")
@@ -62,11 +150,8 @@ func newGrantedCmd() *cobra.Command {
 
 // loadAccount loads the snapshot, the optional credential report and the
 // optional organization layer shared by granted and audit.
-func loadAccount(iamFile, reportFile, orgFile string) (*iam.Account, *iam.Org, error) {
-	if iamFile == "" {
-		return nil, nil, errors.New("--iam is required")
-	}
-	acct, err := iam.LoadFile(iamFile, iam.LoadOptions{})
+func loadAccount(ctx context.Context, src *modelSource, reportFile, orgFile string) (*iam.Account, *iam.Org, error) {
+	acct, err := src.account(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -114,14 +199,14 @@ func findPrincipal(acct *iam.Account, s string) (*iam.Principal, error) {
 	return nil, fmt.Errorf("--principal %q is ambiguous: %s", s, strings.Join(arns, ", "))
 }
 
-func runGranted(w io.Writer, o *grantedOptions) error {
+func runGranted(ctx context.Context, w io.Writer, o *grantedOptions) error {
 	if o.format != "table" && o.format != "json" {
 		return fmt.Errorf("--format %q: want table or json", o.format)
 	}
 	if o.principal == "" {
 		return errors.New("--principal is required")
 	}
-	acct, org, err := loadAccount(o.iamFile, o.credentialReport, o.org)
+	acct, org, err := loadAccount(ctx, &o.src, o.credentialReport, o.org)
 	if err != nil {
 		return err
 	}
