@@ -940,3 +940,26 @@ func TestHumansWorkInTheDay(t *testing.T) {
 		t.Fatalf("human calls day %d / night %d, machine calls day %d / night %d", day, night, machinesDay, machinesNight)
 	}
 }
+
+func TestConcurrentRuns(t *testing.T) {
+	g := mustNew(t, smallOptions(8))
+	outs := make([]bytes.Buffer, 3)
+	var wg sync.WaitGroup
+	errs := make([]error, len(outs))
+	for i := range outs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = g.WriteJSONLines(context.Background(), &outs[i], i == 2)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+	if !bytes.Equal(outs[0].Bytes(), outs[1].Bytes()) || outs[0].Len() == 0 {
+		t.Fatal("concurrent runs of one Generator gave different records")
+	}
+}
