@@ -48,10 +48,6 @@ type ingestOptions struct {
 	top       int
 }
 
-// errStreamingNotWired is returned for --from until the streaming sources
-// are wired into the command.
-var errStreamingNotWired = errors.New("--from: streaming sources are not wired")
-
 func newIngestCmd() *cobra.Command {
 	var o ingestOptions
 	cmd := &cobra.Command{

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const testRecords = `{"Records":[
+{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333","accessKeyId":"AKIAALICE"},"eventTime":"2024-01-02T03:04:05Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","eventID":"11111111-1111-1111-1111-111111111111","recipientAccountId":"111122223333"},
+{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333","accessKeyId":"AKIAALICE"},"eventTime":"2024-01-02T03:05:05Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","errorCode":"AccessDenied","requestParameters":{"bucketName":"b","key":"k"},"eventID":"22222222-2222-2222-2222-222222222222","recipientAccountId":"111122223333"},
+{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/bob","accountId":"111122223333"},"eventTime":"2024-01-02T03:06:05Z","eventSource":"iam.amazonaws.com","eventName":"NotARealCall","awsRegion":"us-east-1","eventID":"33333333-3333-3333-3333-333333333333","recipientAccountId":"111122223333"},
+{"eventVersion":"1.08","eventSource":"iam.amazonaws.com","eventName":"NoTime","eventID":"44444444-4444-4444-4444-444444444444"}
+]}`
+
+func writeTestTrail(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "trail.json"), []byte(testRecords), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestIngestJSONSummaryAndRerun(t *testing.T) {
+	dir := writeTestTrail(t)
+	storeDir := filepath.Join(t.TempDir(), "store")
+	out, err := runIamd(t, "ingest", "--store", storeDir, "--format", "json", dir)
+	if err != nil {
+		t.Fatalf("ingest: %v\n%s", err, out)
+	}
+	var sum struct {
+		Records     int64            `json:"records"`
+		Duplicates  int64            `json:"duplicates"`
+		Denied      int64            `json:"denied"`
+		Written     int64            `json:"written"`
+		Principals  int              `json:"principals"`
+		Quarantined map[string]int64 `json:"quarantined"`
+		Unmapped    map[string]int64 `json:"unmapped"`
+		Unchanged   int64            `json:"files_unchanged"`
+	}
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("summary is not one JSON object: %v\n%s", err, out)
+	}
+	if sum.Records != 4 || sum.Written != 3 || sum.Denied != 1 || sum.Principals != 2 || sum.Duplicates != 0 {
+		t.Fatalf("summary %+v", sum)
+	}
+	if sum.Quarantined["no-event-time"] != 1 || sum.Unmapped["iam.amazonaws.com/NotARealCall"] != 1 {
+		t.Fatalf("quarantined %v unmapped %v", sum.Quarantined, sum.Unmapped)
+	}
+
+	// Same files again: skipped by checkpoint, nothing counted.
+	out, err = runIamd(t, "ingest", "--store", storeDir, "--format", "json", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum.Records, sum.Unchanged = -1, -1
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Records != 0 || sum.Unchanged != 1 {
+		t.Fatalf("rerun: records %d unchanged %d, want 0 and 1", sum.Records, sum.Unchanged)
+	}
+
+	// usage lists the facts.
+	out, err = runIamd(t, "usage", "--store", storeDir, "--format", "json", "--principal", "arn:aws:iam::111122223333:user/alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var facts []struct {
+		Principal, Action, Resource string
+		Allowed, Denied             uint64
+	}
+	if err := json.Unmarshal([]byte(out), &facts); err != nil {
+		t.Fatalf("usage json: %v\n%s", err, out)
+	}
+	got := []string{}
+	for _, f := range facts {
+		got = append(got, f.Action+" "+f.Resource+" "+map[bool]string{true: "denied", false: "allowed"}[f.Denied > 0])
+	}
+	want := "s3:GetObject arn:aws:s3:::b/k denied|s3:ListAllMyBuckets * allowed"
+	if strings.Join(got, "|") != want {
+		t.Fatalf("usage = %q, want %q", strings.Join(got, "|"), want)
+	}
+
+	out, err = runIamd(t, "usage", "--store", storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"PRINCIPAL", "arn:aws:iam::111122223333:user/alice", "s3:ListAllMyBuckets"} {
+		if !strings.Contains(out, s) {
+			t.Fatalf("usage table lacks %q:\n%s", s, out)
+		}
+	}
+}
+
+func TestIngestTable(t *testing.T) {
+	dir := writeTestTrail(t)
+	out, err := runIamd(t, "ingest", "--store", filepath.Join(t.TempDir(), "s"), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"records  4", "denied  1", "no-event-time  1", "principals  2", "top unmapped", "1  iam.amazonaws.com/NotARealCall"} {
+		if !strings.Contains(out, s) {
+			t.Fatalf("table lacks %q:\n%s", s, out)
+		}
+	}
+}
+
+func TestIngestErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no path", []string{"ingest", "--store", t.TempDir()}, "no PATH"},
+		{"bad format", []string{"ingest", "--store", t.TempDir(), "--format", "xml", "x"}, "--format"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runIamd(t, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDefaultStoreDir(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	if got := defaultStoreDir(env(map[string]string{"IAMD_STORE": "/s", "XDG_DATA_HOME": "/x"})); got != "/s" {
+		t.Fatalf("IAMD_STORE: %q", got)
+	}
+	if got := defaultStoreDir(env(map[string]string{"XDG_DATA_HOME": "/x"})); got != "/x/iamd" {
+		t.Fatalf("XDG_DATA_HOME: %q", got)
+	}
+	if got := defaultStoreDir(env(nil)); !strings.HasSuffix(got, filepath.Join(".local", "share", "iamd")) {
+		t.Fatalf("default: %q", got)
+	}
+}
