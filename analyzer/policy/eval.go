@@ -133,6 +133,10 @@ type evalState struct {
 	pi     principalInfo
 	d      *Decision
 	resBst PrincipalMatch // best principal match among resource-policy allows
+	// bounded is true when the caller has a permissions boundary: a Deny
+	// with NotPrincipal then applies to it whatever the NotPrincipal lists
+	// (reference_policies_elements_notprincipal, access_policies_boundaries).
+	bounded bool
 }
 
 // Evaluate decides req against the set, following the AWS IAM User Guide,
@@ -142,7 +146,7 @@ type evalState struct {
 // each with its own Decision.
 func (s *Set) Evaluate(req *Request, d *Decision) Result {
 	var buf [lowerBuf]byte
-	e := evalState{req: req, pi: parsePrincipal(req.Principal), d: d}
+	e := evalState{req: req, pi: parsePrincipal(req.Principal), d: d, bounded: len(s.Boundary) > 0}
 	e.lower = appendLower(buf[:0], req.Action)
 	e.colon = strings.IndexByte(req.Action, ':')
 	if d != nil {
@@ -263,7 +267,7 @@ func (e *evalState) layer(pols []*Policy, layer Layer, level int) (allow, deny b
 			if !e.applies(st) {
 				continue
 			}
-			if st.principal != nil && st.principalMatch(&e.pi) == PrincipalNoMatch {
+			if st.principal != nil && st.principalMatch(&e.pi) == PrincipalNoMatch && !e.boundedDeny(st) {
 				continue
 			}
 			e.record(st, layer, level)
@@ -290,7 +294,7 @@ func (e *evalState) resourceLayer(p *Policy) (deny bool) {
 			continue
 		}
 		m := st.principalMatch(&e.pi)
-		if m == PrincipalNoMatch {
+		if m == PrincipalNoMatch && !e.boundedDeny(st) {
 			continue
 		}
 		e.record(st, LayerResource, 0)
@@ -301,6 +305,15 @@ func (e *evalState) resourceLayer(p *Policy) (deny bool) {
 		}
 	}
 	return deny
+}
+
+// boundedDeny reports whether st is a Deny with NotPrincipal that applies
+// because the caller has a permissions boundary: such a statement "will
+// always deny any IAM principal that has a permissions boundary policy
+// attached, regardless of the values specified in the NotPrincipal element"
+// (reference_policies_elements_notprincipal).
+func (e *evalState) boundedDeny(st *Statement) bool {
+	return e.bounded && st.notPrinc && st.effect == EffectDeny
 }
 
 // applies checks action, resource and conditions, cheapest first.

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"net/netip"
 	"strings"
-
-	"github.com/iamd/iamd/analyzer/policy"
 )
 
 // Difference names a documented class of disagreement between iamd and the
@@ -29,8 +27,6 @@ func Differences() []Difference {
 	return []Difference{
 		// Bugs of iamd first, so that a case that also triggers a
 		// reference difference stays visible.
-		{Name: "notprincipal-deny-with-boundary", Owner: "iamd", Applies: notPrincipalDenyWithBoundary,
-			Decisions: func(ours, ref string) bool { return ref == "ExplicitlyDenied" && ours != "ExplicitlyDenied" }},
 		{Name: "not-ip-bare-address-other-family", Owner: "reference", Applies: notIPBareOtherFamily},
 		{Name: "unresolved-variable-in-negated-element", Owner: "undecided", Applies: unresolvedVariableNegated},
 		{Name: "session-policy-limits-resource-policy-naming-session", Owner: "reference", Applies: func(c *Case) bool { return sessionInResourcePolicy(c, false) }},
@@ -364,37 +360,6 @@ func notPrincipalPartial(c *Case) notPrincipalKind {
 		}
 	})
 	return kind
-}
-
-// notPrincipalDenyWithBoundary: the caller has a permissions boundary and
-// the resource policy has a Deny statement with NotPrincipal. The IAM User
-// Guide (access_policies_boundaries, and reference_policies_elements_notprincipal)
-// says such a statement "will always deny any IAM principal that has a
-// permissions boundary policy attached, regardless of the values specified
-// in the NotPrincipal element". The reference implements that rule; iamd
-// does not yet.
-//
-// The statement must otherwise apply to the request (action, resource and
-// conditions, checked with the engine's own matchers, on which the two
-// engines agree everywhere else), so that a case denied for another reason
-// is not counted here.
-func notPrincipalDenyWithBoundary(c *Case) bool {
-	if len(c.PermissionBoundaries) == 0 || len(c.ResourcePolicy) == 0 {
-		return false
-	}
-	req, set, err := c.Build()
-	if err != nil || set.Resource == nil {
-		return false
-	}
-	for _, st := range set.Resource.Statements() {
-		if _, not := st.Principal(); !not || st.Effect() != policy.EffectDeny {
-			continue
-		}
-		if st.MatchesAction(req.Action) && st.MatchesResource(req.Resource, &req.Context) && st.ConditionsMatch(&req.Context) {
-			return true
-		}
-	}
-	return false
 }
 
 // accountOf is the account field of an ARN.

@@ -118,12 +118,6 @@ func TestDifferencePredicates(t *testing.T) {
 		{"NotPrincipal names someone else", mkCase(t, user, `{}`, allowAll,
 			stmt(`{"Effect":"Deny","NotPrincipal":{"AWS":["arn:aws:iam::444455556666:user/carol","444455556666"]},"Action":"*","Resource":"*"}`), ""),
 			""},
-		{"NotPrincipal Deny, caller with a boundary", func() *Case {
-			c := mkCase(t, user, `{}`, allowAll,
-				stmt(`{"Effect":"Deny","NotPrincipal":{"AWS":["`+user+`","111122223333"]},"Action":"*","Resource":"*"}`), "")
-			c.PermissionBoundaries = []json.RawMessage{json.RawMessage(allowAll)}
-			return c
-		}(), "notprincipal-deny-with-boundary"},
 		{"NotPrincipal Deny with boundary, iamd denies", func() *Case {
 			c := mkCase(t, user, `{}`, allowAll,
 				stmt(`{"Effect":"Deny","NotPrincipal":{"AWS":["`+user+`","111122223333"]},"Action":"*","Resource":"*"}`), "")
