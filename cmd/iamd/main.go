@@ -45,5 +45,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newAuditCmd())
 	root.AddCommand(newGenTrailCmd())
 	root.AddCommand(newRepublishCmd())
+	root.AddCommand(newSnapshotCmd())
 	return root
 }
