@@ -96,7 +96,7 @@ func testConfig(addr string, topics ...string) kafkasource.Config {
 		Topics:          topics,
 		GroupID:         "g",
 		SessionTimeout:  6 * time.Second,
-		FetchMaxWait:    100 * time.Millisecond,
+		FetchMaxWait:    250 * time.Millisecond,
 		BatchMaxWait:    50 * time.Millisecond,
 		BatchMaxRecords: 25,
 		Decode:          decode,
@@ -394,6 +394,52 @@ func TestConfigValidate(t *testing.T) {
 			_, err := kafkasource.New(cfg, &store.DB{})
 			if !errors.Is(err, kafkasource.ErrConfig) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New()=%v, want ErrConfig naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSASL(t *testing.T) {
+	for _, mech := range []string{"plain", "scram-sha-256", "scram-sha-512"} {
+		t.Run(mech, func(t *testing.T) {
+			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "trail"), kfake.EnableSASL(),
+				kfake.Superuser(strings.ToUpper(mech), "iamd", "pw"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			addr := c.ListenAddrs()[0]
+			cfg := testConfig(addr, "trail")
+			cfg.SASL = kafkasource.SASL{Mechanism: mech, Username: "iamd", Password: "pw"}
+			m, err := cfg.SASLMechanism()
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: "trail", BatchTimeout: 5 * time.Millisecond, Transport: &kafka.Transport{SASL: m}}
+			if err := w.WriteMessages(context.Background(), kafka.Message{Value: []byte(record(1))}); err != nil {
+				t.Fatalf("produce with SASL: %v", err)
+			}
+			w.Close()
+
+			db := openStore(t, "")
+			defer db.Close()
+			src, err := kafkasource.New(cfg, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := runUntil(t, src, func(s kafkasource.Stats) bool { return s.Written == 1 && s.Commits > 0 }); st.Messages != 1 {
+				t.Errorf("Messages=%d, want 1", st.Messages)
+			}
+
+			// A wrong password never reads anything.
+			cfg.SASL.Password = "wrong"
+			cfg.GroupID = "other"
+			bad, _ := kafkasource.New(cfg, db)
+			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+			defer cancel()
+			_ = bad.Run(ctx)
+			if got := bad.Stats().Messages; got != 0 {
+				t.Errorf("with a wrong password read %d messages", got)
 			}
 		})
 	}
