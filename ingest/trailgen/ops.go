@@ -145,18 +145,32 @@ const (
 type Mapping struct {
 	EventSource string // "s3.amazonaws.com"
 	EventName   string // "ListObjects"
-	Action      string // "s3:ListBucket"
-	// Permissionless calls (sts:GetCallerIdentity) are allowed whatever the
-	// policies say; the manifest counts them apart from Usage.
+	Action      string // "s3:ListBucket"; "" for ConsoleLogin, which is no IAM action
+	// Permissionless calls (sts:GetCallerIdentity, signin ConsoleLogin) are
+	// allowed whatever the policies say; the manifest counts them apart
+	// from Usage.
 	Permissionless bool
 	ResourceType   string // IAM catalog resource type of the charged resource; "" when the manifest charges "*"
 	ResourceFrom   string // where the resource is found in the record
 	DataEvent      bool
+	// When is "" for the action every such record needs; otherwise the
+	// condition under which the record needs Action as well (AssumeRole
+	// with a sourceIdentity also needs sts:SetSourceIdentity on the role).
+	When string
 }
 
-// Mappings returns the event → action table, in table order.
+// sourceIdentityMapping is the extra action of an AssumeRole that sets a
+// source identity (IAM User Guide, "Permissions required to set source
+// identity").
+var sourceIdentityMapping = Mapping{
+	EventSource: "sts.amazonaws.com", EventName: "AssumeRole", Action: "sts:SetSourceIdentity", ResourceType: "role",
+	ResourceFrom: "resources[] AWS::IAM::Role / requestParameters.roleArn", When: "requestParameters.sourceIdentity is set",
+}
+
+// Mappings returns the event → action table, in table order; conditional
+// rows (When set) follow the table.
 func Mappings() []Mapping {
-	out := make([]Mapping, len(opTable))
+	out := make([]Mapping, len(opTable), len(opTable)+1)
 	for i, o := range opTable {
 		out[i] = Mapping{
 			EventSource:    o.source,
@@ -168,7 +182,7 @@ func Mappings() []Mapping {
 			DataEvent:      o.data,
 		}
 	}
-	return out
+	return append(out, sourceIdentityMapping)
 }
 
 // serviceEvent is a call made by AWS itself, not by a principal.

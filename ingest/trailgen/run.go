@@ -536,6 +536,9 @@ func (rn *run) assumeRole(pi int, s *session, t time.Time) *ctRecord {
 	rn.man.m.PrincipalRecords++
 	rn.man.key(key, assumer.arn, t)
 	rn.man.use(assumer.arn, stsOp.action, rp.arn, false, t)
+	if s.sourceID != "" {
+		rn.man.use(assumer.arn, sourceIdentityMapping.Action, rp.arn, false, t)
+	}
 	return rec
 }
 

@@ -505,7 +505,12 @@ func TestParseLogFileName(t *testing.T) {
 func recount(t *testing.T, lines []byte) (usage map[usageKey][2]uint64, keys map[string]uint64, perm, svc uint64) {
 	t.Helper()
 	mapping := map[string]Mapping{}
+	var conditional []Mapping
 	for _, m := range Mappings() {
+		if m.When != "" {
+			conditional = append(conditional, m)
+			continue
+		}
 		mapping[m.EventSource+" "+m.EventName] = m
 	}
 	usage = map[usageKey][2]uint64{}
@@ -538,15 +543,23 @@ func recount(t *testing.T, lines []byte) (usage map[usageKey][2]uint64, keys map
 			perm++
 			continue
 		}
-		res := resourceOf(t, &r, mp)
-		k := usageKey{principal, mp.Action, res}
-		c := usage[k]
-		if deniedRE.MatchString(r.ErrorCode) {
-			c[1]++
-		} else {
-			c[0]++
+		mps := []Mapping{mp}
+		for _, cm := range conditional {
+			if cm.EventSource == r.EventSource && cm.EventName == r.EventName && r.RequestParameters["sourceIdentity"] != nil {
+				mps = append(mps, cm)
+			}
 		}
-		usage[k] = c
+		for _, mp := range mps {
+			res := resourceOf(t, &r, mp)
+			k := usageKey{principal, mp.Action, res}
+			c := usage[k]
+			if deniedRE.MatchString(r.ErrorCode) {
+				c[1]++
+			} else {
+				c[0]++
+			}
+			usage[k] = c
+		}
 	}
 	return usage, keys, perm, svc
 }
@@ -629,6 +642,15 @@ func TestManifestMatchesRecords(t *testing.T) {
 			if got, ok := m.Find(u.Principal, u.Action, u.Resource); !ok || got != u {
 				t.Fatalf("Find(%s, %s, %s) = %+v, %v", u.Principal, u.Action, u.Resource, got, ok)
 			}
+		}
+		setSource := 0
+		for _, u := range m.Usage {
+			if u.Action == "sts:SetSourceIdentity" {
+				setSource++
+			}
+		}
+		if setSource == 0 {
+			t.Error("no sts:SetSourceIdentity use: the sourceIdentity path is not exercised")
 		}
 		if _, ok := m.Find("arn:aws:iam::000000000000:user/nobody", "s3:GetObject", "*"); ok {
 			t.Fatal("Find found a row that does not exist")
@@ -742,11 +764,11 @@ func TestMappingsAgainstCatalog(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, mp := range Mappings() {
-		t.Run(mp.EventSource+"/"+mp.EventName, func(t *testing.T) {
-			if seen[mp.EventSource+mp.EventName] {
+		t.Run(mp.EventSource+"/"+mp.EventName+"/"+mp.Action, func(t *testing.T) {
+			if seen[mp.EventSource+mp.EventName+mp.When] {
 				t.Fatal("listed twice")
 			}
-			seen[mp.EventSource+mp.EventName] = true
+			seen[mp.EventSource+mp.EventName+mp.When] = true
 			if mp.Permissionless {
 				switch mp.EventName {
 				case "GetCallerIdentity":
