@@ -298,7 +298,8 @@ func (g *Granter) All() []*GrantedSet {
 // Granted returns the granted set of p, following the AWS evaluation
 // logic (IAM User Guide, reference_policies_evaluation-logic): identity
 // policies (own and through groups) allow; a permissions boundary and every
-// SCP level must also allow; an explicit Deny wins. A Deny that applies to
+// SCP level must also allow (not for service-linked roles, which SCPs and
+// RCPs do not affect); an explicit Deny wins. A Deny that applies to
 // every resource without conditions removes an action; one on specific
 // resources or with conditions only narrows it. Session policies and
 // resource-based policies are outside the principal's own set.
@@ -318,24 +319,28 @@ func (g *Granter) Granted(p *Principal) *GrantedSet {
 			unknown = append(unknown, p.Boundary.ARN)
 		}
 	}
-	key := policyKey(pols, boundary)
+	// SCPs and RCPs do not apply to service-linked roles
+	// (orgs_manage_policies_scps: "SCPs do not affect service-linked
+	// roles"; orgs_manage_policies_rcps likewise).
+	org := !p.ServiceLinked()
+	key := policyKey(pols, boundary, org)
 	if s, ok := g.cache[key]; ok {
 		c := *s
 		c.Principal, c.Kind, c.Unknown = p.ARN, p.Kind, unknown
 		return &c
 	}
-	s := g.compute(pols, boundary)
+	s := g.compute(pols, boundary, org)
 	s.Principal, s.Kind, s.Unknown = p.ARN, p.Kind, unknown
 	g.cache[key] = s
 	return s
 }
 
-func policyKey(pols []*policy.Policy, boundary *policy.Policy) string {
+func policyKey(pols []*policy.Policy, boundary *policy.Policy, org bool) string {
 	var b strings.Builder
 	for _, p := range pols {
 		fmt.Fprintf(&b, "%p,", p)
 	}
-	fmt.Fprintf(&b, "|%p", boundary)
+	fmt.Fprintf(&b, "|%p|%t", boundary, org)
 	return b.String()
 }
 
@@ -363,7 +368,9 @@ func (g *Granter) collect(pols []*policy.Policy, layer policy.Layer, level int, 
 	return l
 }
 
-func (g *Granter) compute(pols []*policy.Policy, boundary *policy.Policy) *GrantedSet {
+// compute builds the set of pols under boundary, and under the
+// organization's SCPs and RCPs when org is set.
+func (g *Granter) compute(pols []*policy.Policy, boundary *policy.Policy, org bool) *GrantedSet {
 	unknownPats := map[string]bool{}
 	s := &GrantedSet{cat: g.cat}
 	id := g.collect(pols, policy.LayerIdentity, 0, unknownPats)
@@ -374,7 +381,7 @@ func (g *Granter) compute(pols []*policy.Policy, boundary *policy.Policy) *Grant
 	}
 	var scps []layerStmts
 	var rcpDenies []*stmtInfo
-	if g.org != nil {
+	if g.org != nil && org {
 		for i, lv := range g.org.SCPs {
 			scps = append(scps, g.collect(lv.Policies, policy.LayerSCP, i, unknownPats))
 		}

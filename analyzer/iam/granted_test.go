@@ -1,6 +1,7 @@
 package iam
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -381,5 +382,75 @@ func TestGrantedRootAndCache(t *testing.T) {
 func TestNewGranterErrors(t *testing.T) {
 	if _, err := NewGranter(nil, &Account{}, nil); err == nil {
 		t.Error("NewGranter(nil catalog) did not fail")
+	}
+}
+
+func TestGrantedServiceLinkedRoleIgnoresOrg(t *testing.T) {
+	org, err := ParseOrg([]byte(`
+scp:
+  - id: r-root
+    policies:
+      - Policy:
+          PolicySummary: {Id: p-1, Name: only-s3}
+          Content: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"},{"Effect":"Deny","Action":"s3:DeleteBucket","Resource":"*"}]}'
+rcp:
+  - id: r-root
+    policies:
+      - Policy:
+          PolicySummary: {Id: p-r, Name: no-outside}
+          Content: '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*","Condition":{"StringNotEquals":{"aws:PrincipalOrgID":"o-1"}}}]}'
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both roles carry the same managed policy, so they share the
+	// Granter's cache key but for the organization layer.
+	role := func(name, path string) string {
+		return `{"RoleName":"` + name + `","Path":"` + path + `","Arn":"arn:aws:iam::111122223333:role` + path + name + `",
+		  "AssumeRolePolicyDocument":{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs.amazonaws.com"},"Action":"sts:AssumeRole"}]},
+		  "AttachedManagedPolicies":[{"PolicyName":"all","PolicyArn":"arn:aws:iam::111122223333:policy/all"}]}`
+	}
+	a := mustParse(t, `{"RoleDetailList":[`+role("AWSServiceRoleForECS", "/aws-service-role/ecs.amazonaws.com/")+`,`+role("app", "/")+`],
+	  "Policies":[{"PolicyName":"all","Arn":"arn:aws:iam::111122223333:policy/all","PolicyVersionList":[{"VersionId":"v1","IsDefaultVersion":true,"Document":`+stmts(`{"Effect":"Allow","Action":"*","Resource":"*"}`)+`}]}]}`)
+	g, err := NewGranter(testCatalog(t), a, org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := testCatalog(t)
+	tests := []struct {
+		name       string
+		arn        string
+		wantLen    int
+		wantSLR    bool
+		wantDelete bool
+		wantRCP    bool
+	}{
+		{"service-linked role", "arn:aws:iam::111122223333:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS", cat.Len(), true, true, false},
+		{"ordinary role", "arn:aws:iam::111122223333:role/app", len(cat.ServiceActions("s3")) - 1, false, false, true},
+	}
+	// Twice: the second pass is served from the cache.
+	for pass := range 2 {
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("%s/pass%d", tc.name, pass), func(t *testing.T) {
+				p, ok := a.Principal(tc.arn)
+				if !ok {
+					t.Fatalf("no principal %s", tc.arn)
+				}
+				if got := p.ServiceLinked(); got != tc.wantSLR {
+					t.Errorf("ServiceLinked()=%v, want %v", got, tc.wantSLR)
+				}
+				s := g.Granted(p)
+				if got := s.Len(); got != tc.wantLen {
+					t.Errorf("Len()=%d, want %d", got, tc.wantLen)
+				}
+				if got := s.Has("s3:DeleteBucket"); got != tc.wantDelete {
+					t.Errorf("Has(s3:DeleteBucket)=%v, want %v", got, tc.wantDelete)
+				}
+				gr, _ := s.Lookup("s3:GetObject")
+				if got := slices.Contains(narrowKinds(gr), NarrowRCPDeny); got != tc.wantRCP {
+					t.Errorf("s3:GetObject narrowed by RCP=%v, want %v (%v)", got, tc.wantRCP, narrowKinds(gr))
+				}
+			})
+		}
 	}
 }

@@ -76,6 +76,14 @@ type Principal struct {
 	RoleLastUsedRegion string
 }
 
+// ServiceLinked reports whether p is a service-linked role: a role whose
+// path starts with /aws-service-role/ (IAM User Guide,
+// using-service-linked-roles), read from the ARN when the snapshot omits
+// the path. Organization SCPs and RCPs do not apply to such roles.
+func (p *Principal) ServiceLinked() bool {
+	return p.Kind == KindRole && (strings.HasPrefix(p.Path, "/aws-service-role/") || strings.Contains(p.ARN, ":role/aws-service-role/"))
+}
+
 // Credentials are a user's (or the root user's) sign-in credentials.
 type Credentials struct {
 	PasswordEnabled  bool
