@@ -3,6 +3,7 @@ package iam
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -392,17 +393,24 @@ func trustChecks(acct *Account, p *Principal) []Finding {
 		if e.Sid != "" {
 			where += " (" + e.Sid + ")"
 		}
+		if e.NotPrincipal && e.Any {
+			continue // everyone except everyone: the statement applies to no one
+		}
 		if e.Any || e.NotPrincipal {
 			sev, title := SeverityCritical, "trust policy allows any principal to assume the role"
-			if len(e.Conditions) > 0 {
+			if restricts(e) {
 				sev, title = SeverityMedium, "trust policy allows any principal, limited only by conditions"
 			}
+			elem := "Principal *"
+			if e.NotPrincipal {
+				elem = "NotPrincipal " + strings.Join(slices.Concat(e.AWS, e.Service, e.Federated), ", ")
+			}
 			out = append(out, Finding{Rule: RuleTrustAnyPrincipal, Severity: sev, Principal: p.ARN, Title: title,
-				Evidence: []string{where + ": Principal *" + condSummary(e)},
+				Evidence: []string{where + ": " + elem + condSummary(e)},
 				Fix:      "name the trusted accounts or roles; add aws:PrincipalOrgID or sts:ExternalId conditions"})
 			continue
 		}
-		if len(e.Conditions) > 0 {
+		if restricts(e) {
 			continue
 		}
 		var foreign []string
@@ -414,11 +422,33 @@ func trustChecks(acct *Account, p *Principal) []Finding {
 		if len(foreign) > 0 {
 			out = append(out, Finding{Rule: RuleTrustCrossAccount, Severity: SeverityHigh, Principal: p.ARN,
 				Title:    "trust policy allows another account without ExternalId or conditions",
-				Evidence: []string{where + ": " + strings.Join(foreign, ", ")},
+				Evidence: []string{where + ": " + strings.Join(foreign, ", ") + weakSummary(e)},
 				Fix:      "add an sts:ExternalId condition (third parties) or aws:PrincipalOrgID / aws:PrincipalArn conditions"})
 		}
 	}
 	return out
+}
+
+// restricts reports whether the conditions of e limit who may assume the
+// role. An sts:ExternalId condition that admits a missing or arbitrary
+// ExternalId (StringLike "*", StringEqualsIfExists, ...) does not; any
+// other condition is taken to restrict.
+func restricts(e TrustEntry) bool {
+	for _, c := range e.Conditions {
+		if !strings.EqualFold(c.Key, "sts:ExternalId") || ExternalIDRequired(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// weakSummary names the conditions of an entry that restricts nothing
+// ("" when it has none).
+func weakSummary(e TrustEntry) string {
+	if len(e.Conditions) == 0 {
+		return ""
+	}
+	return condSummary(e) + " (any or no ExternalId passes)"
 }
 
 func condSummary(e TrustEntry) string {

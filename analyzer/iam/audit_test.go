@@ -5,6 +5,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/iamd/iamd/analyzer/policy"
 )
 
 func findingKeys(fs []Finding) []string {
@@ -138,5 +140,94 @@ func TestEscalationMethodsUseCatalogActions(t *testing.T) {
 				t.Errorf("method %s: action %s not in the catalog", m.Name, a)
 			}
 		}
+	}
+}
+
+func TestExternalIDRequired(t *testing.T) {
+	tests := []struct {
+		name string
+		c    policy.ConditionDoc
+		want bool
+	}{
+		{"StringEquals", policy.ConditionDoc{Operator: "StringEquals", Key: "sts:ExternalId", Values: []string{"x-123"}}, true},
+		{"key case", policy.ConditionDoc{Operator: "stringequals", Key: "STS:externalid", Values: []string{"x-123"}}, true},
+		{"StringLike literal", policy.ConditionDoc{Operator: "StringLike", Key: "sts:ExternalId", Values: []string{"x-123"}}, true},
+		{"StringLike star", policy.ConditionDoc{Operator: "StringLike", Key: "sts:ExternalId", Values: []string{"*"}}, false},
+		{"StringLike prefix", policy.ConditionDoc{Operator: "StringLike", Key: "sts:ExternalId", Values: []string{"x-1", "x-?"}}, false},
+		{"IfExists", policy.ConditionDoc{Operator: "StringEqualsIfExists", Key: "sts:ExternalId", Values: []string{"x-123"}}, false},
+		{"ForAllValues", policy.ConditionDoc{Operator: "ForAllValues:StringEquals", Key: "sts:ExternalId", Values: []string{"x-123"}}, false},
+		{"ForAnyValue", policy.ConditionDoc{Operator: "ForAnyValue:StringEquals", Key: "sts:ExternalId", Values: []string{"x-123"}}, true},
+		{"negated", policy.ConditionDoc{Operator: "StringNotEquals", Key: "sts:ExternalId", Values: []string{"x-123"}}, false},
+		{"Null", policy.ConditionDoc{Operator: "Null", Key: "sts:ExternalId", Values: []string{"false"}}, false},
+		{"other key", policy.ConditionDoc{Operator: "StringEquals", Key: "aws:PrincipalOrgID", Values: []string{"o-1"}}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ExternalIDRequired(tc.c); got != tc.want {
+				t.Fatalf("ExternalIDRequired(%+v)=%v, want %v", tc.c, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestAuditTrustPolicies(t *testing.T) {
+	cat := testCatalog(t)
+	now := func() time.Time { return time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC) }
+	tests := []struct {
+		name         string
+		stmt         string
+		wantRule     string // "" for no trust finding
+		wantSeverity Severity
+		wantEvidence string
+	}{
+		{"bare account id", `{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole"}`,
+			RuleTrustCrossAccount, SeverityHigh, "trust policy statement 0: 444455556666"},
+		{"own account id", `{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"sts:AssumeRole"}`, "", "", ""},
+		{"ExternalId StringEquals", `{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"x-123"}}}`, "", "", ""},
+		{"ExternalId StringLike literal", `{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole","Condition":{"StringLike":{"sts:ExternalId":"x-123"}}}`, "", "", ""},
+		{"ExternalId StringLike star", `{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole","Condition":{"StringLike":{"sts:ExternalId":"*"}}}`,
+			RuleTrustCrossAccount, SeverityHigh, "trust policy statement 0: 444455556666, conditions: StringLike sts:ExternalId (any or no ExternalId passes)"},
+		{"ExternalId IfExists", `{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole","Condition":{"StringEqualsIfExists":{"sts:ExternalId":"x-123"}}}`,
+			RuleTrustCrossAccount, SeverityHigh, "trust policy statement 0: 444455556666, conditions: StringEqualsIfExists sts:ExternalId (any or no ExternalId passes)"},
+		{"weak ExternalId with org condition", `{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole","Condition":{"StringLike":{"sts:ExternalId":"*"},"StringEquals":{"aws:PrincipalOrgID":"o-1"}}}`, "", "", ""},
+		{"any principal with weak ExternalId", `{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","Condition":{"StringLike":{"sts:ExternalId":"*"}}}`,
+			RuleTrustAnyPrincipal, SeverityCritical, "trust policy statement 0: Principal *, conditions: StringLike sts:ExternalId"},
+		{"any principal with ExternalId", `{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"x-123"}}}`,
+			RuleTrustAnyPrincipal, SeverityMedium, "trust policy statement 0: Principal *, conditions: StringEquals sts:ExternalId"},
+		{"NotPrincipal", `{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:user/u"},"Action":"sts:AssumeRole"}`,
+			RuleTrustAnyPrincipal, SeverityCritical, "trust policy statement 0: NotPrincipal arn:aws:iam::111122223333:user/u, no conditions"},
+		{"NotPrincipal everyone", `{"Effect":"Allow","NotPrincipal":"*","Action":"sts:AssumeRole"}`, "", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			const role = "arn:aws:iam::111122223333:role/r"
+			a, err := Parse([]byte(`{"RoleDetailList":[{"RoleName":"r","Path":"/","Arn":"`+role+`","AssumeRolePolicyDocument":`+stmts(tc.stmt)+`}]}`), LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs, err := Audit(cat, a, AuditOptions{Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []Finding
+			for _, f := range fs {
+				if f.Principal == role && (f.Rule == RuleTrustAnyPrincipal || f.Rule == RuleTrustCrossAccount) {
+					got = append(got, f)
+				}
+			}
+			if tc.wantRule == "" {
+				if len(got) != 0 {
+					t.Fatalf("trust findings %+v, want none", got)
+				}
+				return
+			}
+			if len(got) != 1 {
+				t.Fatalf("trust findings %+v, want one %s", got, tc.wantRule)
+			}
+			f := got[0]
+			if f.Rule != tc.wantRule || f.Severity != tc.wantSeverity || len(f.Evidence) != 1 || f.Evidence[0] != tc.wantEvidence {
+				t.Errorf("finding = %s %s %q, want %s %s %q", f.Rule, f.Severity, f.Evidence, tc.wantRule, tc.wantSeverity, tc.wantEvidence)
+			}
+		})
 	}
 }

@@ -169,14 +169,16 @@ type TrustEntry struct {
 	Effect  policy.Effect
 	Actions []string // e.g. sts:AssumeRole, sts:AssumeRoleWithSAML
 	// NotPrincipal marks a NotPrincipal element: the statement applies to
-	// everyone except the listed principals.
+	// everyone except the listed principals (with Any, to no one).
 	NotPrincipal bool
 	Any          bool     // Principal "*" or {"AWS": "*"}
 	AWS          []string // account ids, account roots, users, roles
 	Service      []string
 	Federated    []string // SAML providers, OIDC providers, web identity
 	Conditions   []policy.ConditionDoc
-	// ExternalID is set when a condition tests sts:ExternalId.
+	// ExternalID is set when a condition requires sts:ExternalId to be one
+	// of given values (see ExternalIDRequired); a condition that also
+	// admits a missing or any ExternalId does not set it.
 	ExternalID bool
 	// MFA is set when a condition tests aws:MultiFactorAuthPresent.
 	MFA bool

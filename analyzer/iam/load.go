@@ -417,7 +417,7 @@ func (b *builder) trust(owner, field string, raw json.RawMessage) *Trust {
 		for _, c := range doc.Conditions {
 			switch {
 			case strings.EqualFold(c.Key, "sts:ExternalId"):
-				e.ExternalID = true
+				e.ExternalID = e.ExternalID || ExternalIDRequired(c)
 			case strings.EqualFold(c.Key, "aws:MultiFactorAuthPresent"):
 				e.MFA = true
 			}
@@ -425,6 +425,38 @@ func (b *builder) trust(owner, field string, raw json.RawMessage) *Trust {
 		t.Entries = append(t.Entries, e)
 	}
 	return t
+}
+
+// ExternalIDRequired reports whether c, a condition on sts:ExternalId,
+// admits only callers that pass one of its values: StringEquals, or
+// StringLike with values free of wildcards. An ...IfExists operator or
+// ForAllValues also admits a caller that passes no ExternalId at all, and
+// StringLike "*" or a negated operator admits any value (IAM User Guide,
+// id_roles_create_for-user_externalid; reference_policies_elements_condition_operators,
+// "...IfExists condition operators").
+func ExternalIDRequired(c policy.ConditionDoc) bool {
+	if !strings.EqualFold(c.Key, "sts:ExternalId") || len(c.Values) == 0 {
+		return false
+	}
+	op := strings.ToLower(c.Operator)
+	if qual, rest, ok := strings.Cut(op, ":"); ok {
+		if qual != "foranyvalue" {
+			return false
+		}
+		op = rest
+	}
+	switch op {
+	case "stringequals", "stringequalsignorecase":
+		return true
+	case "stringlike":
+		for _, v := range c.Values {
+			if strings.ContainsAny(v, "*?") {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func tags(list []TagDetail) map[string]string {
