@@ -325,6 +325,18 @@ func (d *decoder) array(elem func(off int64, raw []byte) error) error {
 			continue
 		}
 		off := d.sc.offset()
+		if b == '{' {
+			// Fast path: parse the record in place in the buffer, one pass.
+			// Anything unusual (a record cut by the buffer end, broken
+			// JSON) falls back to splitting first, which refills, resyncs
+			// and quarantines.
+			if raw, ok := d.inPlace(); ok {
+				if err := d.dispatch(off, raw, 1); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		raw, err := d.sc.value()
 		if err != nil {
 			return d.valueErr(off, err)
@@ -335,12 +347,34 @@ func (d *decoder) array(elem func(off int64, raw []byte) error) error {
 	}
 }
 
+// inPlace parses the object at the scanner position into d.rec without
+// copying it, and consumes it. It reports false (consuming nothing) when
+// the buffered bytes do not hold one whole valid record.
+func (d *decoder) inPlace() ([]byte, bool) {
+	if d.sc.end-d.sc.start < 16<<10 {
+		d.sc.fill()
+	}
+	buf := d.sc.buf[d.sc.start:d.sc.end]
+	d.rec = record{}
+	n, err := parseRecordPrefix(buf, &d.rec)
+	if err != nil {
+		return nil, false
+	}
+	d.sc.start += n
+	return buf[:n], true
+}
+
 // value handles one JSON value of unknown shape: a record or any wrapper.
 func (d *decoder) value(off int64, raw []byte, depth int) error {
 	d.rec = record{}
 	if err := parseRecord(raw, &d.rec); err != nil {
 		return d.quarantine(ReasonBadJSON, off, raw, err)
 	}
+	return d.dispatch(off, raw, depth)
+}
+
+// dispatch handles a value already parsed into d.rec.
+func (d *decoder) dispatch(off int64, raw []byte, depth int) error {
 	r := &d.rec
 	switch {
 	case r.DigestStart != "" && r.EventName == "":

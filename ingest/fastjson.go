@@ -235,14 +235,29 @@ var errNotObject = errors.New("not a JSON object")
 // parseRecord fills r from raw. It returns an error only for broken JSON;
 // fields of unexpected types are left empty.
 func parseRecord(raw []byte, r *record) error {
+	n, err := parseRecordPrefix(raw, r)
+	if err != nil {
+		return err
+	}
+	p := &jsonParser{b: raw, i: n}
+	p.ws()
+	if p.i != len(p.b) {
+		return p.errf("data after the record")
+	}
+	return nil
+}
+
+// parseRecordPrefix parses the record that starts raw and returns how many
+// bytes it took; what follows is not looked at.
+func parseRecordPrefix(raw []byte, r *record) (int, error) {
 	p := &jsonParser{b: raw}
 	var buf [64]byte
 	p.ws()
 	if !p.isObject() {
 		if err := p.skip(); err != nil {
-			return err
+			return 0, err
 		}
-		return errNotObject
+		return 0, errNotObject
 	}
 	var err error
 	if err = p.object(func(k []byte) error {
@@ -314,13 +329,9 @@ func parseRecord(raw []byte, r *record) error {
 		}
 		return err
 	}); err != nil {
-		return err
+		return 0, err
 	}
-	p.ws()
-	if p.i != len(p.b) {
-		return p.errf("data after the record")
-	}
-	return nil
+	return p.i, nil
 }
 
 func (p *jsonParser) userIdentity(u *userIdentity) error {
