@@ -262,14 +262,17 @@ func BenchmarkVolume(b *testing.B) {
 		w := newWorkload(4)
 		ctx := context.Background()
 		var peakHeap uint64
+		var peakAnon, peakFile int64 // sampled, so below the true peaks
 		var ms runtime.MemStats
 		start := time.Now()
 		for i := 0; i < total; i += 1000 {
 			if _, err := db.Write(ctx, w.batch(min(1000, total-i))); err != nil {
 				b.Fatal(err)
 			}
-			if i%100_000 == 0 {
+			if i%20_000 == 0 {
 				runtime.ReadMemStats(&ms)
+				anon, file := rssParts()
+				peakAnon, peakFile = max(peakAnon, anon), max(peakFile, file)
 				if ms.HeapInuse > peakHeap {
 					peakHeap = ms.HeapInuse
 					writeHeapProfile(b, os.Getenv("IAMD_BENCH_HEAPPROFILE"))
@@ -292,6 +295,8 @@ func BenchmarkVolume(b *testing.B) {
 		b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MiB")
 		b.ReportMetric(float64(ms.Sys)/(1<<20), "go-sys-MiB")
 		b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
+		b.ReportMetric(float64(peakAnon)/(1<<20), "anon-RSS-MiB")
+		b.ReportMetric(float64(peakFile)/(1<<20), "file-RSS-MiB")
 		b.Logf("%d events in %v: facts %d, day counts %d, keys %d, principals %d, dedup %d, on disk %d bytes",
 			total, elapsed.Round(time.Millisecond), st.Facts, st.DayCounts, st.Keys, st.Principals, st.Dedup, size)
 	}
@@ -311,6 +316,29 @@ func dirSize(b *testing.B, dir string) int64 {
 	return n
 }
 
+// rssParts reads the current anonymous and file-backed (mmapped SSTables
+// and value log, reclaimable by the kernel) resident sizes (Linux).
+func rssParts() (anon, file int64) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+			anon = parseKB(v)
+		}
+		if v, ok := strings.CutPrefix(line, "RssFile:"); ok {
+			file = parseKB(v)
+		}
+	}
+	return anon, file
+}
+
+func parseKB(v string) int64 {
+	kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+	return kb << 10
+}
+
 // peakRSS reads the process's high-water resident set (Linux); 0
 // elsewhere.
 func peakRSS() int64 {
@@ -320,8 +348,7 @@ func peakRSS() int64 {
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
+			return parseKB(v)
 		}
 	}
 	return 0

@@ -181,8 +181,9 @@ type Options struct {
 	NumCompactors           int   // default 2 (Badger's minimum)
 	TableSizeMultiplier     int   // default 1: every SSTable BaseTableSize
 	// DisableCompression turns off Badger's Snappy block compression:
-	// ~45 MiB less peak RSS on a million events, ~50 % more disk.
-	// Default false (compressed).
+	// ~35 MiB less Go heap in compaction, but ~35 % more disk and larger
+	// memory-mapped tables, so peak RSS was not lower on 2 M events
+	// (docs/perf-store.md). Default false (compressed).
 	DisableCompression bool
 }
 
