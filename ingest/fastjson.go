@@ -479,6 +479,20 @@ func parseParams(raw []byte, rp *requestParams) error {
 			rp.Name, err = p.str()
 		case "instanceid":
 			rp.InstanceID, err = p.str()
+		case "loggroupname":
+			rp.LogGroupName, err = p.str()
+		case "path":
+			rp.Path, err = p.str()
+		case "rolearn":
+			rp.RoleARN, err = p.str()
+		case "sourceidentity":
+			var v string
+			v, err = p.str()
+			rp.sourceIdentity = v != ""
+		case "tags", "principaltags":
+			var v []byte
+			v, err = p.rawValue()
+			rp.tags = len(v) > 2 && (v[0] == '[' || v[0] == '{')
 		case "names":
 			err = p.strings(func(s string) { rp.Names = append(rp.Names, s) })
 		case "instancesset":

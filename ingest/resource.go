@@ -26,7 +26,13 @@ type requestParams struct {
 	Name         string   `json:"name"`
 	Names        []string `json:"names"`
 	InstanceID   string   `json:"instanceId"`
+	LogGroupName string   `json:"logGroupName"`
+	Path         string   `json:"path"`
+	RoleARN      string   `json:"roleArn"`
 	instanceIDs  []string // instancesSet.items[].instanceId
+	// Session attributes of sts:AssumeRole*, which need their own actions.
+	sourceIdentity bool // sourceIdentity set: sts:SetSourceIdentity
+	tags           bool // tags or principalTags set: sts:TagSession
 }
 
 // requestString returns one string field of requestParameters, "" when
@@ -49,7 +55,7 @@ func requestString(params []byte, field string) string {
 // resourceServices are the prefixes whose requestParameters we read.
 func resourceService(prefix string) bool {
 	switch prefix {
-	case "s3", "iam", "lambda", "dynamodb", "sqs", "sns", "kms", "secretsmanager", "ssm", "ec2":
+	case "s3", "iam", "lambda", "dynamodb", "sqs", "sns", "kms", "secretsmanager", "ssm", "ec2", "logs", "sts":
 		return true
 	}
 	return false
@@ -72,16 +78,36 @@ func (c *Converter) uses(r *record, ev *store.Event, actions []string) []store.U
 		}
 	}
 	var copySource string
-	if resourceService(prefix) && len(r.RequestParameters) > 0 && r.RequestParameters[0] == '{' {
+	var sessionAttrs int // 1: sourceIdentity, 2: session tags (sts:AssumeRole*)
+	if resourceService(prefix) {
 		var p requestParams
-		_ = parseParams(r.RequestParameters, &p)
+		if len(r.RequestParameters) > 0 && r.RequestParameters[0] == '{' {
+			_ = parseParams(r.RequestParameters, &p)
+		}
 		var built []string
 		built, copySource = c.buildARNs(prefix, r, ev, &p)
+		if prefix == "sts" && strings.HasPrefix(r.EventName, "AssumeRole") {
+			if p.sourceIdentity {
+				sessionAttrs |= 1
+			}
+			if p.tags {
+				sessionAttrs |= 2
+			}
+		}
 		for _, a := range built {
 			cands = appendUnique(cands, clean(a))
 		}
 	}
 
+	if copySource == "" && prefix == "sts" && (sessionAttrs&1 != 0 || sessionAttrs&2 != 0) {
+		actions = append([]string(nil), actions...)
+		if sessionAttrs&1 != 0 {
+			actions = append(actions, "sts:SetSourceIdentity")
+		}
+		if sessionAttrs&2 != 0 {
+			actions = append(actions, "sts:TagSession")
+		}
+	}
 	uses := make([]store.Use, 0, len(actions))
 	for _, act := range actions {
 		a, ok := c.cat.Lookup(act)
@@ -154,8 +180,14 @@ func (c *Converter) buildARNs(prefix string, r *record, ev *store.Event, p *requ
 		}
 	case "iam":
 		// IAM is global: the account is the principal's, paths unknown.
-		if p.UserName != "" {
+		switch {
+		case p.UserName != "":
 			build("user", "UserNameWithPath", p.UserName)
+		case ev.PrincipalType == "IAMUser" && p.RoleName == "" && p.GroupName == "":
+			// User APIs called without UserName act on the calling user
+			// (GetUser, ListAccessKeys, CreateAccessKey, …); actions without
+			// a user resource type drop it in the catalog check.
+			arns = append(arns, ev.Principal)
 		}
 		if p.RoleName != "" {
 			build("role", "RoleNameWithPath", p.RoleName)
@@ -220,6 +252,9 @@ func (c *Converter) buildARNs(prefix string, r *record, ev *store.Event, p *requ
 			if p.Name != "" {
 				names = append(names, p.Name)
 			}
+			if p.Path != "" {
+				names = append(names, p.Path)
+			}
 			for _, n := range names {
 				if isARN(n) {
 					arns = append(arns, n)
@@ -227,6 +262,14 @@ func (c *Converter) buildARNs(prefix string, r *record, ev *store.Event, p *requ
 					build("parameter", "ParameterNameWithoutLeadingSlash", strings.TrimPrefix(n, "/"))
 				}
 			}
+		}
+	case "logs":
+		if g := p.LogGroupName; g != "" {
+			build("log-group", "LogGroupName", g)
+		}
+	case "sts":
+		if isARN(p.RoleARN) {
+			arns = append(arns, p.RoleARN)
 		}
 	case "ec2":
 		ids := p.instanceIDs
