@@ -161,9 +161,6 @@ type decoder struct {
 	rec    record
 }
 
-// errEnd ends a payload after its damage was quarantined.
-var errEnd = errors.New("end of usable input")
-
 // errStop carries fn's or the context's error out of the decode loops.
 type errStop struct{ err error }
 

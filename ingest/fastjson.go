@@ -3,7 +3,6 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 )
 
@@ -228,9 +227,6 @@ func (p *jsonParser) isObject() bool {
 	p.ws()
 	return p.i < len(p.b) && p.b[p.i] == '{'
 }
-
-// errNotObject: a JSON value that is not an object where a record belongs.
-var errNotObject = errors.New("not a JSON object")
 
 // parseRecord fills r from raw. It returns an error only for broken JSON;
 // fields of unexpected types are left empty.

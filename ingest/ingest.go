@@ -13,10 +13,23 @@
 package ingest
 
 import (
+	"errors"
 	"maps"
 	"time"
 
 	"github.com/iamd/iamd/store"
+)
+
+// Errors. Only ErrMapping reaches callers; the others steer the decoder.
+var (
+	// ErrMapping is wrapped by errors in the mapping table.
+	ErrMapping = errors.New("invalid action mapping")
+	// errEnd ends a payload after its damage was quarantined.
+	errEnd = errors.New("end of usable input")
+	// errNotObject: a JSON value that is not an object where a record belongs.
+	errNotObject = errors.New("not a JSON object")
+	// errTooLarge: a JSON value longer than the record size limit.
+	errTooLarge = errors.New("JSON value exceeds the record size limit")
 )
 
 // Kind classifies one input record.
@@ -44,12 +57,21 @@ const (
 	KindQuarantined
 )
 
-var kindNames = [...]string{"", "usage", "permissionless", "unmapped", "service-event", "non-principal", "quarantined"}
-
 // String returns the kind's short name.
 func (k Kind) String() string {
-	if int(k) < len(kindNames) {
-		return kindNames[k]
+	switch k {
+	case KindUsage:
+		return "usage"
+	case KindPermissionless:
+		return "permissionless"
+	case KindUnmapped:
+		return "unmapped"
+	case KindServiceEvent:
+		return "service-event"
+	case KindNonPrincipal:
+		return "non-principal"
+	case KindQuarantined:
+		return "quarantined"
 	}
 	return "unknown"
 }

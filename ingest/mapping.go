@@ -46,9 +46,6 @@ type resolved struct {
 	permissionless bool
 }
 
-// ErrMapping is wrapped by errors in the mapping table.
-var ErrMapping = errors.New("invalid action mapping")
-
 // LoadMapping parses the embedded table and checks every target action
 // against the catalog.
 func LoadMapping(cat *catalog.Catalog) (*Mapping, error) {

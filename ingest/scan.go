@@ -6,9 +6,6 @@ import (
 	"io"
 )
 
-// errTooLarge: a JSON value longer than the record size limit.
-var errTooLarge = errors.New("JSON value exceeds the record size limit")
-
 // syntaxError is broken JSON structure found while splitting values.
 type syntaxError string
 
