@@ -237,3 +237,16 @@ func TestConvertPayload(t *testing.T) {
 		t.Fatalf("counts = %+v", out.Counts)
 	}
 }
+
+func TestDecodeRecordSizeLimit(t *testing.T) {
+	cat := testConverter(t).cat
+	c, err := NewConverter(ConverterOptions{Catalog: cat, MaxRecordSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := `{"eventName":"x","pad":"` + strings.Repeat("a", 100_000) + `"}`
+	rs, _ := decodeString(t, c, "big.json", `[`+rec("e1", "GetUser")+`,`+big+`]`)
+	if got := ids(rs); got != "e1,Q:too-large" {
+		t.Fatalf("results = %q, want e1 then too-large", got)
+	}
+}

@@ -192,3 +192,43 @@ func TestPipelineStoreIdempotent(t *testing.T) {
 	}
 	t.Logf("facts %d, principals %d, keys %d", stats1.Facts, stats1.Principals, stats1.Keys)
 }
+
+func TestPipelineStdin(t *testing.T) {
+	fs := newFakeStore()
+	p, err := NewPipeline(PipelineOptions{
+		Converter: testConverter(t), Writer: fs, Checkpoints: fs,
+		Stdin: strings.NewReader(gz(t, rec("s1", "GetUser")+"\n"+rec("s2", "GetUser")+"\n")),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := p.Run(context.Background(), []string{Stdin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Written != 2 || sum.Files != 1 || len(fs.cps) != 0 {
+		t.Fatalf("written %d files %d checkpoints %d, want 2, 1, 0 (stdin has no checkpoint)", sum.Written, sum.Files, len(fs.cps))
+	}
+}
+
+func TestPipelineMissingPath(t *testing.T) {
+	fs := newFakeStore()
+	p := newTestPipeline(t, fs, fs, 0)
+	dir := writeFixtures(t)
+	sum, err := p.Run(context.Background(), []string{filepath.Join(dir, "nope.json"), filepath.Join(dir, "a")})
+	if err == nil || !strings.Contains(err.Error(), "nope.json") {
+		t.Fatalf("err = %v, want one naming nope.json", err)
+	}
+	if sum.Written != 2 {
+		t.Fatalf("written %d, want the other path's 2 events", sum.Written)
+	}
+}
+
+func TestNewPipelineValidates(t *testing.T) {
+	_, err := NewPipeline(PipelineOptions{Workers: -1})
+	for _, want := range []string{"Converter is required", "Writer is required", "Workers -1"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want it to contain %q", err, want)
+		}
+	}
+}
