@@ -110,7 +110,7 @@ func child(t *testing.T, mode string) int {
 	if !drain {
 		return finish(<-done)
 	}
-	deadline := time.After(60 * time.Second)
+	deadline := time.After(20 * time.Second)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -235,9 +235,22 @@ func crashTrial(t *testing.T, r *rand.Rand, mode, addr string, drain int64, kill
 		}
 		t.Logf("kill %d after %v: %d events, %d checkpoints stored", k, delay, st.Dedup, st.Checkpoints)
 	}
-	cmd, stderr := startChild(t, mode, addr, dir, drain)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("final child: %v\n%s", err, stderr)
+	// The final child runs to the end. A child that makes no progress for
+	// 20 s exits with exitNotDrained and is restarted, as a supervisor
+	// would: after early kills a Kafka consumer occasionally never gets
+	// an assignment (seen with kfake and kafka-go; the data is untouched,
+	// the comparison below still decides).
+	for attempt := 1; ; attempt++ {
+		cmd, stderr := startChild(t, mode, addr, dir, drain)
+		err := cmd.Wait()
+		if err == nil {
+			break
+		}
+		if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == exitNotDrained && attempt < 3 {
+			t.Logf("final child stalled (attempt %d), restarting: %s", attempt, stderr)
+			continue
+		}
+		t.Fatalf("final child (attempt %d): %v\n%s", attempt, err, stderr)
 	}
 	db, err := openAfterCrash(dir)
 	if err != nil {
