@@ -55,7 +55,11 @@ func key(prefix byte, parts ...string) []byte {
 	for _, p := range parts {
 		n += len(p) + 1
 	}
-	b := make([]byte, 0, n+8)
+	return appendKey(make([]byte, 0, n+8), prefix, parts...)
+}
+
+// appendKey appends key(prefix, parts...) to b.
+func appendKey(b []byte, prefix byte, parts ...string) []byte {
 	b = append(b, prefix)
 	for i, p := range parts {
 		if i > 0 {
@@ -132,10 +136,15 @@ func snapshotKey(accountID string, taken time.Time) []byte {
 // under pfxDedup. Both forms are injective, so distinct IDs never share a
 // key.
 func dedupKey(id string) []byte {
+	return appendDedupKey(nil, id)
+}
+
+// appendDedupKey appends dedupKey(id) to b.
+func appendDedupKey(b []byte, id string) []byte {
 	if u, ok := parseUUID(id); ok {
-		return append([]byte{pfxDedupUUID}, u[:]...)
+		return append(append(b, pfxDedupUUID), u[:]...)
 	}
-	return key(pfxDedup, id)
+	return appendKey(b, pfxDedup, id)
 }
 
 func parseUUID(s string) ([16]byte, bool) {

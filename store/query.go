@@ -328,7 +328,8 @@ func (db *DB) QuarantineCounts(ctx context.Context) (map[string]uint64, error) {
 func (db *DB) Seen(ctx context.Context, eventID string) (bool, error) {
 	var seen bool
 	err := db.view(ctx, "seen", func(txn *badger.Txn) (err error) {
-		seen, err = dedupSeen(txn, dedupKey(eventID), db.opts.Now())
+		var scratch []byte
+		seen, err = dedupSeen(txn, dedupKey(eventID), db.opts.Now(), &scratch)
 		return err
 	})
 	return seen, err

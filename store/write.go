@@ -203,6 +203,12 @@ func seenList(m map[string]*Seen) []Seen {
 // applyEvents aggregates the new events in memory (many events → few
 // keys) and read-modify-writes each aggregate once in txn, together with
 // the dedup entries of those events.
+//
+// Allocation matters here (a batch touches thousands of keys): keys are
+// built in a scratch buffer and looked up without copying, aggregates
+// live in slices indexed by the maps, and the keys, values and entries
+// handed to Badger are carved from a few slabs (txnBuf) rather than
+// allocated one by one.
 func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (WriteResult, error) {
 	var res WriteResult
 	if len(events) == 0 {
@@ -210,13 +216,17 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (Write
 	}
 	var (
 		inBatch    = make(map[string]struct{}, len(events))
-		facts      = make(map[string]*factValue)
-		days       = make(map[string]*dayValue)
+		factIdx    = make(map[string]int32, len(events))
+		facts      = make([]factAgg, 0, len(events))
+		dayIdx     = make(map[string]int32, len(events)/2)
+		days       = make([]dayAgg, 0, len(events)/2)
 		principals = make(map[string]struct{})
 		keys       = make(map[string]*keyAgg)
 		sessions   = make(map[string]*sessAgg)
 		dedup      = make([][]byte, 0, len(events))
 		raws       []*badger.Entry
+		buf        = newTxnBuf(len(events))
+		scratch    []byte
 	)
 	dedupVal := encoder{}
 	dedupVal.uvarint(uint64(now.Add(db.opts.DedupTTL).Unix()))
@@ -229,8 +239,10 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (Write
 			continue
 		}
 		inBatch[ev.ID] = struct{}{}
-		dk := dedupKey(ev.ID)
-		seen, err := dedupSeen(txn, dk, now)
+		start := len(buf.b)
+		buf.b = appendDedupKey(buf.b, ev.ID)
+		dk := buf.since(start)
+		seen, err := dedupSeen(txn, dk, now, &scratch)
 		if err != nil {
 			return res, fmt.Errorf("event %q: %w", ev.ID, err)
 		}
@@ -249,34 +261,38 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (Write
 			actions = make(map[string]struct{}, len(ev.Uses))
 		}
 		for j, u := range ev.Uses {
-			fk := string(factKey(ev.Principal, u.Action, u.Resource))
 			// The same action on the same resource twice in one record
 			// (rare) is one use.
 			if dupUse(ev.Uses[:j], u) {
 				continue
 			}
-			fv := facts[fk]
-			if fv == nil {
-				fv = &factValue{}
-				facts[fk] = fv
+			scratch = appendKey(scratch[:0], pfxFact, ev.Principal, u.Action, u.Resource)
+			fi, ok := factIdx[string(scratch)]
+			if !ok {
+				fi = int32(len(facts))
+				k := string(scratch)
+				factIdx[k] = fi
+				facts = append(facts, factAgg{key: k})
 			}
-			fv.add(t, ev.Outcome)
+			facts[fi].v.add(t, ev.Outcome)
 			if actions != nil {
 				if _, ok := actions[u.Action]; ok {
 					continue
 				}
 				actions[u.Action] = struct{}{}
 			}
-			dk := string(dayKey(ev.Principal, u.Action, day))
-			dv := days[dk]
-			if dv == nil {
-				dv = &dayValue{}
-				days[dk] = dv
+			scratch = putInt64(append(appendKey(scratch[:0], pfxDay, ev.Principal, u.Action), sep), day)
+			di, ok := dayIdx[string(scratch)]
+			if !ok {
+				di = int32(len(days))
+				k := string(scratch)
+				dayIdx[k] = di
+				days = append(days, dayAgg{key: k})
 			}
 			if ev.Outcome == OutcomeDenied {
-				dv.denied++
+				days[di].v.denied++
 			} else {
-				dv.allowed++
+				days[di].v.allowed++
 			}
 		}
 
@@ -317,27 +333,43 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (Write
 		}
 	}
 
-	for k, add := range facts {
-		kb := []byte(k)
-		v, err := getFact(txn, kb)
+	for i := range facts {
+		kb := buf.str(facts[i].key)
+		v := factValue{}
+		val, found, err := getCopy(txn, kb, &scratch)
 		if err != nil {
 			return res, err
 		}
-		v.merge(*add)
-		if err := txn.Set(kb, v.encode(nil)); err != nil {
+		if found {
+			if v, err = decodeFactValue(val); err != nil {
+				return res, fmt.Errorf("read %q: %w", kb, err)
+			}
+		}
+		v.merge(facts[i].v)
+		start := len(buf.b)
+		buf.b = v.encode(buf.b)
+		if err := buf.set(txn, kb, buf.since(start), 0); err != nil {
 			return res, err
 		}
 	}
 	res.Facts = len(facts)
-	for k, add := range days {
-		kb := []byte(k)
+	for i := range days {
+		kb := buf.str(days[i].key)
 		v := dayValue{}
-		if err := getValue(txn, kb, func(b []byte) (err error) { v, err = decodeDayValue(b); return err }); err != nil {
+		val, found, err := getCopy(txn, kb, &scratch)
+		if err != nil {
 			return res, err
 		}
-		v.allowed += add.allowed
-		v.denied += add.denied
-		if err := txn.Set(kb, v.encode(nil)); err != nil {
+		if found {
+			if v, err = decodeDayValue(val); err != nil {
+				return res, fmt.Errorf("read %q: %w", kb, err)
+			}
+		}
+		v.allowed += days[i].v.allowed
+		v.denied += days[i].v.denied
+		start := len(buf.b)
+		buf.b = v.encode(buf.b)
+		if err := buf.set(txn, kb, buf.since(start), 0); err != nil {
 			return res, err
 		}
 	}
@@ -369,8 +401,7 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (Write
 		}
 	}
 	for _, dk := range dedup {
-		e := &badger.Entry{Key: dk, Value: dedupVal.b, ExpiresAt: wallExpiry}
-		if err := txn.SetEntry(e); err != nil {
+		if err := buf.set(txn, dk, dedupVal.b, wallExpiry); err != nil {
 			return res, err
 		}
 	}
@@ -392,20 +423,81 @@ func dupUse(before []Use, u Use) bool {
 }
 
 // dedupSeen reports whether the dedup entry at k exists and has not
-// expired by the injected clock.
-func dedupSeen(txn *badger.Txn, k []byte, now time.Time) (bool, error) {
-	var expiry uint64
-	found := false
-	err := getValue(txn, k, func(b []byte) error {
-		d := decoder{b: b}
-		expiry = d.uvarint()
-		found = true
-		return d.done("dedup entry")
-	})
-	if err != nil {
+// expired by the injected clock. scratch is reused for the value.
+func dedupSeen(txn *badger.Txn, k []byte, now time.Time, scratch *[]byte) (bool, error) {
+	val, found, err := getCopy(txn, k, scratch)
+	if err != nil || !found {
 		return false, err
 	}
-	return found && now.Unix() < int64(expiry), nil
+	d := decoder{b: val}
+	expiry := d.uvarint()
+	if err := d.done("dedup entry"); err != nil {
+		return false, fmt.Errorf("read %q: %w", k, err)
+	}
+	return now.Unix() < int64(expiry), nil
+}
+
+// getCopy copies the value at k into *scratch (reusing its memory) and
+// returns it; found is false for a missing key.
+func getCopy(txn *badger.Txn, k []byte, scratch *[]byte) (val []byte, found bool, err error) {
+	item, err := txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read %q: %w", k, err)
+	}
+	val, err = item.ValueCopy((*scratch)[:0])
+	if err != nil {
+		return nil, false, fmt.Errorf("read %q: %w", k, err)
+	}
+	*scratch = val
+	return val, true, nil
+}
+
+// factAgg and dayAgg are a batch's additions to one fact or day count.
+type factAgg struct {
+	key string
+	v   factValue
+}
+
+type dayAgg struct {
+	key string
+	v   dayValue
+}
+
+// txnBuf carves the keys, values and entries of one transaction from a
+// few growing slabs. Badger keeps referencing them until the
+// transaction ends, which is safe: when a slab grows, the slices and
+// entries already handed out keep pointing into the old array, which
+// nothing writes to again.
+type txnBuf struct {
+	b       []byte
+	entries []badger.Entry
+}
+
+func newTxnBuf(events int) *txnBuf {
+	return &txnBuf{b: make([]byte, 0, events*128), entries: make([]badger.Entry, 0, events*3)}
+}
+
+// since returns what was appended to the slab from start on, with its
+// capacity clipped so that later appends cannot reach into it.
+func (t *txnBuf) since(start int) []byte {
+	return t.b[start:len(t.b):len(t.b)]
+}
+
+// str copies s into the slab.
+func (t *txnBuf) str(s string) []byte {
+	start := len(t.b)
+	t.b = append(t.b, s...)
+	return t.since(start)
+}
+
+// set writes k=v with expiry expiresAt (0: none) through an entry taken
+// from the slab.
+func (t *txnBuf) set(txn *badger.Txn, k, v []byte, expiresAt uint64) error {
+	t.entries = append(t.entries, badger.Entry{Key: k, Value: v, ExpiresAt: expiresAt})
+	return txn.SetEntry(&t.entries[len(t.entries)-1])
 }
 
 // getValue calls fn with the value at k; a missing key is not an error
@@ -422,12 +514,6 @@ func getValue(txn *badger.Txn, k []byte, fn func([]byte) error) error {
 		return fmt.Errorf("read %q: %w", k, err)
 	}
 	return nil
-}
-
-func getFact(txn *badger.Txn, k []byte) (factValue, error) {
-	var v factValue
-	err := getValue(txn, k, func(b []byte) (err error) { v, err = decodeFactValue(b); return err })
-	return v, err
 }
 
 // isTemporaryKey reports whether id is an STS temporary access key ID
