@@ -42,6 +42,8 @@
 //	ValueThreshold          4 KiB  (Badger: 1 MiB)  larger values go to the value log
 //	NumCompactors           2      (Badger: 4)
 //	TableSizeMultiplier     1      (Badger: 2)      SSTables stay BaseTableSize at every level
+//	AggregateCache          65,536 entries (~16 MiB at most) of stored facts and
+//	                        day counts Write need not read back (aggcache.go)
 //
 // With an 8 MiB memtable one Badger transaction holds at most ~1.2 MiB
 // of entries (15 % of MemTableSize), which is what bounds a Batch's
@@ -80,6 +82,7 @@ const (
 	DefaultValueThreshold          = 4 << 10
 	DefaultNumCompactors           = 2
 	DefaultTableSizeMultiplier     = 1
+	DefaultAggregateCache          = 1 << 16
 )
 
 // Caps on what one stored record keeps.
@@ -185,6 +188,11 @@ type Options struct {
 	// memory-mapped tables, so peak RSS was not lower on 2 M events
 	// (docs/perf-store.md). Default false (compressed).
 	DisableCompression bool
+	// AggregateCache is how many fact, day-count and principal entries
+	// Write keeps in memory so it need not read them back from Badger
+	// (~250 bytes each; the default 65,536 is ~16 MiB at most). Default
+	// DefaultAggregateCache; negative disables the cache.
+	AggregateCache int
 }
 
 func (o *Options) setDefaults() {
@@ -206,6 +214,7 @@ func (o *Options) setDefaults() {
 	setDefault(&o.ValueThreshold, DefaultValueThreshold)
 	setDefault(&o.NumCompactors, DefaultNumCompactors)
 	setDefault(&o.TableSizeMultiplier, DefaultTableSizeMultiplier)
+	setDefault(&o.AggregateCache, DefaultAggregateCache)
 }
 
 func setDefault[T int | int64 | time.Duration](p *T, def T) {
@@ -270,6 +279,9 @@ type DB struct {
 	closeMu sync.RWMutex
 	closed  bool
 
+	// aggs caches stored aggregates for Write; guarded by writeMu.
+	aggs *aggCache
+
 	zenc *zstd.Encoder
 	zdec *zstd.Decoder
 }
@@ -315,7 +327,7 @@ func Open(opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 	}
-	db := &DB{bdb: bdb, opts: opts, dir: opts.Dir}
+	db := &DB{bdb: bdb, opts: opts, dir: opts.Dir, aggs: newAggCache(opts.AggregateCache)}
 	if opts.InMemory {
 		db.dir = "(in memory)"
 	}

@@ -83,7 +83,7 @@ func (db *DB) Write(ctx context.Context, b *Batch) (WriteResult, error) {
 func (db *DB) writeOne(ctx context.Context, b *Batch, now time.Time) (WriteResult, error) {
 	txn := db.bdb.NewTransaction(true)
 	defer txn.Discard()
-	res, err := db.applyEvents(txn, b.Events, now)
+	res, puts, err := db.applyEvents(txn, b.Events, now)
 	if err != nil {
 		return WriteResult{}, err
 	}
@@ -97,22 +97,28 @@ func (db *DB) writeOne(ctx context.Context, b *Batch, now time.Time) (WriteResul
 		return WriteResult{}, err
 	}
 	if err := txn.Commit(); err != nil {
+		db.aggs.reset()
 		return WriteResult{}, fmt.Errorf("commit: %w", err)
 	}
+	db.aggs.apply(puts)
 	return res, nil
 }
 
 // writeSplit commits a batch too big for one transaction in several; see
 // Write for why each step is safe on its own.
 func (db *DB) writeSplit(ctx context.Context, b *Batch, now time.Time) (WriteResult, error) {
-	var res, pending WriteResult
+	var (
+		res, pending WriteResult
+		puts         []aggPut
+	)
 	err := db.chunked(ctx, "events", len(b.Events), func(txn *badger.Txn, lo, hi int) (err error) {
-		pending, err = db.applyEvents(txn, b.Events[lo:hi], now)
+		pending, puts, err = db.applyEvents(txn, b.Events[lo:hi], now)
 		return err
 	}, func() {
 		res.Events += pending.Events
 		res.Duplicates += pending.Duplicates
 		res.Facts += pending.Facts
+		db.aggs.apply(puts)
 	})
 	if err != nil {
 		return res, err
@@ -150,7 +156,10 @@ func (db *DB) chunked(ctx context.Context, what string, n int, apply func(txn *b
 			err = ctx.Err()
 		}
 		if err == nil {
-			err = txn.Commit()
+			if err = txn.Commit(); err != nil {
+				// Badger's state after a failed commit is not known.
+				db.aggs.reset()
+			}
 		}
 		txn.Discard()
 		if err != nil {
@@ -209,10 +218,12 @@ func seenList(m map[string]*Seen) []Seen {
 // live in slices indexed by the maps, and the keys, values and entries
 // handed to Badger are carved from a few slabs (txnBuf) rather than
 // allocated one by one.
-func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (WriteResult, error) {
-	var res WriteResult
+//
+// It returns the fact, day-count and principal values it wrote, for the
+// caller to put into db.aggs once (and only if) txn has committed.
+func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res WriteResult, puts []aggPut, err error) {
 	if len(events) == 0 {
-		return res, nil
+		return res, nil, nil
 	}
 	var (
 		inBatch    = make(map[string]struct{}, len(events))
@@ -244,7 +255,7 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (Write
 		dk := buf.since(start)
 		seen, err := dedupSeen(txn, dk, now, &scratch)
 		if err != nil {
-			return res, fmt.Errorf("event %q: %w", ev.ID, err)
+			return res, nil, fmt.Errorf("event %q: %w", ev.ID, err)
 		}
 		if seen {
 			res.Duplicates++
@@ -333,36 +344,50 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (Write
 		}
 	}
 
+	puts = make([]aggPut, 0, len(facts)+len(days)+len(principals))
 	for i := range facts {
 		kb := buf.str(facts[i].key)
-		v := factValue{}
-		val, found, err := getCopy(txn, kb, &scratch)
-		if err != nil {
-			return res, err
-		}
-		if found {
-			if v, err = decodeFactValue(val); err != nil {
-				return res, fmt.Errorf("read %q: %w", kb, err)
+		cached, ok := db.aggs.get(kb)
+		v := cached.fact
+		if !ok {
+			val, found, err := getCopy(txn, kb, &scratch)
+			if err != nil {
+				return res, nil, err
+			}
+			if found {
+				if v, err = decodeFactValue(val); err != nil {
+					return res, nil, fmt.Errorf("read %q: %w", kb, err)
+				}
 			}
 		}
 		v.merge(facts[i].v)
 		start := len(buf.b)
 		buf.b = v.encode(buf.b)
-		if err := buf.set(txn, kb, buf.since(start), 0); err != nil {
-			return res, err
+		enc := buf.since(start)
+		if err := buf.set(txn, kb, enc, 0); err != nil {
+			return res, nil, err
 		}
+		// Cache what a read would return: the value decoded from its
+		// encoding (which rounds times to what the encoding holds).
+		if v, err = decodeFactValue(enc); err != nil {
+			return res, nil, fmt.Errorf("encode %q: %w", kb, err)
+		}
+		puts = append(puts, aggPut{key: facts[i].key, v: aggValue{fact: v}})
 	}
 	res.Facts = len(facts)
 	for i := range days {
 		kb := buf.str(days[i].key)
-		v := dayValue{}
-		val, found, err := getCopy(txn, kb, &scratch)
-		if err != nil {
-			return res, err
-		}
-		if found {
-			if v, err = decodeDayValue(val); err != nil {
-				return res, fmt.Errorf("read %q: %w", kb, err)
+		cached, ok := db.aggs.get(kb)
+		v := cached.day
+		if !ok {
+			val, found, err := getCopy(txn, kb, &scratch)
+			if err != nil {
+				return res, nil, err
+			}
+			if found {
+				if v, err = decodeDayValue(val); err != nil {
+					return res, nil, fmt.Errorf("read %q: %w", kb, err)
+				}
 			}
 		}
 		v.allowed += days[i].v.allowed
@@ -370,47 +395,52 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (Write
 		start := len(buf.b)
 		buf.b = v.encode(buf.b)
 		if err := buf.set(txn, kb, buf.since(start), 0); err != nil {
-			return res, err
+			return res, nil, err
 		}
+		puts = append(puts, aggPut{key: days[i].key, v: aggValue{day: v}})
 	}
 	for p := range principals {
 		pk := key(pfxPrincipal, p)
+		if _, ok := db.aggs.get(pk); ok {
+			continue
+		}
 		if _, err := txn.Get(pk); errors.Is(err, badger.ErrKeyNotFound) {
 			if err := txn.Set(pk, nil); err != nil {
-				return res, err
+				return res, nil, err
 			}
 		} else if err != nil {
-			return res, fmt.Errorf("read principal %q: %w", p, err)
+			return res, nil, fmt.Errorf("read principal %q: %w", p, err)
 		}
+		puts = append(puts, aggPut{key: string(pk)})
 	}
 	for id, add := range keys {
 		if err := mergeKey(txn, id, add, wallExpiry); err != nil {
-			return res, err
+			return res, nil, err
 		}
 	}
 	for p, add := range sessions {
 		sk := key(pfxSessions, p)
 		s := PrincipalSessions{Principal: p}
 		if err := getValue(txn, sk, func(b []byte) (err error) { s, err = decodeSessions(p, b); return err }); err != nil {
-			return res, err
+			return res, nil, err
 		}
 		s.SessionNames = mergeSeen(s.SessionNames, seenList(add.names), MaxSessionSeen)
 		s.SourceIdentities = mergeSeen(s.SourceIdentities, seenList(add.idents), MaxSessionSeen)
 		if err := txn.Set(sk, encodeSessions(nil, s)); err != nil {
-			return res, err
+			return res, nil, err
 		}
 	}
 	for _, dk := range dedup {
 		if err := buf.set(txn, dk, dedupVal.b, wallExpiry); err != nil {
-			return res, err
+			return res, nil, err
 		}
 	}
 	for _, e := range raws {
 		if err := txn.SetEntry(e); err != nil {
-			return res, err
+			return res, nil, err
 		}
 	}
-	return res, nil
+	return res, puts, nil
 }
 
 func dupUse(before []Use, u Use) bool {
