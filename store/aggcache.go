@@ -14,8 +14,10 @@ package store
 //     whole cache if a commit fails, since Badger's state is then
 //     unknown.
 //
-// Access keys and sessions are not cached: temporary access keys expire
-// by Badger's TTL, and both are few per batch.
+// Access-key usage is cached too, with its Badger expiry: temporary
+// keys (ASIA…) carry a wall-clock TTL, so Write trusts a cached one only
+// while that TTL is well ahead (keyCacheMargin) and reads Badger
+// otherwise. Sessions are not cached: a few per batch.
 //
 // Memory is bounded by two generations of at most limit/2 entries each:
 // when the young one is full the old one is dropped and the young one
@@ -26,11 +28,13 @@ type aggCache struct {
 	young, old map[string]aggValue
 }
 
-// aggValue is a cached fact or day count (by the key's prefix), or a
-// principal index entry (nothing to hold).
+// aggValue is a cached fact, day count or access-key usage (by the key's
+// prefix), or a principal index entry (nothing to hold).
 type aggValue struct {
-	fact factValue
-	day  dayValue
+	fact    factValue
+	day     dayValue
+	key     *KeyUsage
+	expires uint64 // Badger ExpiresAt of a temporary key's usage, else 0
 }
 
 // aggPut is one value to cache once its transaction has committed.

@@ -86,13 +86,24 @@ func TestAggregateCacheUncommitted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			db, _ := openMem(t, func(o *Options) { o.AggregateCache = tc.limit })
 			at := t0.Add(-time.Hour)
-			mustWrite(t, db, &Batch{Events: []Event{ev("e1", alice, at, use("s3:GetObject", bucketA))}})
-			_, err := db.Write(&flipCtx{Context: context.Background(), ok: 1},
-				&Batch{Events: []Event{ev("e2", alice, at.Add(time.Second), use("s3:GetObject", bucketA)), ev("e2b", bob, at, use("s3:GetObject", bucketA))}})
+			const akid = "AKIAALICE"
+			mustWrite(t, db, &Batch{Events: []Event{withKey(ev("e1", alice, at, use("s3:GetObject", bucketA)), akid, "192.0.2.1", "cli")}})
+			_, err := db.Write(&flipCtx{Context: context.Background(), ok: 1}, &Batch{Events: []Event{
+				withKey(ev("e2", alice, at.Add(time.Second), use("s3:GetObject", bucketA)), akid, "192.0.2.1", "cli"),
+				ev("e2b", bob, at, use("s3:GetObject", bucketA)),
+			}})
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("Write with a context cancelled before commit: err = %v, want context.Canceled", err)
 			}
-			mustWrite(t, db, &Batch{Events: []Event{denied(ev("e3", alice, at.Add(2*time.Second), use("s3:GetObject", bucketA)))}})
+			mustWrite(t, db, &Batch{Events: []Event{withKey(denied(ev("e3", alice, at.Add(2*time.Second), use("s3:GetObject", bucketA))), akid, "192.0.2.1", "sdk")}})
+
+			ku, ok, err := db.KeyUsage(context.Background(), akid)
+			if err != nil || !ok {
+				t.Fatalf("KeyUsage(%s) = %v, %v", akid, ok, err)
+			}
+			if ku.Calls != 2 || len(ku.SourceIPs) != 1 || ku.SourceIPs[0].Count != 2 || len(ku.UserAgents) != 2 {
+				t.Errorf("KeyUsage(%s) = %+v, want 2 calls, one source IP seen twice, two user agents", akid, ku)
+			}
 
 			facts, err := db.Facts(context.Background(), FactQuery{Principal: alice})
 			if err != nil {

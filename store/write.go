@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -414,9 +415,11 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		puts = append(puts, aggPut{key: string(pk)})
 	}
 	for id, add := range keys {
-		if err := mergeKey(txn, id, add, wallExpiry); err != nil {
+		put, err := db.mergeKey(txn, id, add, wallExpiry, &scratch)
+		if err != nil {
 			return res, nil, err
 		}
+		puts = append(puts, put)
 	}
 	for p, add := range sessions {
 		sk := key(pfxSessions, p)
@@ -555,16 +558,33 @@ func isTemporaryKey(id string) bool { return strings.HasPrefix(id, "ASIA") }
 // keys get a Badger TTL (wallExpiry, the dedup horizon) on both the
 // usage and the owner index, renewed by every write, so session keys do
 // not pile up forever; long-term keys (AKIA…) are kept for good.
-func mergeKey(txn *badger.Txn, id string, add *keyAgg, wallExpiry uint64) error {
+//
+// The stored usage comes from db.aggs when it holds the key and, for a
+// temporary key, its TTL is safely ahead (keyCacheMargin): Badger
+// decides expiry by the wall clock, and near the deadline only Badger
+// knows. The returned aggPut caches what was written.
+func (db *DB) mergeKey(txn *badger.Txn, id string, add *keyAgg, wallExpiry uint64, scratch *[]byte) (aggPut, error) {
 	kk := key(pfxKey, id)
 	var cur KeyUsage
 	found := false
-	if err := getValue(txn, kk, func(b []byte) (err error) {
+	if c, ok := db.aggs.get(kk); ok && (c.expires == 0 || uint64(time.Now().Add(keyCacheMargin).Unix()) < c.expires) {
 		found = true
-		cur, err = decodeKeyUsage(id, b)
-		return err
-	}); err != nil {
-		return err
+		cur = *c.key
+		// mergeSeen works in place; the cached lists stay untouched until
+		// this transaction commits.
+		cur.SourceIPs = slices.Clone(cur.SourceIPs)
+		cur.UserAgents = slices.Clone(cur.UserAgents)
+	} else {
+		val, ok, err := getCopy(txn, kk, scratch)
+		if err != nil {
+			return aggPut{}, err
+		}
+		if ok {
+			found = true
+			if cur, err = decodeKeyUsage(id, val); err != nil {
+				return aggPut{}, fmt.Errorf("read %q: %w", kk, err)
+			}
+		}
 	}
 	oldOwner := cur.Principal
 	if !found {
@@ -588,21 +608,31 @@ func mergeKey(txn *badger.Txn, id string, add *keyAgg, wallExpiry uint64) error 
 	if isTemporaryKey(id) {
 		expires = wallExpiry
 	}
-	if err := txn.SetEntry(&badger.Entry{Key: kk, Value: encodeKeyUsage(nil, cur), ExpiresAt: expires}); err != nil {
-		return err
+	enc := encodeKeyUsage(nil, cur)
+	if err := txn.SetEntry(&badger.Entry{Key: kk, Value: enc, ExpiresAt: expires}); err != nil {
+		return aggPut{}, err
 	}
 	if cur.Principal != oldOwner && oldOwner != "" {
 		if err := txn.Delete(key(pfxKeyOwner, oldOwner, id)); err != nil {
-			return err
+			return aggPut{}, err
 		}
 	}
 	if cur.Principal != oldOwner || expires != 0 {
 		if err := txn.SetEntry(&badger.Entry{Key: key(pfxKeyOwner, cur.Principal, id), ExpiresAt: expires}); err != nil {
-			return err
+			return aggPut{}, err
 		}
 	}
-	return nil
+	// Cache what a read would return (times as the encoding holds them).
+	stored, err := decodeKeyUsage(id, enc)
+	if err != nil {
+		return aggPut{}, fmt.Errorf("encode %q: %w", kk, err)
+	}
+	return aggPut{key: string(kk), v: aggValue{key: &stored, expires: expires}}, nil
 }
+
+// keyCacheMargin is how long before its Badger TTL a cached temporary
+// key stops being trusted and is read from Badger instead.
+const keyCacheMargin = time.Hour
 
 func capRaw(b []byte) []byte {
 	if len(b) > MaxRawSize {
