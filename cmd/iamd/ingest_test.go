@@ -94,6 +94,22 @@ func TestIngestJSONSummaryAndRerun(t *testing.T) {
 			t.Fatalf("usage table lacks %q:\n%s", s, out)
 		}
 	}
+
+	// --limit keeps the first facts of the index's order.
+	out, err = runIamd(t, "usage", "--store", storeDir, "--format", "json", "--limit", "1", "--principal", "arn:aws:iam::111122223333:user/alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts = nil
+	if err := json.Unmarshal([]byte(out), &facts); err != nil {
+		t.Fatalf("usage json: %v\n%s", err, out)
+	}
+	if len(facts) != 1 || facts[0].Action != "s3:GetObject" {
+		t.Fatalf("usage --limit 1 = %+v, want only s3:GetObject", facts)
+	}
+	if _, err := runIamd(t, "usage", "--store", storeDir, "--limit", "-1"); err == nil || !strings.Contains(err.Error(), "--limit") {
+		t.Fatalf("usage --limit -1: err = %v, want a --limit error", err)
+	}
 }
 
 func TestIngestTable(t *testing.T) {

@@ -18,6 +18,7 @@ type usageOptions struct {
 	store     string
 	principal string
 	format    string
+	limit     int
 }
 
 func newUsageCmd() *cobra.Command {
@@ -30,6 +31,9 @@ func newUsageCmd() *cobra.Command {
 			if o.format != "table" && o.format != "json" {
 				return fmt.Errorf("--format %q: want table or json", o.format)
 			}
+			if o.limit < 0 {
+				return fmt.Errorf("--limit %d: want 0 (all) or more", o.limit)
+			}
 			db, err := store.Open(store.Options{Dir: o.store})
 			if err != nil {
 				return fmt.Errorf("open store %s: %w", o.store, err)
@@ -38,6 +42,9 @@ func newUsageCmd() *cobra.Command {
 			facts, err := db.Facts(cmd.Context(), store.FactQuery{Principal: o.principal})
 			if err != nil {
 				return err
+			}
+			if o.limit > 0 && len(facts) > o.limit {
+				facts = facts[:o.limit]
 			}
 			if o.format == "json" {
 				return writeUsageJSON(cmd.OutOrStdout(), facts)
@@ -49,6 +56,7 @@ func newUsageCmd() *cobra.Command {
 	f.StringVar(&o.store, "store", defaultStoreDir(os.Getenv), "usage index directory (env "+storeEnv+")")
 	f.StringVar(&o.principal, "principal", "", "only this principal ARN")
 	f.StringVar(&o.format, "format", "table", "output format: table or json")
+	f.IntVar(&o.limit, "limit", 0, "print at most this many facts, in the index's order (0: all)")
 	return cmd
 }
 
