@@ -73,7 +73,7 @@ counted, never fatal.`,
 	f := cmd.Flags()
 	f.StringVar(&o.store, "store", defaultStoreDir(os.Getenv), "usage index directory (env "+storeEnv+")")
 	f.StringVar(&o.format, "format", "table", "summary format: table or json")
-	f.StringVar(&o.from, "from", "", "streaming source URL (s3://…, kafka://…)")
+	f.StringVar(&o.from, "from", "", "streaming source URL (s3://…, kafka://…); --from help prints the forms")
 	f.IntVar(&o.workers, "workers", 0, "files decoded at once (default: number of CPUs)")
 	f.IntVar(&o.batchSize, "batch", ingest.DefaultBatchSize, "records per store write")
 	f.IntVar(&o.top, "top", 10, "unmapped event names listed in the table")
