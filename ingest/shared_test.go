@@ -34,6 +34,11 @@ func sharedFiles(t testing.TB) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The tests on these files loop over them and check ratios of their
+	// counts; none of that can fail on an empty set.
+	if len(files) == 0 {
+		t.Fatalf("no CloudTrail data files under %s", sharedCloudTrail)
+	}
 	sort.Strings(files)
 	return files
 }
@@ -87,6 +92,9 @@ func TestSharedSamplesClassified(t *testing.T) {
 	}
 	sort.Strings(keys)
 	t.Logf("unmapped (%d): %s", total.UnmappedTotal(), strings.Join(keys, ", "))
+	if total.Records == 0 {
+		t.Fatal("shared samples held no records")
+	}
 	share := total.Classified()
 	t.Logf("attributed and mapped or classified: %.2f%% of %d usable records", 100*share, total.Records-total.QuarantinedTotal())
 	if share < 0.99 {
