@@ -18,8 +18,8 @@ import (
 	"github.com/iamd/iamd/store"
 )
 
-// Run backfills every stream, then (with Tail) polls until ctx is
-// cancelled. A failing poll is retried with exponential backoff; a
+// Run backfills every stream, then (with Tail) polls, or with Queue
+// receives notifications, until ctx is cancelled. A failing poll is retried with exponential backoff; a
 // cancelled context ends Run with nil after the batch in flight is
 // written (files are written whole, with their checkpoint).
 func (s *Source) Run(ctx context.Context) error {
@@ -39,6 +39,9 @@ func (s *Source) Run(ctx context.Context) error {
 			backoff = time.Second
 			if !s.cfg.Tail {
 				return nil
+			}
+			if s.cfg.Queue != "" {
+				return s.tailQueue(ctx)
 			}
 		}
 		wait := s.cfg.PollInterval

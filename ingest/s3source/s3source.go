@@ -33,9 +33,19 @@
 //
 // # SQS notifications
 //
-// Not implemented: the source polls. S3 event notifications through SQS
-// would cut the list calls for very large buckets; polling with
-// StartAfter costs one list call per stream per PollInterval.
+// With Queue set (and Tail), Run backfills by listing once, then tails
+// by receiving the bucket's S3 event notifications from an SQS queue
+// (long polling) instead of listing every PollInterval. Direct and
+// SNS-wrapped notifications are accepted. The files a batch of messages
+// names are written per stream with the same checkpoint as polling
+// (last key, recent keys), and a message is deleted only after every
+// file it names is durably written. A message whose file could not be
+// read or written stays in the queue and comes back after its
+// visibility timeout. Test events, digest files, other buckets and keys
+// outside Prefix/OrgID/Accounts/Regions are counted as ignored and
+// deleted. A malformed message is counted, logged by message ID (never
+// its body), quarantined in the store and then deleted: the store keeps
+// the evidence, so the queue's redrive policy is not needed for it.
 package s3source
 
 import (
@@ -51,6 +61,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/iamd/iamd/ingest"
 	"github.com/iamd/iamd/store"
@@ -103,6 +114,8 @@ type Client interface {
 
 var _ Client = (*s3.Client)(nil)
 
+var _ QueueClient = (*sqs.Client)(nil)
+
 // Config configures a Source.
 type Config struct {
 	// Bucket holding the trail. Required.
@@ -141,6 +154,20 @@ type Config struct {
 	// Default 512 MiB.
 	MaxObjectBytes int64
 
+	// Queue is the URL of an SQS queue receiving the bucket's S3 event
+	// notifications (directly or through SNS). With it, tailing
+	// receives notifications instead of listing. Requires Tail and
+	// QueueClient. Default "": poll.
+	Queue string
+	// QueueClient receives from and deletes on Queue; *sqs.Client has it.
+	QueueClient QueueClient
+	// QueueWait is the long-polling wait of one receive (whole seconds,
+	// at most 20). Default 20 s.
+	QueueWait time.Duration
+	// QueueMessages is the most messages one receive returns (1–10).
+	// Default 10.
+	QueueMessages int
+
 	// Decode decodes a file. Required.
 	Decode DecodeFunc
 	// Logger; default discard.
@@ -156,6 +183,8 @@ func (c *Config) setDefaults() {
 	def(&c.MaxRecent, DefaultMaxRecent)
 	def(&c.BatchMaxRecords, DefaultBatchMaxRecords)
 	def(&c.MaxObjectBytes, DefaultMaxObjectBytes)
+	def(&c.QueueWait, DefaultQueueWait)
+	def(&c.QueueMessages, DefaultQueueMessages)
 	if c.Prefix != "" && !strings.HasSuffix(c.Prefix, "/") {
 		c.Prefix += "/"
 	}
@@ -199,6 +228,20 @@ func (c *Config) Validate() error {
 	if c.Workers < 0 || c.PollInterval < 0 || c.LookBack < 0 || c.BatchMaxRecords < 0 || c.MaxObjectBytes < 0 || c.MaxRecent < 0 {
 		bad("Workers/PollInterval/LookBack/BatchMaxRecords/MaxObjectBytes/MaxRecent", "negative")
 	}
+	if c.Queue != "" {
+		if !c.Tail {
+			bad("Queue", "requires Tail")
+		}
+		if c.QueueClient == nil {
+			bad("QueueClient", "required with Queue")
+		}
+		if c.QueueWait < 0 || c.QueueWait > 20*time.Second {
+			bad("QueueWait", "%v: want 0–20s", c.QueueWait)
+		}
+		if c.QueueMessages < 0 || c.QueueMessages > 10 {
+			bad("QueueMessages", "%d: want 1–10", c.QueueMessages)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -216,11 +259,17 @@ type Stats struct {
 	Polls          int64            // completed passes over all streams
 	Lag            time.Duration    // age of the newest object ingested, by the injected clock
 	LastCheckpoint time.Time
+	// Queue mode only.
+	Messages  int64 // notifications received
+	Deleted   int64 // notifications deleted after their files were written
+	Malformed int64 // notifications that were not S3 event notifications (quarantined)
+	Ignored   int64 // test events and notifications of no file in scope
 }
 
 type counters struct {
 	streams, objects, digests, skipped, records, events, written, duplicates, polls atomic.Int64
 	newest, lastCheckpoint                                                          atomic.Int64
+	messages, deleted, malformed, ignored                                           atomic.Int64
 
 	mu          sync.Mutex
 	quarantined map[string]int64
@@ -253,6 +302,7 @@ func (s *Source) Stats() Stats {
 		Streams: s.c.streams.Load(), Objects: s.c.objects.Load(), Digests: s.c.digests.Load(),
 		Skipped: s.c.skipped.Load(), Records: s.c.records.Load(), Events: s.c.events.Load(),
 		Written: s.c.written.Load(), Duplicates: s.c.duplicates.Load(), Polls: s.c.polls.Load(),
+		Messages: s.c.messages.Load(), Deleted: s.c.deleted.Load(), Malformed: s.c.malformed.Load(), Ignored: s.c.ignored.Load(),
 	}
 	if ns := s.c.newest.Load(); ns != 0 {
 		st.Lag = max(s.cfg.Now().Sub(time.Unix(0, ns)), 0)

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
@@ -280,6 +281,10 @@ func TestConfigValidate(t *testing.T) {
 		{"account", s3source.Config{Bucket: "b", Decode: decode, Accounts: []string{"12"}}, "Accounts[0]"},
 		{"org", s3source.Config{Bucket: "b", Decode: decode, OrgID: "abc"}, "OrgID"},
 		{"range", s3source.Config{Bucket: "b", Decode: decode, Since: time.Unix(100, 0), Until: time.Unix(50, 0)}, "Until"},
+		{"queue without tail", s3source.Config{Bucket: "b", Decode: decode, Queue: "q", QueueClient: &sqs.Client{}}, "Queue: requires Tail"},
+		{"queue without client", s3source.Config{Bucket: "b", Decode: decode, Tail: true, Queue: "q"}, "QueueClient"},
+		{"queue wait", s3source.Config{Bucket: "b", Decode: decode, Tail: true, Queue: "q", QueueClient: &sqs.Client{}, QueueWait: time.Minute}, "QueueWait"},
+		{"queue messages", s3source.Config{Bucket: "b", Decode: decode, Tail: true, Queue: "q", QueueClient: &sqs.Client{}, QueueMessages: 11}, "QueueMessages"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s3source.New(tc.cfg, &s3.Client{}, &store.DB{})
