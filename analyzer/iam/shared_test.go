@@ -80,10 +80,12 @@ func summarize(t *testing.T, a *Account) snapshotSummary {
 }
 
 func TestSharedSnapshotsGolden(t *testing.T) {
-	files, _ := filepath.Glob(sharedSnapshots + "/*/*.json")
-	if len(files) == 0 {
+	if _, err := os.Stat(sharedSnapshots); err != nil {
 		t.Skipf("iam snapshots: shared test data not found at %s", sharedSnapshots)
 	}
+	// Present but laid out differently is a failure (the count check
+	// below), not a skip.
+	files, _ := filepath.Glob(sharedSnapshots + "/*/*.json")
 	if got, want := len(files), 7; got != want {
 		t.Errorf("shared snapshots = %d, want %d", got, want)
 	}

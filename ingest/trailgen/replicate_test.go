@@ -146,9 +146,12 @@ func TestReplicate(t *testing.T) {
 // TestReplicateShared multiplies the real invictus-ir log files.
 func TestReplicateShared(t *testing.T) {
 	const dir = "../../../shared/testdata/cloudtrail/invictus-ir-aws_dataset/CloudTrail"
+	if _, err := os.Stat(dir); err != nil {
+		t.Skip("replicate: shared test data not found at " + dir)
+	}
 	src, _ := filepath.Glob(dir + "/*.json")
 	if len(src) == 0 {
-		t.Skip("replicate: shared test data not found at " + dir)
+		t.Fatalf("replicate: no *.json log files in %s", dir)
 	}
 	n := 0
 	for _, p := range src {
