@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/spf13/cobra"
 
 	"github.com/iamd/iamd/analyzer/catalog"
@@ -56,6 +57,9 @@ const fromURLHelp = `Streaming sources (--from URL):
     lookback=DURATION re-listed window for late-delivered files (default 1h)
     region=R          the bucket's region (default: from the AWS config)
     endpoint=URL      S3 endpoint (S3-compatible stores); implies path-style
+    sqs=QUEUE_URL     after the backfill, tail by receiving the bucket's S3 event
+                      notifications (direct or via SNS) from this SQS queue
+                      instead of polling; the queue's region comes from its URL
   Credentials come from the standard AWS chain (env, profile, instance role).
 `
 
@@ -155,7 +159,7 @@ func parseFromURL(raw string) (fromSource, error) {
 		dur("wait", &c.BatchMaxWait)
 		fs.kafka = c
 	case "s3":
-		for _, k := range []string{"accounts", "regions", "org", "since", "until", "tail", "poll", "workers", "lookback", "region", "endpoint"} {
+		for _, k := range []string{"accounts", "regions", "org", "since", "until", "tail", "poll", "workers", "lookback", "region", "endpoint", "sqs"} {
 			known[k] = true
 		}
 		c := &s3source.Config{Bucket: u.Host, Prefix: strings.TrimPrefix(u.Path, "/"), OrgID: q.Get("org"),
@@ -178,6 +182,16 @@ func parseFromURL(raw string) (fromSource, error) {
 		dur("poll", &c.PollInterval)
 		dur("lookback", &c.LookBack)
 		num("workers", &c.Workers)
+		if v := q.Get("sqs"); v != "" {
+			qu, err := url.Parse(v)
+			switch {
+			case err != nil || (qu.Scheme != "https" && qu.Scheme != "http") || qu.Host == "" || strings.Trim(qu.Path, "/") == "":
+				bad("sqs=%q: want the queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)", v)
+			case !c.Tail:
+				bad("sqs= needs tailing (no until=, tail=false)")
+			}
+			c.Queue = v
+		}
 		fs.region, fs.endpoint = q.Get("region"), q.Get("endpoint")
 		fs.s3 = c
 	default:
@@ -242,6 +256,11 @@ func runIngestFrom(cmd *cobra.Command, o ingestOptions) error {
 			return err
 		}
 		fs.s3.Decode, fs.s3.Logger = s3source.FromConverter(conv), logger
+		if fs.s3.Queue != "" {
+			if fs.s3.QueueClient, err = newSQSClient(ctx, fs.s3.Queue, fs.region); err != nil {
+				return err
+			}
+		}
 		src, err := s3source.New(*fs.s3, client, db)
 		if err != nil {
 			return err
@@ -273,6 +292,52 @@ func newS3Client(ctx context.Context, region, endpoint string) (*s3.Client, erro
 			o.UsePathStyle = true
 			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 			o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		}
+	}), nil
+}
+
+// sqsQueueEndpoint returns the region and, for a queue not on AWS
+// (ElasticMQ, LocalStack), the endpoint of an SQS queue URL. AWS queue
+// URLs name their region: https://sqs.REGION.amazonaws.com/ACCOUNT/NAME.
+func sqsQueueEndpoint(queueURL string) (region, endpoint string, err error) {
+	u, err := url.Parse(queueURL)
+	if err != nil {
+		return "", "", fmt.Errorf("sqs queue URL: %w", err)
+	}
+	host := u.Hostname()
+	if rest, ok := strings.CutPrefix(host, "sqs."); ok {
+		if r, _, ok := strings.Cut(rest, ".amazonaws.com"); ok && r != "" {
+			return r, "", nil
+		}
+	}
+	if strings.HasSuffix(host, ".amazonaws.com") || strings.HasSuffix(host, ".amazonaws.com.cn") {
+		return "", "", nil
+	}
+	return "", u.Scheme + "://" + u.Host, nil
+}
+
+func newSQSClient(ctx context.Context, queueURL, region string) (*sqs.Client, error) {
+	qRegion, endpoint, err := sqsQueueEndpoint(queueURL)
+	if err != nil {
+		return nil, err
+	}
+	if qRegion != "" {
+		region = qRegion
+	}
+	var opts []func(*config.LoadOptions) error
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("aws config: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	return sqs.NewFromConfig(cfg, func(o *sqs.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
 		}
 	}), nil
 }
