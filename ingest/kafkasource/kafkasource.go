@@ -56,6 +56,7 @@ package kafkasource
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -136,6 +137,28 @@ type SASL struct {
 	Mechanism string
 	Username  string
 	Password  string // never logged
+}
+
+// String prints the mechanism and user name, never the password, so a
+// Config or SASL that reaches fmt (%v, %+v, %s) or an error stays clean.
+func (s SASL) String() string {
+	pw := ""
+	if s.Password != "" {
+		pw = "[REDACTED]"
+	}
+	return fmt.Sprintf("{Mechanism:%s Username:%s Password:%s}", s.Mechanism, s.Username, pw)
+}
+
+// GoString is String for %#v.
+func (s SASL) GoString() string { return "kafkasource.SASL" + s.String() }
+
+// MarshalJSON writes the redacted form, for slog's JSON handler and any
+// status dump.
+func (s SASL) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// LogValue keeps the password out of slog output.
+func (s SASL) LogValue() slog.Value {
+	return slog.StringValue(s.String())
 }
 
 // Config configures a Source.
