@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -314,13 +315,11 @@ func (s *Source) ingestKeys(ctx context.Context, src string, st stream, keys []s
 	for lo := 0; lo < len(todo); lo += s.cfg.Workers {
 		hi := min(lo+s.cfg.Workers, len(todo))
 		files := make([]file, hi-lo)
-		done := make(chan struct{}, hi-lo)
+		var wg sync.WaitGroup
 		for i := lo; i < hi; i++ {
-			go func() { files[i-lo] = s.readFile(ctx, todo[i], time.Time{}); done <- struct{}{} }()
+			wg.Go(func() { files[i-lo] = s.readFile(ctx, todo[i], time.Time{}) })
 		}
-		for range hi - lo {
-			<-done
-		}
+		wg.Wait()
 		for _, f := range files {
 			if f.err != nil {
 				s.log.Warn("object not read; its message stays in the queue", "source", src, "error", f.err)

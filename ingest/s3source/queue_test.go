@@ -56,7 +56,6 @@ type sqsMessage struct {
 // X-Amz-Target: AmazonSQS.<Op>) for ReceiveMessage, DeleteMessage and
 // DeleteMessageBatch. A received message stays invisible until expire.
 type fakeSQS struct {
-	t        *testing.T
 	ev       *events
 	mu       sync.Mutex
 	msgs     []*sqsMessage
@@ -251,7 +250,7 @@ func startQueue(t *testing.T, edit func(*s3source.Config), before func(*fixture)
 	if before != nil {
 		before(h.f)
 	}
-	h.q = &fakeSQS{t: t, ev: h.ev}
+	h.q = &fakeSQS{ev: h.ev}
 	ts := httptest.NewServer(h.q)
 	t.Cleanup(ts.Close)
 	client := sqs.New(sqs.Options{
