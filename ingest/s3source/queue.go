@@ -45,6 +45,7 @@ type notification struct {
 	Records []struct {
 		EventSource string `json:"eventSource"`
 		EventName   string `json:"eventName"`
+		EventTime   string `json:"eventTime"`
 		S3          struct {
 			Bucket struct {
 				Name string `json:"name"`
@@ -56,11 +57,17 @@ type notification struct {
 	} `json:"Records"`
 }
 
-// parseNotification returns the object keys (decoded) of the
-// ObjectCreated records for bucket in body; test=true for an
-// s3:TestEvent. Records of other buckets and other event types are
-// dropped.
-func parseNotification(body, bucket string) (keys []string, test bool, err error) {
+// created is one object named by a notification: its key (decoded) and
+// the time S3 reported its creation.
+type created struct {
+	key string
+	at  time.Time
+}
+
+// parseNotification returns the objects of the ObjectCreated records
+// for bucket in body; test=true for an s3:TestEvent. Records of other
+// buckets and other event types are dropped.
+func parseNotification(body, bucket string) (objs []created, test bool, err error) {
 	var n notification
 	if err := json.Unmarshal([]byte(body), &n); err != nil {
 		return nil, false, fmt.Errorf("message body: %w", err)
@@ -96,9 +103,10 @@ func parseNotification(body, bucket string) (keys []string, test bool, err error
 		if err != nil {
 			return nil, false, fmt.Errorf("Records[%d].s3.object.key: %w", i, err)
 		}
-		keys = append(keys, k)
+		at, _ := time.Parse(time.RFC3339Nano, r.EventTime) // only for Lag: zero if absent or odd
+		objs = append(objs, created{key: k, at: at})
 	}
-	return keys, false, nil
+	return objs, false, nil
 }
 
 // streamOf returns the stream a log file key belongs to, ok=false for
@@ -181,15 +189,15 @@ func (s *Source) receiveOnce(ctx context.Context) error {
 	var (
 		msgs       []*pending
 		keysOf     = map[string][]string{} // checkpoint source → keys
-		streamOf   = map[string]stream{}
 		malformed  store.Batch
 		ownerOfKey = map[string][]*pending{}
+		createdAt  = map[string]time.Time{} // key → notified creation time, for Lag
 	)
 	for _, m := range out.Messages {
 		p := &pending{msg: m}
 		msgs = append(msgs, p)
 		id := aws.ToString(m.MessageId)
-		keys, test, err := parseNotification(aws.ToString(m.Body), s.cfg.Bucket)
+		objs, test, err := parseNotification(aws.ToString(m.Body), s.cfg.Bucket)
 		switch {
 		case err != nil:
 			// The body is not logged: it is not ours to print. The error
@@ -205,18 +213,21 @@ func (s *Source) receiveOnce(ctx context.Context) error {
 			continue
 		}
 		inScope := false
-		for _, k := range keys {
+		for _, o := range objs {
+			k := o.key
 			st, ok := s.streamOf(k)
 			if !ok {
 				continue
 			}
 			inScope = true
 			src := s.checkpointSource(st)
-			streamOf[src] = st
 			if len(ownerOfKey[k]) == 0 {
 				keysOf[src] = append(keysOf[src], k)
 			}
 			ownerOfKey[k] = append(ownerOfKey[k], p)
+			if o.at.After(createdAt[k]) {
+				createdAt[k] = o.at
+			}
 			if !slices.Contains(p.streams, src) {
 				p.streams = append(p.streams, src)
 			}
@@ -245,7 +256,7 @@ func (s *Source) receiveOnce(ctx context.Context) error {
 	}
 	slices.Sort(srcs)
 	for _, src := range srcs {
-		failed, err := s.ingestKeys(ctx, src, streamOf[src], keysOf[src])
+		failed, err := s.ingestKeys(ctx, src, keysOf[src], createdAt)
 		for _, k := range failed {
 			for _, p := range ownerOfKey[k] {
 				p.failed = true
@@ -291,7 +302,7 @@ func (s *Source) receiveOnce(ctx context.Context) error {
 // writes them with the advanced checkpoint. Keys the checkpoint already
 // covers are skipped. failed are keys that could not be downloaded
 // (their messages stay in the queue).
-func (s *Source) ingestKeys(ctx context.Context, src string, st stream, keys []string) (failed []string, err error) {
+func (s *Source) ingestKeys(ctx context.Context, src string, keys []string, createdAt map[string]time.Time) (failed []string, err error) {
 	cp, _, err := s.store.Checkpoint(ctx, src)
 	if err != nil {
 		return keys, fmt.Errorf("read checkpoint %s: %w", src, err)
@@ -317,7 +328,7 @@ func (s *Source) ingestKeys(ctx context.Context, src string, st stream, keys []s
 		files := make([]file, hi-lo)
 		var wg sync.WaitGroup
 		for i := lo; i < hi; i++ {
-			wg.Go(func() { files[i-lo] = s.readFile(ctx, todo[i], time.Time{}) })
+			wg.Go(func() { files[i-lo] = s.readFile(ctx, todo[i], createdAt[todo[i]]) })
 		}
 		wg.Wait()
 		for _, f := range files {

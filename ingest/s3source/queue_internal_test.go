@@ -32,7 +32,11 @@ func TestParseNotification(t *testing.T) {
 		{"not s3", `{"Records":[{"eventSource":"aws:sqs","eventName":"ObjectCreated:Put","s3":{"object":{"key":"k"}}}]}`, nil, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			keys, test, err := parseNotification(tc.body, "trail")
+			objs, test, err := parseNotification(tc.body, "trail")
+			var keys []string
+			for _, o := range objs {
+				keys = append(keys, o.key)
+			}
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("parseNotification() err=%v, want error %v", err, tc.wantErr)
 			}

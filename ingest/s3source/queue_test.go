@@ -328,7 +328,7 @@ func TestQueueNotifications(t *testing.T) {
 				return map[string]string{"m1": s3Notification("trail", f.putLog("", acct, region, day, 3))}
 			},
 			wantLog:   []string{"write events=3 quarantined=0", "delete m1"},
-			wantStats: "messages=1 deleted=1 malformed=0 ignored=0 objects=1 written=3 skipped=0",
+			wantStats: "messages=1 deleted=1 malformed=0 ignored=0 objects=1 written=3 skipped=0 lag=25m0s",
 		},
 		{
 			name: "SNS-wrapped",
@@ -336,7 +336,7 @@ func TestQueueNotifications(t *testing.T) {
 				return map[string]string{"m1": snsWrapped(s3Notification("trail", f.putLog("o-abc123/", acct, region, day, 2)))}
 			},
 			wantLog:   []string{"write events=2 quarantined=0", "delete m1"},
-			wantStats: "messages=1 deleted=1 malformed=0 ignored=0 objects=1 written=2 skipped=0",
+			wantStats: "messages=1 deleted=1 malformed=0 ignored=0 objects=1 written=2 skipped=0 lag=25m0s",
 		},
 		{
 			name: "test event",
@@ -344,7 +344,7 @@ func TestQueueNotifications(t *testing.T) {
 				return map[string]string{"m1": `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-23T12:00:00.000Z","Bucket":"trail","RequestId":"R","HostId":"H"}`}
 			},
 			wantLog:   []string{"delete m1"},
-			wantStats: "messages=1 deleted=1 malformed=0 ignored=1 objects=0 written=0 skipped=0",
+			wantStats: "messages=1 deleted=1 malformed=0 ignored=1 objects=0 written=0 skipped=0 lag=0s",
 		},
 		{
 			name: "malformed body",
@@ -352,7 +352,7 @@ func TestQueueNotifications(t *testing.T) {
 				return map[string]string{"m1": `{"Records":[{"s3":`, "m2": `{"hello":"world"}`}
 			},
 			wantLog:   []string{"write events=0 quarantined=2", "delete m1", "delete m2"},
-			wantStats: "messages=2 deleted=2 malformed=2 ignored=0 objects=0 written=0 skipped=0",
+			wantStats: "messages=2 deleted=2 malformed=2 ignored=0 objects=0 written=0 skipped=0 lag=0s",
 			wantQuar:  map[string]uint64{s3source.ReasonNotification: 2},
 		},
 		{
@@ -362,7 +362,7 @@ func TestQueueNotifications(t *testing.T) {
 				return map[string]string{"m1": s3Notification("trail", f.putLog("", acct, region, day, 2))}
 			},
 			wantLog:   []string{"delete m1"},
-			wantStats: "messages=1 deleted=1 malformed=0 ignored=1 objects=0 written=0 skipped=0",
+			wantStats: "messages=1 deleted=1 malformed=0 ignored=1 objects=0 written=0 skipped=0 lag=0s",
 		},
 		{
 			name: "other account, digest and other bucket",
@@ -377,7 +377,7 @@ func TestQueueNotifications(t *testing.T) {
 				}
 			},
 			wantLog:   []string{"delete m1", "delete m2", "delete m3"},
-			wantStats: "messages=3 deleted=3 malformed=0 ignored=3 objects=0 written=0 skipped=0",
+			wantStats: "messages=3 deleted=3 malformed=0 ignored=3 objects=0 written=0 skipped=0 lag=0s",
 		},
 		{
 			name: "two messages, one file twice",
@@ -386,7 +386,7 @@ func TestQueueNotifications(t *testing.T) {
 				return map[string]string{"m1": s3Notification("trail", k), "m2": snsWrapped(s3Notification("trail", k))}
 			},
 			wantLog:   []string{"write events=4 quarantined=0", "delete m1", "delete m2"},
-			wantStats: "messages=2 deleted=2 malformed=0 ignored=0 objects=1 written=4 skipped=0",
+			wantStats: "messages=2 deleted=2 malformed=0 ignored=0 objects=1 written=4 skipped=0 lag=25m0s",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -406,8 +406,8 @@ func TestQueueNotifications(t *testing.T) {
 				t.Errorf("log %q, want %q", got, tc.wantLog)
 			}
 			st := h.src.Stats()
-			if got := fmt.Sprintf("messages=%d deleted=%d malformed=%d ignored=%d objects=%d written=%d skipped=%d",
-				st.Messages, st.Deleted, st.Malformed, st.Ignored, st.Objects, st.Written, st.Skipped); got != tc.wantStats {
+			if got := fmt.Sprintf("messages=%d deleted=%d malformed=%d ignored=%d objects=%d written=%d skipped=%d lag=%v",
+				st.Messages, st.Deleted, st.Malformed, st.Ignored, st.Objects, st.Written, st.Skipped, st.Lag); got != tc.wantStats {
 				t.Errorf("stats %s, want %s", got, tc.wantStats)
 			}
 			q, err := h.st.db.QuarantineCounts(context.Background())
