@@ -47,6 +47,10 @@ func newAggCache(limit int) *aggCache {
 	return &aggCache{limit: limit}
 }
 
+// enabled reports whether the cache is on; Write skips preparing values
+// for it otherwise.
+func (c *aggCache) enabled() bool { return c.limit > 0 }
+
 // get returns the cached value of k; k is copied only when an old entry
 // is promoted.
 func (c *aggCache) get(k []byte) (aggValue, bool) {

@@ -368,6 +368,9 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		if err := buf.set(txn, kb, enc, 0); err != nil {
 			return res, nil, err
 		}
+		if !db.aggs.enabled() {
+			continue
+		}
 		// Cache what a read would return: the value decoded from its
 		// encoding (which rounds times to what the encoding holds).
 		if v, err = decodeFactValue(enc); err != nil {
@@ -419,7 +422,9 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		if err != nil {
 			return res, nil, err
 		}
-		puts = append(puts, put)
+		if put.key != "" {
+			puts = append(puts, put)
+		}
 	}
 	for p, add := range sessions {
 		sk := key(pfxSessions, p)
@@ -510,7 +515,8 @@ type txnBuf struct {
 }
 
 func newTxnBuf(events int) *txnBuf {
-	return &txnBuf{b: make([]byte, 0, events*128), entries: make([]badger.Entry, 0, events*3)}
+	// Sized for the dedup keys; the slabs grow when events are new.
+	return &txnBuf{b: make([]byte, 0, events*32), entries: make([]badger.Entry, 0, events)}
 }
 
 // since returns what was appended to the slab from start on, with its
@@ -562,7 +568,8 @@ func isTemporaryKey(id string) bool { return strings.HasPrefix(id, "ASIA") }
 // The stored usage comes from db.aggs when it holds the key and, for a
 // temporary key, its TTL is safely ahead (keyCacheMargin): Badger
 // decides expiry by the wall clock, and near the deadline only Badger
-// knows. The returned aggPut caches what was written.
+// knows. The returned aggPut caches what was written (its key is ""
+// when the cache is off).
 func (db *DB) mergeKey(txn *badger.Txn, id string, add *keyAgg, wallExpiry uint64, scratch *[]byte) (aggPut, error) {
 	kk := key(pfxKey, id)
 	var cur KeyUsage
@@ -621,6 +628,9 @@ func (db *DB) mergeKey(txn *badger.Txn, id string, add *keyAgg, wallExpiry uint6
 		if err := txn.SetEntry(&badger.Entry{Key: key(pfxKeyOwner, cur.Principal, id), ExpiresAt: expires}); err != nil {
 			return aggPut{}, err
 		}
+	}
+	if !db.aggs.enabled() {
+		return aggPut{}, nil
 	}
 	// Cache what a read would return (times as the encoding holds them).
 	stored, err := decodeKeyUsage(id, enc)
