@@ -60,7 +60,10 @@ type fakeSQS struct {
 	mu       sync.Mutex
 	msgs     []*sqsMessage
 	receives atomic.Int64
-	badReq   atomic.Value // string: the last protocol violation
+	// failDeletes makes DeleteMessageBatch report every entry as failed.
+	failDeletes   atomic.Bool
+	deleteBatches atomic.Int64
+	badReq        atomic.Value // string: the last protocol violation
 }
 
 func (q *fakeSQS) send(id, body string) {
@@ -173,13 +176,14 @@ func (q *fakeSQS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var okIDs, failed []map[string]any
 		q.mu.Lock()
 		for _, e := range in.Entries {
-			if deleteOne(e.ReceiptHandle) {
+			if !q.failDeletes.Load() && deleteOne(e.ReceiptHandle) {
 				okIDs = append(okIDs, map[string]any{"Id": e.ID})
 			} else {
 				failed = append(failed, map[string]any{"Id": e.ID, "Code": "ReceiptHandleIsInvalid", "SenderFault": true, "Message": "stale"})
 			}
 		}
 		q.mu.Unlock()
+		q.deleteBatches.Add(1) // after the entries: a test may flip failDeletes once it sees this
 		out["Successful"], out["Failed"] = okIDs, failed
 	default:
 		q.fail(w, http.StatusBadRequest, "InvalidAction", op)
@@ -476,5 +480,28 @@ func TestQueueSkipsFileCoveredByCheckpoint(t *testing.T) {
 	}
 	if st := h.src.Stats(); st.Skipped != 1 || st.Objects != 1 || st.Deleted != 1 {
 		t.Errorf("stats skipped=%d objects=%d deleted=%d, want 1 1 1", st.Skipped, st.Objects, st.Deleted)
+	}
+}
+
+// A message whose delete fails after its write (as after a crash between
+// the two) comes back; the checkpoint skips its file and the retry
+// deletes it.
+func TestQueueRedeliveryAfterFailedDelete(t *testing.T) {
+	h := startQueue(t, nil, nil)
+	key := h.f.putLog("", "111122223333", "us-east-1", time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC), 3)
+	h.q.failDeletes.Store(true)
+	h.q.send("m1", s3Notification("trail", key))
+	h.waitFor(t, "delete attempt", func() bool { return h.q.deleteBatches.Load() > 0 })
+	h.q.failDeletes.Store(false)
+	h.q.expire()
+	h.waitFor(t, "delete", func() bool { _, left := h.q.state(); return len(left) == 0 })
+	h.stop(t)
+	if got, want := h.ev.snapshot(), []string{"write events=3 quarantined=0", "delete m1"}; !slices.Equal(got, want) {
+		t.Errorf("log %q, want %q", got, want)
+	}
+	st := h.src.Stats()
+	if got, want := fmt.Sprintf("messages=%d deleted=%d objects=%d skipped=%d written=%d", st.Messages, st.Deleted, st.Objects, st.Skipped, st.Written),
+		"messages=2 deleted=1 objects=1 skipped=1 written=3"; got != want {
+		t.Errorf("stats %s, want %s", got, want)
 	}
 }
