@@ -22,7 +22,8 @@ package store
 // Memory is bounded by two generations of at most limit/2 entries each:
 // when the young one is full the old one is dropped and the young one
 // takes its place, so recently used keys survive (an old-generation hit
-// is promoted). One entry costs ~250 bytes with typical ARNs.
+// is promoted). One entry costs ~350 bytes of heap with a 111-byte fact
+// key (measured: 65,536 entries took 22 MiB).
 type aggCache struct {
 	limit      int // total entries; <= 0 disables the cache
 	young, old map[string]aggValue

@@ -42,8 +42,8 @@
 //	ValueThreshold          4 KiB  (Badger: 1 MiB)  larger values go to the value log
 //	NumCompactors           2      (Badger: 4)
 //	TableSizeMultiplier     1      (Badger: 2)      SSTables stay BaseTableSize at every level
-//	AggregateCache          65,536 entries (~16 MiB at most) of stored facts and
-//	                        day counts Write need not read back (aggcache.go)
+//	AggregateCache          65,536 entries (~22 MiB at most) of stored aggregates
+//	                        Write need not read back (aggcache.go)
 //
 // With an 8 MiB memtable one Badger transaction holds at most ~1.2 MiB
 // of entries (15 % of MemTableSize), which is what bounds a Batch's
@@ -188,10 +188,12 @@ type Options struct {
 	// memory-mapped tables, so peak RSS was not lower on 2 M events
 	// (docs/perf-store.md). Default false (compressed).
 	DisableCompression bool
-	// AggregateCache is how many fact, day-count and principal entries
-	// Write keeps in memory so it need not read them back from Badger
-	// (~250 bytes each; the default 65,536 is ~16 MiB at most). Default
-	// DefaultAggregateCache; negative disables the cache.
+	// AggregateCache is how many stored fact, day-count, principal and
+	// access-key entries Write keeps in memory so that it need not read
+	// them back from Badger (~350 bytes each with typical ARNs, more for
+	// access keys; the default 65,536 is ~22 MiB at most). It counts
+	// against the daemon's memory budget. Default DefaultAggregateCache;
+	// negative disables the cache.
 	AggregateCache int
 }
 
