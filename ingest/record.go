@@ -188,7 +188,7 @@ func (c *Converter) convert(at func() string, raw []byte, r *record) Result {
 		ev.Uses = c.uses(r, &ev, m.actions)
 	}
 	if c.keepRaw {
-		ev.Raw = append([]byte(nil), redactSecrets(raw)...)
+		ev.Raw = append([]byte(nil), RedactSecrets(raw)...)
 	}
 	res := Result{Kind: kind, Event: ev}
 	if kind == KindUnmapped {
@@ -198,7 +198,7 @@ func (c *Converter) convert(at func() string, raw []byte, r *record) Result {
 }
 
 func (c *Converter) quarantine(where, reason, detail string, raw []byte) store.Quarantined {
-	raw = redactSecrets(raw)
+	raw = RedactSecrets(raw)
 	if len(raw) > store.MaxRawSize {
 		raw = raw[:store.MaxRawSize]
 	}

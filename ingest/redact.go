@@ -7,16 +7,17 @@ import (
 // redactedValue replaces a secret string value.
 const redactedValue = "REDACTED"
 
-// redactSecrets returns raw with the string value of every member named
+// RedactSecrets returns raw with the string value of every member named
 // secretAccessKey or sessionToken (matched case-insensitively) replaced by redactedValue.
 // It works on bytes, not a parse, so it also cleans records that are
 // malformed JSON and end up in quarantine. CreateAccessKey and STS
 // responseElements carry such values (accessKey.secretAccessKey,
 // credentials.sessionToken); raw bytes that reach the store (quarantine
 // entries, Event.Raw) pass through here so a secret never lands in the
-// usage index. raw is returned unchanged (not
-// copied) when it holds no such member.
-func redactSecrets(raw []byte) []byte {
+// usage index; sources that quarantine undecodable bytes themselves call
+// it too. raw is returned unchanged (not copied) when it holds no such
+// member.
+func RedactSecrets(raw []byte) []byte {
 	var out []byte
 	last := 0 // raw[last:] is not yet copied to out
 	for i := 0; i < len(raw); i++ {

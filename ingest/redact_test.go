@@ -21,8 +21,8 @@ func TestRedactSecrets(t *testing.T) {
 		{"name as a value is not a member", `{"x":"sessionToken"}`, `{"x":"sessionToken"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := string(redactSecrets([]byte(tc.in))); got != tc.want {
-				t.Fatalf("redactSecrets(%s) = %s, want %s", tc.in, got, tc.want)
+			if got := string(RedactSecrets([]byte(tc.in))); got != tc.want {
+				t.Fatalf("RedactSecrets(%s) = %s, want %s", tc.in, got, tc.want)
 			}
 		})
 	}

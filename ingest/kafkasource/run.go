@@ -9,6 +9,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/iamd/iamd/ingest"
 	"github.com/iamd/iamd/store"
 )
 
@@ -233,7 +234,7 @@ func (st *run) reject(p *pending, m kafka.Message, where, reason, detail string)
 		p.deadWhy[reason]++
 		return
 	}
-	raw := m.Value
+	raw := ingest.RedactSecrets(m.Value)
 	if len(raw) > store.MaxRawSize {
 		raw = raw[:store.MaxRawSize]
 	}
