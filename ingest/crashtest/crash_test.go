@@ -333,7 +333,15 @@ func TestGracefulSIGTERM(t *testing.T) {
 			want := reference(t, conv, payloads)
 			dir := t.TempDir()
 			cmd, stderr := startChild(t, mode, addr, dir, 0)
-			time.Sleep(150 * time.Millisecond)
+			if mode == "kafka" {
+				// SIGTERM once a first batch is committed, not after a
+				// fixed delay: on a loaded machine the child may not have
+				// committed anything 150ms in, and the check below needs
+				// a batch in the store.
+				waitCommitted(t, addr)
+			} else {
+				time.Sleep(150 * time.Millisecond)
+			}
 			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
@@ -365,7 +373,7 @@ func TestGracefulSIGTERM(t *testing.T) {
 						committed[kafkasource.CheckpointSource(topic, p.Partition)] = strconv.FormatInt(p.CommittedOffset, 10)
 					}
 				}
-				t.Logf("SIGTERM after 150ms: checkpoints %v of %d messages", stored, len(d.messages))
+				t.Logf("SIGTERM after a first commit: checkpoints %v of %d messages", stored, len(d.messages))
 				if len(stored) == 0 || fmt.Sprint(stored) != fmt.Sprint(committed) {
 					t.Errorf("after SIGTERM: store checkpoints %v, committed offsets %v: want equal and non-empty", stored, committed)
 				}
@@ -467,4 +475,26 @@ func openAfterCrash(dir string) (*store.DB, error) {
 		db, err = store.Open(store.Options{Dir: dir})
 	}
 	return db, err
+}
+
+// waitCommitted polls the crash group's committed offsets until one
+// partition has one (at most 60s).
+func waitCommitted(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := (&kafka.Client{Addr: kafka.TCP(addr)}).OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{
+			GroupID: "crash", Topics: map[string][]int{topic: {0, 1, 2}}})
+		if err == nil {
+			for _, p := range resp.Topics[topic] {
+				if p.CommittedOffset >= 0 {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no offset committed within 60s (last error %v)", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
