@@ -53,10 +53,17 @@ func TestFlippedExpectationFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got, want := len(cases), 78; got != want {
+		t.Fatalf("%d shared cases, want %d", got, want)
+	}
 	flip := map[string]string{"Allowed": "ImplicitlyDenied", "ImplicitlyDenied": "Allowed", "ExplicitlyDenied": "Allowed"}
 	for i := range cases {
 		c := cases[i]
-		c.Expected.Response = flip[c.Expected.Response]
+		f, ok := flip[c.Expected.Response]
+		if !ok {
+			t.Fatalf("case %s: unknown expected response %q", c.Label(), c.Expected.Response)
+		}
+		c.Expected.Response = f
 		if o := Run(&c); o.Pass {
 			t.Errorf("case %s passes with flipped expectation %s (decision %s)", c.Label(), c.Expected.Response, o.Decision)
 		}
