@@ -80,21 +80,31 @@ counted, never fatal.`,
 	return cmd
 }
 
+// openIngest loads the catalog, builds the record converter and opens the
+// store: what every ingest source, file or stream, starts with.
+func openIngest(storeDir string) (*ingest.Converter, *store.DB, error) {
+	cat, err := catalog.Load()
+	if err != nil {
+		return nil, nil, err
+	}
+	conv, err := ingest.NewConverter(ingest.ConverterOptions{Catalog: cat})
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := store.Open(store.Options{Dir: storeDir})
+	if err != nil {
+		return nil, nil, fmt.Errorf("open store %s: %w", storeDir, err)
+	}
+	return conv, db, nil
+}
+
 func runIngest(cmd *cobra.Command, o ingestOptions, paths []string) error {
 	if o.format != "table" && o.format != "json" {
 		return fmt.Errorf("--format %q: want table or json", o.format)
 	}
-	cat, err := catalog.Load()
+	conv, db, err := openIngest(o.store)
 	if err != nil {
 		return err
-	}
-	conv, err := ingest.NewConverter(ingest.ConverterOptions{Catalog: cat})
-	if err != nil {
-		return err
-	}
-	db, err := store.Open(store.Options{Dir: o.store})
-	if err != nil {
-		return fmt.Errorf("open store %s: %w", o.store, err)
 	}
 	defer db.Close()
 

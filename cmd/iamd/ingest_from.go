@@ -21,11 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/spf13/cobra"
 
-	"github.com/iamd/iamd/analyzer/catalog"
-	"github.com/iamd/iamd/ingest"
 	"github.com/iamd/iamd/ingest/kafkasource"
 	"github.com/iamd/iamd/ingest/s3source"
-	"github.com/iamd/iamd/store"
 )
 
 // kafkaPasswordEnv holds the SASL password: never in the URL, where it
@@ -223,17 +220,9 @@ func runIngestFrom(cmd *cobra.Command, o ingestOptions) error {
 		return err
 	}
 	ctx := cmd.Context()
-	cat, err := catalog.Load()
+	conv, db, err := openIngest(o.store)
 	if err != nil {
 		return err
-	}
-	conv, err := ingest.NewConverter(ingest.ConverterOptions{Catalog: cat})
-	if err != nil {
-		return err
-	}
-	db, err := store.Open(store.Options{Dir: o.store})
-	if err != nil {
-		return fmt.Errorf("open store %s: %w", o.store, err)
 	}
 	defer db.Close()
 	logger := newStreamLogger(cmd.ErrOrStderr())
