@@ -1,7 +1,9 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -60,4 +62,26 @@ func TestSecretsNotKept(t *testing.T) {
 			t.Errorf("%s holds a secret: %s", name, s)
 		}
 	}
+}
+
+// FuzzRedactSecrets: never panics, leaves bytes without a secret member
+// alone, and a redacted valid JSON document stays valid.
+func FuzzRedactSecrets(f *testing.F) {
+	f.Add([]byte(`{"accessKey":{"secretAccessKey":"abc\"d","status":"Active"}}`))
+	f.Add([]byte(`{"SessionToken" :"x`))
+	f.Add([]byte(`"sessionToken"`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		in := append([]byte(nil), raw...)
+		out := RedactSecrets(raw)
+		if !bytes.Equal(raw, in) {
+			t.Fatal("RedactSecrets modified its input")
+		}
+		lower := strings.ToLower(string(raw))
+		if !strings.Contains(lower, `"secretaccesskey"`) && !strings.Contains(lower, `"sessiontoken"`) && !bytes.Equal(out, raw) {
+			t.Fatalf("changed bytes without a secret member: %q -> %q", raw, out)
+		}
+		if json.Valid(raw) && !json.Valid(out) {
+			t.Fatalf("valid JSON %q became invalid %q", raw, out)
+		}
+	})
 }
