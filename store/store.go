@@ -61,6 +61,7 @@ import (
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"github.com/dgraph-io/ristretto/v2/z"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -326,6 +327,14 @@ func Open(opts Options) (*DB, error) {
 		bo = bo.WithDir("").WithValueDir("").WithValueThreshold(min(1<<20, opts.MemTableSize*15/100))
 	}
 	bdb, err := badger.Open(bo)
+	if err != nil && isEmptyMemtableFile(err) {
+		// A process killed between creating a memtable file and sizing it
+		// leaves an empty file that the next Open refuses once ("Create a
+		// new file", dgraph-io/badger#2207) and the one after accepts. A
+		// daemon restarted after a crash must not need a second restart.
+		opts.Logger.Warn("store open found an empty memtable file left by a crash; retrying", "dir", opts.Dir, "err", err)
+		bdb, err = badger.Open(bo)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 	}
@@ -452,3 +461,10 @@ func (b badgerLogger) Warningf(f string, a ...any) {
 }
 func (badgerLogger) Infof(string, ...any)  {}
 func (badgerLogger) Debugf(string, ...any) {}
+
+// isEmptyMemtableFile recognises Badger's refusal of a memtable file that
+// a crash left empty. Badger wraps the error without always keeping the
+// chain, so the text is the fallback.
+func isEmptyMemtableFile(err error) bool {
+	return errors.Is(err, z.NewFile) || strings.Contains(err.Error(), z.NewFile.Error())
+}

@@ -61,7 +61,7 @@ func TestChild(t *testing.T) {
 }
 
 func child(t *testing.T, mode string) int {
-	db, err := openAfterCrash(os.Getenv(envDir))
+	db, err := store.Open(store.Options{Dir: os.Getenv(envDir)})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open store:", err)
 		return exitError
@@ -224,7 +224,7 @@ func crashTrial(t *testing.T, r *rand.Rand, mode, addr string, drain int64, kill
 		if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() > 0 {
 			t.Fatalf("child failed before kill %d: %v\n%s", k, err, stderr)
 		}
-		db, err := openAfterCrash(dir)
+		db, err := store.Open(store.Options{Dir: dir})
 		if err != nil {
 			t.Fatalf("open store after kill %d: %v", k, err)
 		}
@@ -252,7 +252,7 @@ func crashTrial(t *testing.T, r *rand.Rand, mode, addr string, drain int64, kill
 		}
 		t.Fatalf("final child (attempt %d): %v\n%s", attempt, err, stderr)
 	}
-	db, err := openAfterCrash(dir)
+	db, err := store.Open(store.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +349,7 @@ func TestGracefulSIGTERM(t *testing.T) {
 				t.Fatalf("child after SIGTERM: %v\n%s", err, stderr)
 			}
 			if mode == "kafka" {
-				db, err := openAfterCrash(dir)
+				db, err := store.Open(store.Options{Dir: dir})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -382,7 +382,7 @@ func TestGracefulSIGTERM(t *testing.T) {
 			if err := cmd.Wait(); err != nil {
 				t.Fatalf("final child: %v\n%s", err, stderr)
 			}
-			db, err := openAfterCrash(dir)
+			db, err := store.Open(store.Options{Dir: dir})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -460,21 +460,6 @@ func TestCrashS3(t *testing.T) {
 		})
 	}
 	t.Logf("s3: %d trials, %d events each (fact increments): lost %d, double-counted %d", n, want.events(), totalLost, totalDouble)
-}
-
-// openAfterCrash opens the store, retrying once when Badger refuses a
-// memtable file that a kill left empty (created, not yet sized): Badger's
-// first Open after that returns z.NewFile ("Create a new file") while
-// sizing the file, and the second succeeds (dgraph-io/badger#2207, open
-// in v4.9.6). The retry is reported on stderr so the test logs show how
-// often it happens.
-func openAfterCrash(dir string) (*store.DB, error) {
-	db, err := store.Open(store.Options{Dir: dir})
-	if err != nil && strings.Contains(err.Error(), "Create a new file") {
-		fmt.Fprintf(os.Stderr, "store open after a kill hit badger#2207 (%v); retrying once\n", err)
-		db, err = store.Open(store.Options{Dir: dir})
-	}
-	return db, err
 }
 
 // waitCommitted polls the crash group's committed offsets until one
