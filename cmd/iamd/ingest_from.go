@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -73,7 +74,13 @@ type fromSource struct {
 func parseFromURL(raw string) (fromSource, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fromSource{}, fmt.Errorf("--from %q: %w", raw, err)
+		// url.Error repeats the whole URL, credentials included: keep
+		// only the reason.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fromSource{}, fmt.Errorf("--from: not a URL: %w", err)
 	}
 	q := u.Query()
 	var errs []string
@@ -192,7 +199,7 @@ func parseFromURL(raw string) (fromSource, error) {
 		fs.region, fs.endpoint = q.Get("region"), q.Get("endpoint")
 		fs.s3 = c
 	default:
-		return fromSource{}, fmt.Errorf("--from %q: scheme %q: want kafka:// or s3://", raw, u.Scheme)
+		return fromSource{}, fmt.Errorf("--from %q: scheme %q: want kafka:// or s3://", u.Redacted(), u.Scheme)
 	}
 	for k := range q {
 		if !known[k] {

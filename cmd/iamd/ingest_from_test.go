@@ -179,3 +179,19 @@ func TestIngestFromKafka(t *testing.T) {
 		t.Errorf("store holds %d events, want 5", got)
 	}
 }
+
+// A bad --from URL is reported without the credentials it carries.
+func TestParseFromURLHidesPassword(t *testing.T) {
+	for _, raw := range []string{
+		"ftp://alice:hunter2@broker:9092/topic",
+		"kafka://alice:hunter2@broker:9092/topic\x7f",
+	} {
+		_, err := parseFromURL(raw)
+		if err == nil {
+			t.Fatalf("parseFromURL(%q): no error", raw)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Fatalf("parseFromURL(%q) error shows the password: %v", raw, err)
+		}
+	}
+}
