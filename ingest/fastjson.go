@@ -11,7 +11,7 @@ import (
 // scans each record twice (validate, then decode) and allocates for every
 // field it visits; on real CloudTrail (1.26 KB a record, most of it in
 // requestParameters/responseElements we never look at) it ran at about a
-// third of the gunzip speed, this at about twice that (docs/perf-ingest.md).
+// third of the gunzip speed, this at about twice that (docs/performance.md).
 // The skipped parts are checked for structure (balanced brackets, closed
 // strings, known literals) but not fully validated. The differential fuzz
 // test holds it to encoding/json's answers.

@@ -187,7 +187,7 @@ type Options struct {
 	// DisableCompression turns off Badger's Snappy block compression:
 	// ~35 MiB less Go heap in compaction, but ~35 % more disk and larger
 	// memory-mapped tables, so peak RSS was not lower on 2 M events
-	// (docs/perf-store.md). Default false (compressed).
+	// (docs/performance.md). Default false (compressed).
 	DisableCompression bool
 	// AggregateCache is how many stored fact, day-count, principal and
 	// access-key entries Write keeps in memory so that it need not read

@@ -16,7 +16,7 @@
 // catalog.txt.zst, a zstd-compressed tab-separated line format (see
 // internal/upstream.Encode): about 200 KB embedded (1.25 MB of text), loaded
 // in about 15 ms of CPU with a few large allocations, because every name is a
-// substring of the one decompressed string (figures in docs/perf-catalog.md).
+// substring of the one decompressed string (figures in docs/performance.md).
 //
 // To refresh:
 //

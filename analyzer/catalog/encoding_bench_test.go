@@ -13,7 +13,7 @@ import (
 
 // BenchmarkEmbeddedEncoding compares ways to decompress the embedded
 // catalog text, and the parse that follows, to back the choice of zstd for
-// catalog.txt.zst (see docs/perf-catalog.md). Sizes are logged with -v.
+// catalog.txt.zst (see docs/performance.md). Sizes are logged with -v.
 func BenchmarkEmbeddedEncoding(b *testing.B) {
 	plain, err := decompress(embeddedData)
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// Benchmarks for docs/perf-policy.md:
+// Benchmarks for docs/performance.md:
 //
 //	go test -run '^$' -bench . -cpu 1 -benchmem ./analyzer/policy
 

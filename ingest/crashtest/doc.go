@@ -4,7 +4,7 @@
 // at random moments, restart it, and compare the store with a reference
 // ingest of the same data: nothing lost, nothing counted twice. Its
 // benchmarks measure events/s from Kafka, S3 and files on one generated
-// trail (docs/perf-streaming.md). It has no non-test code.
+// trail (docs/performance.md). It has no non-test code.
 //
 //	go test ./ingest/crashtest/                          # a few trials per source
 //	IAMD_CRASH_TRIALS=100 go test -timeout 1h ./ingest/crashtest/

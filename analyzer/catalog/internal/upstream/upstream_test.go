@@ -203,7 +203,7 @@ func TestReadErrors(t *testing.T) {
 }
 
 // BenchmarkReadSharedSnapshot measures decoding upstream's nested JSON
-// snapshot, for comparison with the catalog's own encoding (docs/perf-catalog.md).
+// snapshot, for comparison with the catalog's own encoding (docs/performance.md).
 func BenchmarkReadSharedSnapshot(b *testing.B) {
 	p := "../../../../../shared/testdata/iam-catalog/iam-data-0.21.202609261.json.gz"
 	raw, err := os.ReadFile(p)
