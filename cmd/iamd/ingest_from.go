@@ -270,17 +270,27 @@ func runIngestFrom(cmd *cobra.Command, o ingestOptions) error {
 	return runErr
 }
 
-func newS3Client(ctx context.Context, region, endpoint string) (*s3.Client, error) {
+// loadAWSConfig loads the default credential chain and profile, with the
+// region given (or the profile's, else us-east-1).
+func loadAWSConfig(ctx context.Context, region string) (aws.Config, error) {
 	var opts []func(*config.LoadOptions) error
 	if region != "" {
 		opts = append(opts, config.WithRegion(region))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("aws config: %w", err)
+		return aws.Config{}, fmt.Errorf("aws config: %w", err)
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
+	}
+	return cfg, nil
+}
+
+func newS3Client(ctx context.Context, region, endpoint string) (*s3.Client, error) {
+	cfg, err := loadAWSConfig(ctx, region)
+	if err != nil {
+		return nil, err
 	}
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if endpoint != "" {
@@ -320,16 +330,9 @@ func newSQSClient(ctx context.Context, queueURL, region string) (*sqs.Client, er
 	if qRegion != "" {
 		region = qRegion
 	}
-	var opts []func(*config.LoadOptions) error
-	if region != "" {
-		opts = append(opts, config.WithRegion(region))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := loadAWSConfig(ctx, region)
 	if err != nil {
-		return nil, fmt.Errorf("aws config: %w", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
+		return nil, err
 	}
 	return sqs.NewFromConfig(cfg, func(o *sqs.Options) {
 		if endpoint != "" {
