@@ -16,8 +16,7 @@ import (
 //	k<accessKeyID>                   KeyUsage              (encodeKeyUsage)
 //	K<principal>0<accessKeyID>       keys of a principal   (empty)
 //	s<principal>                     PrincipalSessions     (encodeSessions)
-//	u<uuid:16>                       dedup, canonical UUID event IDs (expiry, Badger TTL)
-//	e<eventID>                       dedup, any other event ID       (expiry, Badger TTL)
+//	h<hour:8><seq:8>                 dedup segment: event-ID hashes of one hour (dedup.go; Badger TTL)
 //	r<eventID>                       raw record, if retained (expiry, raw; Badger TTL)
 //	c<source>                        Checkpoint            (encodeCheckpoint)
 //	q<seq:8>                         Quarantined, in arrival order (encodeQuarantined)
@@ -36,8 +35,7 @@ const (
 	pfxKey         = 'k'
 	pfxKeyOwner    = 'K'
 	pfxSessions    = 's'
-	pfxDedupUUID   = 'u'
-	pfxDedup       = 'e'
+	pfxDedupHour   = 'h'
 	pfxRaw         = 'r'
 	pfxCheckpoint  = 'c'
 	pfxQuarantine  = 'q'
@@ -48,6 +46,7 @@ const (
 	sep            = 0x00
 	metaSchema     = "schema"
 	metaQuarantine = "qseq"
+	metaDedupSeq   = "dseq"
 )
 
 func key(prefix byte, parts ...string) []byte {
@@ -129,53 +128,4 @@ func dayKey(principal, action string, day int64) []byte {
 
 func snapshotKey(accountID string, taken time.Time) []byte {
 	return putInt64(scanPrefix(pfxSnapshot, accountID), taken.UnixNano())
-}
-
-// dedupKey packs canonical lowercase UUIDs (what CloudTrail eventIDs are)
-// into 16 bytes under their own prefix; any other ID is kept verbatim
-// under pfxDedup. Both forms are injective, so distinct IDs never share a
-// key.
-func dedupKey(id string) []byte {
-	return appendDedupKey(nil, id)
-}
-
-// appendDedupKey appends dedupKey(id) to b.
-func appendDedupKey(b []byte, id string) []byte {
-	if u, ok := parseUUID(id); ok {
-		return append(append(b, pfxDedupUUID), u[:]...)
-	}
-	return appendKey(b, pfxDedup, id)
-}
-
-func parseUUID(s string) ([16]byte, bool) {
-	var u [16]byte
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return u, false
-	}
-	j := 0
-	for i := 0; i < 36; {
-		if s[i] == '-' {
-			i++
-			continue
-		}
-		hi, ok1 := hexLower(s[i])
-		lo, ok2 := hexLower(s[i+1])
-		if !ok1 || !ok2 {
-			return u, false
-		}
-		u[j] = hi<<4 | lo
-		j++
-		i += 2
-	}
-	return u, true
-}
-
-func hexLower(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
 }

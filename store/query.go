@@ -323,14 +323,23 @@ func (db *DB) QuarantineCounts(ctx context.Context) (map[string]uint64, error) {
 	return out, err
 }
 
-// Seen reports whether eventID is in the dedup set (and not expired by
-// the injected clock).
-func (db *DB) Seen(ctx context.Context, eventID string) (bool, error) {
+// Seen reports whether the event eventID of time t is in the dedup set
+// (within DedupTTL of its counting, by Options.Now): whether Write would
+// skip it as a duplicate.
+func (db *DB) Seen(ctx context.Context, eventID string, t time.Time) (bool, error) {
 	var seen bool
-	err := db.view(ctx, "seen", func(txn *badger.Txn) (err error) {
-		var scratch []byte
-		seen, err = dedupSeen(txn, dedupKey(eventID), db.opts.Now(), &scratch)
-		return err
+	now := db.opts.Now().Unix()
+	hour, hash := dedupHour(t.UTC()), dedupHash(eventID)
+	err := db.view(ctx, "seen", func(txn *badger.Txn) error {
+		for _, h := range [3]int64{hour, hour - 1, hour + 1} {
+			err := loadDedupHour(txn, h, now, func(x uint64, _ int64) {
+				seen = seen || x == hash
+			})
+			if err != nil || seen {
+				return err
+			}
+		}
+		return nil
 	})
 	return seen, err
 }
@@ -391,8 +400,15 @@ func (db *DB) Stats(ctx context.Context) (Stats, error) {
 				s.Keys++
 			case pfxSessions:
 				s.Sessions++
-			case pfxDedup, pfxDedupUUID:
-				s.Dedup++
+			case pfxDedupHour:
+				err := item.Value(func(v []byte) error {
+					n, err := decodeDedupSegment(v, 0, nil)
+					s.Dedup += int64(n)
+					return err
+				})
+				if err != nil {
+					return false, fmt.Errorf("read %x: %w", item.Key(), err)
+				}
 			case pfxRaw:
 				s.Raw++
 			case pfxCheckpoint:

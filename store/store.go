@@ -20,7 +20,8 @@
 // entries, its quarantined records and its checkpoints are committed in
 // one Badger transaction, so a crash never leaves a checkpoint ahead of
 // the facts it covers. Events whose ID is already in the dedup set (kept
-// for Options.DedupTTL) are skipped, so redelivered records count once.
+// for Options.DedupTTL, by hour of event time: dedup.go) are skipped, so
+// redelivered records count once.
 // Writers are serialized internally; concurrent sources may share a DB.
 // When a batch is too big for one transaction, see Write for how it is
 // split without losing that promise.
@@ -44,6 +45,8 @@
 //	TableSizeMultiplier     1      (Badger: 2)      SSTables stay BaseTableSize at every level
 //	AggregateCache          65,536 entries (~22 MiB at most) of stored aggregates
 //	                        Write need not read back (aggcache.go)
+//	DedupCache              1,048,576 event-ID hashes (~20 MiB at most) of recent
+//	                        hours of the dedup set (dedup.go)
 //
 // With an 8 MiB memtable one Badger transaction holds at most ~1.2 MiB
 // of entries (15 % of MemTableSize), which is what bounds a Batch's
@@ -67,7 +70,7 @@ import (
 
 // schemaVersion is the layout of keys and values (keys.go, codec.go).
 // Bump it on any incompatible change.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // Defaults for Options fields left zero.
 const (
@@ -84,6 +87,7 @@ const (
 	DefaultNumCompactors           = 2
 	DefaultTableSizeMultiplier     = 1
 	DefaultAggregateCache          = 1 << 16
+	DefaultDedupCache              = 1 << 20
 )
 
 // Caps on what one stored record keeps.
@@ -196,6 +200,12 @@ type Options struct {
 	// against the daemon's memory budget. Default DefaultAggregateCache;
 	// negative disables the cache.
 	AggregateCache int
+	// DedupCache is how many event-ID hashes (of recent hours, see
+	// dedup.go) Write keeps in memory so that checking an event for a
+	// duplicate reads nothing from Badger; ~20 bytes each, the default
+	// 1,048,576 is ~20 MiB at most. Negative keeps only the hours of the
+	// Write in progress.
+	DedupCache int
 }
 
 func (o *Options) setDefaults() {
@@ -218,6 +228,7 @@ func (o *Options) setDefaults() {
 	setDefault(&o.NumCompactors, DefaultNumCompactors)
 	setDefault(&o.TableSizeMultiplier, DefaultTableSizeMultiplier)
 	setDefault(&o.AggregateCache, DefaultAggregateCache)
+	setDefault(&o.DedupCache, DefaultDedupCache)
 }
 
 func setDefault[T int | int64 | time.Duration](p *T, def T) {
@@ -282,8 +293,10 @@ type DB struct {
 	closeMu sync.RWMutex
 	closed  bool
 
-	// aggs caches stored aggregates for Write; guarded by writeMu.
-	aggs *aggCache
+	// aggs caches stored aggregates for Write, dedup the dedup set's
+	// recent hours; both guarded by writeMu.
+	aggs  *aggCache
+	dedup *dedupCache
 
 	zenc *zstd.Encoder
 	zdec *zstd.Decoder
@@ -338,7 +351,7 @@ func Open(opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 	}
-	db := &DB{bdb: bdb, opts: opts, dir: opts.Dir, aggs: newAggCache(opts.AggregateCache)}
+	db := &DB{bdb: bdb, opts: opts, dir: opts.Dir, aggs: newAggCache(opts.AggregateCache), dedup: newDedupCache(opts.DedupCache)}
 	if opts.InMemory {
 		db.dir = "(in memory)"
 	}

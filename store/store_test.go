@@ -108,6 +108,17 @@ func dump(t testing.TB, db *DB) map[string]string {
 	return out
 }
 
+// dumpUsage is dump without the dedup segments and their sequence.
+func dumpUsage(t testing.TB, db *DB) map[string]string {
+	out := dump(t, db)
+	for k := range out {
+		if k[0] == pfxDedupHour || k == string(key(pfxMeta, metaDedupSeq)) {
+			delete(out, k)
+		}
+	}
+	return out
+}
+
 func TestOpenOptions(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -347,7 +358,7 @@ func TestDedup(t *testing.T) {
 		db, c := openMem(t, func(o *Options) { o.DedupTTL = 48 * time.Hour })
 		mustWrite(t, db, batch())
 		for _, id := range []string{"e1", "5f0d6e3a-1b2c-4d5e-8f90-a1b2c3d4e5f6"} {
-			if seen, err := db.Seen(context.Background(), id); err != nil || !seen {
+			if seen, err := db.Seen(context.Background(), id, t0); err != nil || !seen {
 				t.Fatalf("Seen(%s) = %v, %v; want true", id, seen, err)
 			}
 		}
@@ -356,7 +367,7 @@ func TestDedup(t *testing.T) {
 			t.Fatalf("Write within TTL = %+v, want 3 duplicates", got)
 		}
 		c.Add(time.Hour) // 48h after the first write: expired
-		if seen, _ := db.Seen(context.Background(), "e1"); seen {
+		if seen, _ := db.Seen(context.Background(), "e1", t0); seen {
 			t.Fatal("Seen(e1) after TTL = true")
 		}
 		if got := mustWrite(t, db, batch()); got.Events != 3 {
@@ -366,7 +377,7 @@ func TestDedup(t *testing.T) {
 		if len(fs) != 1 || fs[0].Allowed != 2 {
 			t.Errorf("bob facts = %+v, want Allowed 2 (counted again after expiry)", fs)
 		}
-		if seen, _ := db.Seen(context.Background(), "e1"); !seen {
+		if seen, _ := db.Seen(context.Background(), "e1", t0); !seen {
 			t.Error("Seen(e1) after re-count = false, want the dedup entry renewed")
 		}
 	})
@@ -376,6 +387,88 @@ func TestDedup(t *testing.T) {
 		mustWrite(t, db, &Batch{Events: []Event{ev("5f0d6e3a-1b2c-4d5e-8f90-a1b2c3d4e5f6", bob, t0)}})
 		if got := mustWrite(t, db, &Batch{Events: []Event{ev(upper, bob, t0)}}); got.Events != 1 {
 			t.Errorf("upper-case id Write = %+v, want counted as a distinct id", got)
+		}
+	})
+}
+
+// The dedup set is kept by event hour (dedup.go): a redelivery whose
+// time moved into a neighbouring hour is still a duplicate, and hours
+// dropped from the in-memory cache are read back from Badger.
+func TestDedupHours(t *testing.T) {
+	ctx := context.Background()
+	t.Run("neighbouring hours", func(t *testing.T) {
+		db, _ := openMem(t, nil)
+		at := time.Date(2026, 11, 1, 12, 59, 0, 0, time.UTC)
+		mustWrite(t, db, &Batch{Events: []Event{ev("e1", alice, at, use("s3:GetObject", bucketA))}})
+		tests := []struct {
+			at   time.Time
+			want WriteResult
+		}{
+			{at.Add(2 * time.Minute), WriteResult{Duplicates: 1}},        // 13:01, the next hour
+			{at.Add(-59 * time.Minute), WriteResult{Duplicates: 1}},      // 12:00, same hour
+			{at.Add(-60 * time.Minute), WriteResult{Duplicates: 1}},      // 11:59, the hour before
+			{at.Add(62 * time.Minute), WriteResult{Events: 1, Facts: 1}}, // 14:01: two hours on, another event
+		}
+		for _, tc := range tests {
+			got := mustWrite(t, db, &Batch{Events: []Event{ev("e1", alice, tc.at, use("s3:GetObject", bucketA))}})
+			if got != tc.want {
+				t.Errorf("e1 again at %s: Write = %+v, want %+v", tc.at.Format("15:04"), got, tc.want)
+			}
+		}
+	})
+	t.Run("evicted hours are read back", func(t *testing.T) {
+		db, _ := openMem(t, func(o *Options) { o.DedupCache = 3 })
+		var batches []*Batch
+		for h := range 8 {
+			var b Batch
+			for i := range 4 {
+				at := t0.Add(time.Duration(3*h)*time.Hour + time.Duration(i)*time.Minute)
+				b.Events = append(b.Events, ev(fmt.Sprintf("e-%d-%d", h, i), alice, at, use("s3:GetObject", bucketA)))
+			}
+			batches = append(batches, &b)
+			mustWrite(t, db, &b)
+		}
+		if n := db.dedup.total; n > 3*4 {
+			t.Errorf("dedup cache holds %d hashes, want at most the last Write's hours (12)", n)
+		}
+		for h, b := range batches {
+			if got := mustWrite(t, db, b); got != (WriteResult{Duplicates: 4}) {
+				t.Errorf("batch %d again: Write = %+v, want 4 duplicates", h, got)
+			}
+		}
+		fs, _ := db.Facts(ctx, FactQuery{Principal: alice})
+		if len(fs) != 1 || fs[0].Allowed != 32 {
+			t.Errorf("facts = %+v, want one fact with Allowed 32", fs)
+		}
+	})
+	t.Run("survives reopen", func(t *testing.T) {
+		dir := t.TempDir()
+		c := &clock{t: t0}
+		b := &Batch{Events: []Event{ev("e1", alice, t0, use("s3:GetObject", bucketA)), ev("e2", bob, t0.Add(5*time.Hour), use("s3:GetObject", bucketA))}}
+		for i, want := range []WriteResult{{Events: 2, Facts: 2}, {Duplicates: 2}} {
+			db, err := Open(Options{Dir: dir, Now: c.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mustWrite(t, db, b); got != want {
+				t.Errorf("open %d: Write = %+v, want %+v", i, got, want)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	t.Run("corrupt segment is an error naming the key", func(t *testing.T) {
+		db, _ := openMem(t, nil)
+		err := db.bdb.Update(func(txn *badger.Txn) error {
+			return txn.Set(dedupSegmentKey(dedupHour(t0), 1), []byte{0x7f, 0x02, 1, 2, 3})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = db.Write(ctx, &Batch{Events: []Event{ev("e1", alice, t0, use("s3:GetObject", bucketA))}})
+		if !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), "dedup segment") {
+			t.Errorf("Write over a corrupt segment: err = %v, want errCorrupt naming the dedup segment", err)
 		}
 	})
 }
@@ -778,7 +871,7 @@ func TestStats(t *testing.T) {
 func TestSplitWrite(t *testing.T) {
 	var events []Event
 	for i := range 12000 {
-		r := fmt.Sprintf("arn:aws:s3:::bucket-%d/%s", i%3000, strings.Repeat("k", 100))
+		r := fmt.Sprintf("arn:aws:s3:::bucket-%d/%s", i, strings.Repeat("k", 100))
 		events = append(events, ev(fmt.Sprintf("id-%d", i), fmt.Sprintf("arn:aws:iam::1:user/u%d", i%50),
 			t0.Add(time.Duration(i)*time.Second), use("s3:GetObject", r)))
 	}
@@ -809,7 +902,20 @@ func TestSplitWrite(t *testing.T) {
 		mustWrite(t, small, &Batch{Quarantined: qs[i : i+100]})
 	}
 	mustWrite(t, small, &Batch{Checkpoints: cp})
-	a, b := dump(t, split), dump(t, small)
+	// The dedup segments differ by how events were grouped into
+	// transactions; what they hold must not.
+	for _, db := range []*DB{split, small} {
+		st, err := db.Stats(context.Background())
+		if err != nil || st.Dedup != 12000 {
+			t.Errorf("Stats = %+v, %v; want 12000 event IDs in the dedup set", st, err)
+		}
+		for _, e := range events[:20] {
+			if seen, err := db.Seen(context.Background(), e.ID, e.Time); err != nil || !seen {
+				t.Fatalf("Seen(%s) = %v, %v; want true", e.ID, seen, err)
+			}
+		}
+	}
+	a, b := dumpUsage(t, split), dumpUsage(t, small)
 	if len(a) != len(b) {
 		t.Fatalf("split store has %d keys, small-batch store %d", len(a), len(b))
 	}

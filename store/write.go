@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -29,7 +30,7 @@ import (
 //
 //  1. events go in chunks (halved until they fit); each chunk's
 //     transaction holds the facts of its events together with their
-//     dedup entries, so a crash after it and a redelivery of the whole
+//     dedup segments, so a crash after it and a redelivery of the whole
 //     batch counts those events once — every chunk is idempotent;
 //  2. quarantined records follow; they are keyed by Where, so writing one
 //     again replaces it instead of adding a copy — idempotent too;
@@ -44,9 +45,10 @@ import (
 // batches instead was rejected: a batch's size in Badger depends on ARN
 // lengths and on how many keys are new, which the writer cannot see.
 //
-// Dedup expiry is decided by Options.Now: each dedup entry stores its
-// expiry by that clock, and an entry past it no longer counts. Badger's
-// own TTL on the entry (wall clock, the same duration) only reclaims
+// Dedup expiry is decided by Options.Now: each dedup segment (one per
+// hour of event time a transaction touches, dedup.go) stores its expiry
+// by that clock, and a segment past it no longer counts. Badger's own
+// TTL on the segment (wall clock, the same duration) only reclaims
 // space.
 //
 // Write never retries; it is safe for concurrent use (writers are
@@ -84,7 +86,7 @@ func (db *DB) Write(ctx context.Context, b *Batch) (WriteResult, error) {
 func (db *DB) writeOne(ctx context.Context, b *Batch, now time.Time) (WriteResult, error) {
 	txn := db.bdb.NewTransaction(true)
 	defer txn.Discard()
-	res, puts, err := db.applyEvents(txn, b.Events, now)
+	res, done, err := db.applyEvents(txn, b.Events, now)
 	if err != nil {
 		return WriteResult{}, err
 	}
@@ -98,10 +100,10 @@ func (db *DB) writeOne(ctx context.Context, b *Batch, now time.Time) (WriteResul
 		return WriteResult{}, err
 	}
 	if err := txn.Commit(); err != nil {
-		db.aggs.reset()
+		db.resetCaches()
 		return WriteResult{}, fmt.Errorf("commit: %w", err)
 	}
-	db.aggs.apply(puts)
+	db.committed(done)
 	return res, nil
 }
 
@@ -110,16 +112,16 @@ func (db *DB) writeOne(ctx context.Context, b *Batch, now time.Time) (WriteResul
 func (db *DB) writeSplit(ctx context.Context, b *Batch, now time.Time) (WriteResult, error) {
 	var (
 		res, pending WriteResult
-		puts         []aggPut
+		done         applied
 	)
 	err := db.chunked(ctx, "events", len(b.Events), func(txn *badger.Txn, lo, hi int) (err error) {
-		pending, puts, err = db.applyEvents(txn, b.Events[lo:hi], now)
+		pending, done, err = db.applyEvents(txn, b.Events[lo:hi], now)
 		return err
 	}, func() {
 		res.Events += pending.Events
 		res.Duplicates += pending.Duplicates
 		res.Facts += pending.Facts
-		db.aggs.apply(puts)
+		db.committed(done)
 	})
 	if err != nil {
 		return res, err
@@ -159,7 +161,7 @@ func (db *DB) chunked(ctx context.Context, what string, n int, apply func(txn *b
 		if err == nil {
 			if err = txn.Commit(); err != nil {
 				// Badger's state after a failed commit is not known.
-				db.aggs.reset()
+				db.resetCaches()
 			}
 		}
 		txn.Discard()
@@ -212,7 +214,7 @@ func seenList(m map[string]*Seen) []Seen {
 
 // applyEvents aggregates the new events in memory (many events → few
 // keys) and read-modify-writes each aggregate once in txn, together with
-// the dedup entries of those events.
+// the dedup segments of those events.
 //
 // Allocation matters here (a batch touches thousands of keys): keys are
 // built in a scratch buffer and looked up without copying, aggregates
@@ -220,11 +222,12 @@ func seenList(m map[string]*Seen) []Seen {
 // handed to Badger are carved from a few slabs (txnBuf) rather than
 // allocated one by one.
 //
-// It returns the fact, day-count and principal values it wrote, for the
-// caller to put into db.aggs once (and only if) txn has committed.
-func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res WriteResult, puts []aggPut, err error) {
+// It returns the fact, day-count and principal values and the dedup
+// hashes it wrote, for the caller to put into the caches once (and only
+// if) txn has committed (DB.committed).
+func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res WriteResult, done applied, err error) {
 	if len(events) == 0 {
-		return res, nil, nil
+		return res, done, nil
 	}
 	var (
 		inBatch    = make(map[string]struct{}, len(events))
@@ -235,14 +238,15 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		principals = make(map[string]struct{})
 		keys       = make(map[string]*keyAgg)
 		sessions   = make(map[string]*sessAgg)
-		dedup      = make([][]byte, 0, len(events))
+		newHashes  = map[int64][]uint64{}
 		raws       []*badger.Entry
 		buf        = newTxnBuf(len(events))
 		scratch    []byte
 	)
-	dedupVal := encoder{}
-	dedupVal.uvarint(uint64(now.Add(db.opts.DedupTTL).Unix()))
+	nowUnix := now.Unix()
+	dedupExpiry := now.Add(db.opts.DedupTTL).Unix()
 	wallExpiry := uint64(time.Now().Add(db.opts.DedupTTL).Unix())
+	done.dedupMark = db.dedup.clock + 1
 
 	for i := range events {
 		ev := &events[i]
@@ -251,20 +255,18 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 			continue
 		}
 		inBatch[ev.ID] = struct{}{}
-		start := len(buf.b)
-		buf.b = appendDedupKey(buf.b, ev.ID)
-		dk := buf.since(start)
-		seen, err := dedupSeen(txn, dk, now, &scratch)
+		t := ev.Time.UTC()
+		hour, hash := dedupHour(t), dedupHash(ev.ID)
+		seen, err := db.dedup.seen(txn, hour, hash, nowUnix)
 		if err != nil {
-			return res, nil, fmt.Errorf("event %q: %w", ev.ID, err)
+			return res, done, fmt.Errorf("event %q: %w", ev.ID, err)
 		}
 		if seen {
 			res.Duplicates++
 			continue
 		}
 		res.Events++
-		dedup = append(dedup, dk)
-		t := ev.Time.UTC()
+		newHashes[hour] = append(newHashes[hour], hash)
 		principals[ev.Principal] = struct{}{}
 
 		day := dayNumber(t)
@@ -345,7 +347,7 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		}
 	}
 
-	puts = make([]aggPut, 0, len(facts)+len(days)+len(principals))
+	puts := make([]aggPut, 0, len(facts)+len(days)+len(principals))
 	for i := range facts {
 		kb := buf.str(facts[i].key)
 		cached, ok := db.aggs.get(kb)
@@ -353,11 +355,11 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		if !ok {
 			val, found, err := getCopy(txn, kb, &scratch)
 			if err != nil {
-				return res, nil, err
+				return res, done, err
 			}
 			if found {
 				if v, err = decodeFactValue(val); err != nil {
-					return res, nil, fmt.Errorf("read %q: %w", kb, err)
+					return res, done, fmt.Errorf("read %q: %w", kb, err)
 				}
 			}
 		}
@@ -366,7 +368,7 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		buf.b = v.encode(buf.b)
 		enc := buf.since(start)
 		if err := buf.set(txn, kb, enc, 0); err != nil {
-			return res, nil, err
+			return res, done, err
 		}
 		if !db.aggs.enabled() {
 			continue
@@ -374,7 +376,7 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		// Cache what a read would return: the value decoded from its
 		// encoding (which rounds times to what the encoding holds).
 		if v, err = decodeFactValue(enc); err != nil {
-			return res, nil, fmt.Errorf("encode %q: %w", kb, err)
+			return res, done, fmt.Errorf("encode %q: %w", kb, err)
 		}
 		puts = append(puts, aggPut{key: facts[i].key, v: aggValue{fact: v}})
 	}
@@ -386,11 +388,11 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		if !ok {
 			val, found, err := getCopy(txn, kb, &scratch)
 			if err != nil {
-				return res, nil, err
+				return res, done, err
 			}
 			if found {
 				if v, err = decodeDayValue(val); err != nil {
-					return res, nil, fmt.Errorf("read %q: %w", kb, err)
+					return res, done, fmt.Errorf("read %q: %w", kb, err)
 				}
 			}
 		}
@@ -399,7 +401,7 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		start := len(buf.b)
 		buf.b = v.encode(buf.b)
 		if err := buf.set(txn, kb, buf.since(start), 0); err != nil {
-			return res, nil, err
+			return res, done, err
 		}
 		puts = append(puts, aggPut{key: days[i].key, v: aggValue{day: v}})
 	}
@@ -410,17 +412,17 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		}
 		if _, err := txn.Get(pk); errors.Is(err, badger.ErrKeyNotFound) {
 			if err := txn.Set(pk, nil); err != nil {
-				return res, nil, err
+				return res, done, err
 			}
 		} else if err != nil {
-			return res, nil, fmt.Errorf("read principal %q: %w", p, err)
+			return res, done, fmt.Errorf("read principal %q: %w", p, err)
 		}
 		puts = append(puts, aggPut{key: string(pk)})
 	}
 	for id, add := range keys {
 		put, err := db.mergeKey(txn, id, add, wallExpiry, &scratch)
 		if err != nil {
-			return res, nil, err
+			return res, done, err
 		}
 		if put.key != "" {
 			puts = append(puts, put)
@@ -430,25 +432,65 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		sk := key(pfxSessions, p)
 		s := PrincipalSessions{Principal: p}
 		if err := getValue(txn, sk, func(b []byte) (err error) { s, err = decodeSessions(p, b); return err }); err != nil {
-			return res, nil, err
+			return res, done, err
 		}
 		s.SessionNames = mergeSeen(s.SessionNames, seenList(add.names), MaxSessionSeen)
 		s.SourceIdentities = mergeSeen(s.SourceIdentities, seenList(add.idents), MaxSessionSeen)
 		if err := txn.Set(sk, encodeSessions(nil, s)); err != nil {
-			return res, nil, err
+			return res, done, err
 		}
 	}
-	for _, dk := range dedup {
-		if err := buf.set(txn, dk, dedupVal.b, wallExpiry); err != nil {
-			return res, nil, err
+	if len(newHashes) > 0 {
+		hours := slices.Sorted(maps.Keys(newHashes))
+		seq, err := db.nextDedupSeq(txn, len(hours))
+		if err != nil {
+			return res, done, err
 		}
+		for i, h := range hours {
+			e := badger.NewEntry(dedupSegmentKey(h, seq+uint64(i)), encodeDedupSegment(dedupExpiry, newHashes[h])).
+				WithTTL(db.opts.DedupTTL)
+			if err := txn.SetEntry(e); err != nil {
+				return res, done, err
+			}
+		}
+		done.dedup, done.dedupExpiry, done.dedupSeq = newHashes, dedupExpiry, seq+uint64(len(hours))
 	}
+	done.puts = puts
 	for _, e := range raws {
 		if err := txn.SetEntry(e); err != nil {
-			return res, nil, err
+			return res, done, err
 		}
 	}
-	return res, puts, nil
+	return res, done, nil
+}
+
+// applied is what a transaction wrote that the caches learn once it has
+// committed.
+type applied struct {
+	puts        []aggPut
+	dedup       map[int64][]uint64 // new hashes by hour
+	dedupExpiry int64
+	dedupSeq    uint64 // the next segment number
+	dedupMark   uint64 // dedupCache clock when the transaction began
+}
+
+// committed updates the caches with a committed transaction's writes.
+func (db *DB) committed(a applied) {
+	db.aggs.apply(a.puts)
+	for h, hashes := range a.dedup {
+		db.dedup.add(h, hashes, a.dedupExpiry)
+	}
+	if a.dedupSeq != 0 {
+		db.dedup.seq = a.dedupSeq
+	}
+	db.dedup.evict(a.dedupMark)
+}
+
+// resetCaches forgets what the caches hold after a failed commit, when
+// Badger's state is not known.
+func (db *DB) resetCaches() {
+	db.aggs.reset()
+	db.dedup.reset()
 }
 
 func dupUse(before []Use, u Use) bool {
@@ -458,21 +500,6 @@ func dupUse(before []Use, u Use) bool {
 		}
 	}
 	return false
-}
-
-// dedupSeen reports whether the dedup entry at k exists and has not
-// expired by the injected clock. scratch is reused for the value.
-func dedupSeen(txn *badger.Txn, k []byte, now time.Time, scratch *[]byte) (bool, error) {
-	val, found, err := getCopy(txn, k, scratch)
-	if err != nil || !found {
-		return false, err
-	}
-	d := decoder{b: val}
-	expiry := d.uvarint()
-	if err := d.done("dedup entry"); err != nil {
-		return false, fmt.Errorf("read %q: %w", k, err)
-	}
-	return now.Unix() < int64(expiry), nil
 }
 
 // getCopy copies the value at k into *scratch (reusing its memory) and

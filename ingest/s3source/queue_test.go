@@ -435,7 +435,8 @@ func TestQueueNotifications(t *testing.T) {
 // ingested and only then deleted.
 func TestQueueWriteFailureKeepsMessage(t *testing.T) {
 	h := startQueue(t, nil, nil)
-	key := h.f.putLog("", "111122223333", "us-east-1", time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC), 3)
+	evTime := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	key := h.f.putLog("", "111122223333", "us-east-1", evTime, 3)
 	h.st.fail.Store(true)
 	h.q.send("m1", s3Notification("trail", key))
 	h.waitFor(t, "failed write", func() bool { return slices.Contains(h.ev.snapshot(), "write failed") })
@@ -445,7 +446,7 @@ func TestQueueWriteFailureKeepsMessage(t *testing.T) {
 	if deleted, left := h.q.state(); len(deleted) != 0 || !slices.Equal(left, []string{"m1"}) {
 		t.Fatalf("after a failed write: deleted %v left %v, want m1 left", deleted, left)
 	}
-	if seen, err := h.st.db.Seen(context.Background(), "ev-1"); err != nil || seen {
+	if seen, err := h.st.db.Seen(context.Background(), "ev-1", evTime); err != nil || seen {
 		t.Fatalf("Seen(ev-1)=%v, %v: want not stored", seen, err)
 	}
 
@@ -456,7 +457,7 @@ func TestQueueWriteFailureKeepsMessage(t *testing.T) {
 	if got, want := h.ev.snapshot(), []string{"write failed", "write events=3 quarantined=0", "delete m1"}; !slices.Equal(got, want) {
 		t.Errorf("log %q, want %q", got, want)
 	}
-	if seen, err := h.st.db.Seen(context.Background(), "ev-1"); err != nil || !seen {
+	if seen, err := h.st.db.Seen(context.Background(), "ev-1", evTime); err != nil || !seen {
 		t.Errorf("Seen(ev-1)=%v, %v: want stored", seen, err)
 	}
 	cp, ok, err := h.st.db.Checkpoint(context.Background(), s3source.CheckpointSource("trail", "", "", "111122223333", "us-east-1"))
