@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"sync"
 	"time"
 
@@ -117,13 +116,29 @@ func (in Input) Position() string {
 }
 
 // ExpandPaths lists the inputs under paths: files as given (any name),
-// directories recursively (only names DataFile accepts), "-" as is.
+// directories recursively (only names DataFile accepts, in lexical
+// order), "-" as is.
 func ExpandPaths(paths []string) ([]Input, error) {
 	var out []Input
+	err := WalkInputs(paths, func(in Input) error {
+		out = append(out, in)
+		return nil
+	})
+	return out, err
+}
+
+// WalkInputs calls fn for each input of ExpandPaths in the same order,
+// without holding the list: a backfill of a trail's bucket copy is
+// hundreds of thousands of files. A path that cannot be read is skipped
+// and named in the returned error; an error from fn stops the walk and is
+// returned.
+func WalkInputs(paths []string, fn func(Input) error) error {
 	var errs []error
 	for _, p := range paths {
 		if p == Stdin {
-			out = append(out, Input{Path: Stdin})
+			if err := fn(Input{Path: Stdin}); err != nil {
+				return err
+			}
 			continue
 		}
 		fi, err := os.Stat(p)
@@ -132,10 +147,12 @@ func ExpandPaths(paths []string) ([]Input, error) {
 			continue
 		}
 		if !fi.IsDir() {
-			out = append(out, Input{Path: p, Size: fi.Size(), MTime: fi.ModTime()})
+			if err := fn(Input{Path: p, Size: fi.Size(), MTime: fi.ModTime()}); err != nil {
+				return err
+			}
 			continue
 		}
-		var found []Input
+		var stop error
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -147,16 +164,20 @@ func ExpandPaths(paths []string) ([]Input, error) {
 			if err != nil {
 				return err
 			}
-			found = append(found, Input{Path: path, Size: info.Size(), MTime: info.ModTime()})
+			if err := fn(Input{Path: path, Size: info.Size(), MTime: info.ModTime()}); err != nil {
+				stop = err
+				return filepath.SkipAll
+			}
 			return nil
 		})
+		if stop != nil {
+			return stop
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("walk %s: %w", p, err))
 		}
-		sort.Slice(found, func(i, j int) bool { return found[i].Path < found[j].Path })
-		out = append(out, found...)
 	}
-	return out, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // chunk is a run of results of one file; the last chunk of a file carries
@@ -174,30 +195,9 @@ const chunkSize = 512
 // it. Bad records are counted and quarantined, not errors. The error is
 // otherwise the writer's or the context's.
 func (p *Pipeline) Run(ctx context.Context, paths []string) (Summary, error) {
-	inputs, pathErr := ExpandPaths(paths)
-	if pathErr != nil {
-		p.log.Warn("some inputs cannot be read", "err", pathErr)
-	}
 	sink, err := NewSink(p.opts.Writer, SinkOptions{BatchSize: p.opts.BatchSize})
 	if err != nil {
 		return Summary{}, err
-	}
-	var todo []Input
-	for _, in := range inputs {
-		if p.opts.Checkpoints != nil && in.Path != Stdin {
-			cp, ok, err := p.opts.Checkpoints.Checkpoint(ctx, in.Source())
-			if err != nil {
-				return Summary{}, fmt.Errorf("read checkpoint of %s: %w", in.Path, err)
-			}
-			if ok && cp.Position == in.Position() {
-				sink.AddCounts(Counts{FilesUnchanged: 1})
-				if p.opts.Progress != nil {
-					p.opts.Progress(in.Size)
-				}
-				continue
-			}
-		}
-		todo = append(todo, in)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -205,7 +205,7 @@ func (p *Pipeline) Run(ctx context.Context, paths []string) (Summary, error) {
 	jobs := make(chan Input)
 	chunks := make(chan chunk, 2*p.opts.Workers)
 	var wg sync.WaitGroup
-	for range min(p.opts.Workers, max(len(todo), 1)) {
+	for range p.opts.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -216,17 +216,43 @@ func (p *Pipeline) Run(ctx context.Context, paths []string) (Summary, error) {
 			}
 		}()
 	}
+	// The walk feeds the workers as it goes. Unchanged files (their
+	// checkpoint says they were read whole) are counted by the writer
+	// loop below, which owns the sink.
+	var (
+		pathErr, walkErr error
+		walked           = make(chan struct{})
+	)
 	go func() {
+		defer close(walked)
 		defer close(jobs)
-		for _, in := range todo {
+		pathErr = WalkInputs(paths, func(in Input) error {
+			if p.opts.Checkpoints != nil && in.Path != Stdin {
+				cp, ok, err := p.opts.Checkpoints.Checkpoint(ctx, in.Source())
+				if err != nil {
+					walkErr = fmt.Errorf("read checkpoint of %s: %w", in.Path, err)
+					return walkErr
+				}
+				if ok && cp.Position == in.Position() {
+					if p.opts.Progress != nil {
+						p.opts.Progress(in.Size)
+					}
+					return p.send(ctx, chunks, chunk{counts: Counts{FilesUnchanged: 1}})
+				}
+			}
 			select {
 			case jobs <- in:
+				return nil
 			case <-ctx.Done():
-				return
+				return ctx.Err()
 			}
+		})
+		if walkErr != nil {
+			cancel()
 		}
 	}()
 	go func() {
+		<-walked
 		wg.Wait()
 		close(chunks)
 	}()
@@ -253,10 +279,28 @@ func (p *Pipeline) Run(ctx context.Context, paths []string) (Summary, error) {
 		werr = sink.Flush(ctx)
 	}
 	sum := Summary{Counts: sink.Counts(), Principals: sink.Principals()}
+	if walkErr != nil {
+		return sum, walkErr
+	}
 	if werr == nil {
 		werr = ctx.Err()
 	}
+	if pathErr != nil && !errors.Is(pathErr, context.Canceled) {
+		p.log.Warn("some inputs cannot be read", "err", pathErr)
+	} else {
+		pathErr = nil
+	}
 	return sum, errors.Join(werr, pathErr)
+}
+
+// send hands c to the writer loop unless ctx ends first.
+func (p *Pipeline) send(ctx context.Context, out chan<- chunk, c chunk) error {
+	select {
+	case out <- c:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // decodeFile converts one input into chunks. It returns an error only when

@@ -2,9 +2,11 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -221,6 +223,48 @@ func TestPipelineMissingPath(t *testing.T) {
 	}
 	if sum.Written != 2 {
 		t.Fatalf("written %d, want the other path's 2 events", sum.Written)
+	}
+}
+
+// failingCheckpoints fails every checkpoint read.
+type failingCheckpoints struct{}
+
+func (failingCheckpoints) Checkpoint(context.Context, string) (store.Checkpoint, bool, error) {
+	return store.Checkpoint{}, false, errors.New("disk on fire")
+}
+
+func TestPipelineCheckpointReadError(t *testing.T) {
+	fs := newFakeStore()
+	p := newTestPipeline(t, fs, failingCheckpoints{}, 0)
+	dir := writeFixtures(t)
+	_, err := p.Run(context.Background(), []string{dir})
+	if err == nil || !strings.Contains(err.Error(), "read checkpoint of") || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("err = %v, want the checkpoint read error naming the file", err)
+	}
+}
+
+func TestWalkInputsOrder(t *testing.T) {
+	dir := writeFixtures(t)
+	var got []string
+	err := WalkInputs([]string{filepath.Join(dir, "c"), filepath.Join(dir, "a"), Stdin}, func(in Input) error {
+		rel, _ := filepath.Rel(dir, in.Path)
+		if in.Path == Stdin {
+			rel = Stdin
+		}
+		got = append(got, rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"c/array.json", "c/digest.json", "a/111_CloudTrail_us-east-1_x.json.gz", Stdin}
+	if !slices.Equal(got, want) {
+		t.Errorf("walk order %q, want %q", got, want)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := WalkInputs([]string{dir}, func(Input) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Errorf("WalkInputs with a failing fn: err %v after %d calls, want stop after 1", err, n)
 	}
 }
 

@@ -45,7 +45,7 @@
 //	TableSizeMultiplier     1      (Badger: 2)      SSTables stay BaseTableSize at every level
 //	AggregateCache          65,536 entries (~22 MiB at most) of stored aggregates
 //	                        Write need not read back (aggcache.go)
-//	DedupCache              1,048,576 event-ID hashes (~20 MiB at most) of recent
+//	DedupCache              524,288 event-ID hashes (~10 MiB at most) of recent
 //	                        hours of the dedup set (dedup.go)
 //
 // With an 8 MiB memtable one Badger transaction holds at most ~1.2 MiB
@@ -87,7 +87,7 @@ const (
 	DefaultNumCompactors           = 2
 	DefaultTableSizeMultiplier     = 1
 	DefaultAggregateCache          = 1 << 16
-	DefaultDedupCache              = 1 << 20
+	DefaultDedupCache              = 1 << 19
 )
 
 // Caps on what one stored record keeps.
@@ -203,8 +203,8 @@ type Options struct {
 	// DedupCache is how many event-ID hashes (of recent hours, see
 	// dedup.go) Write keeps in memory so that checking an event for a
 	// duplicate reads nothing from Badger; ~20 bytes each, the default
-	// 1,048,576 is ~20 MiB at most. Negative keeps only the hours of the
-	// Write in progress.
+	// 524,288 is ~10 MiB at most. The hours a Write touches stay loaded
+	// whatever their size. Negative keeps only those.
 	DedupCache int
 }
 

@@ -118,11 +118,8 @@ func runIngest(cmd *cobra.Command, o ingestOptions, paths []string) error {
 	}
 	var bar *progressbar.ProgressBar
 	if f, ok := cmd.ErrOrStderr().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		inputs, _ := ingest.ExpandPaths(paths)
 		var total int64
-		for _, in := range inputs {
-			total += in.Size
-		}
+		_ = ingest.WalkInputs(paths, func(in ingest.Input) error { total += in.Size; return nil })
 		bar = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(f),
 			progressbar.OptionShowBytes(true),
