@@ -50,6 +50,28 @@ type PipelineOptions struct {
 type Pipeline struct {
 	opts PipelineOptions
 	log  *slog.Logger
+	// chunks recycles the []Result of chunks the writer has consumed:
+	// allocating 512 Results per file was 40 % of all allocation on a
+	// backfill of small CloudTrail files.
+	chunks sync.Pool
+}
+
+func (p *Pipeline) newChunk() []Result {
+	if c, ok := p.chunks.Get().(*[]Result); ok {
+		return (*c)[:0]
+	}
+	return make([]Result, 0, chunkSize)
+}
+
+// recycle returns a consumed chunk's slice to the pool, cleared so that
+// it keeps no record alive.
+func (p *Pipeline) recycle(rs []Result) {
+	if cap(rs) != chunkSize {
+		return
+	}
+	clear(rs)
+	rs = rs[:0]
+	p.chunks.Put(&rs)
 }
 
 // Summary is what a Run did.
@@ -268,6 +290,8 @@ func (p *Pipeline) Run(ctx context.Context, paths []string) (Summary, error) {
 				break
 			}
 		}
+		// Sink.Add copied each Result into its batch.
+		p.recycle(ch.results)
 		if werr == nil {
 			sink.AddCounts(ch.counts)
 			if ch.cp != nil {
@@ -331,14 +355,14 @@ func (p *Pipeline) decodeFile(ctx context.Context, in Input, out chan<- chunk) e
 	if p.opts.Progress != nil {
 		r = &progressReader{r: r, fn: p.opts.Progress}
 	}
-	cur := make([]Result, 0, chunkSize)
+	cur := p.newChunk()
 	counts, err := p.opts.Converter.Decode(ctx, name, r, func(res Result) error {
 		cur = append(cur, res)
 		if len(cur) == chunkSize {
 			if err := send(chunk{results: cur}); err != nil {
 				return err
 			}
-			cur = make([]Result, 0, chunkSize)
+			cur = p.newChunk()
 		}
 		return nil
 	})
