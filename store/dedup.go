@@ -98,8 +98,10 @@ func expiry32(unix int64) uint32 { return uint32(min(max(unix, 0), 1<<32-1)) }
 // dedupCache holds the sets of recently used hours for Write. It is only
 // correct because Write is the only writer of segments and holds writeMu
 // for every use; a failed commit drops it (reset). Memory is bounded by
-// limit hashes (~20 bytes each); the least recently used hours are
-// dropped first, never the hours of the Write in progress.
+// limit hashes (~20 bytes each), an hour's map counting as hourWeight
+// more so that many empty or small hours (a sparse backfill, the
+// neighbours looked at) are bounded too; the least recently used hours
+// are dropped first, never the hours of the Write in progress.
 type dedupCache struct {
 	limit int
 	hours map[int64]*dedupHourSet
@@ -108,6 +110,9 @@ type dedupCache struct {
 	// seq is the next segment number; 0 until read from the meta key.
 	seq uint64
 }
+
+// hourWeight is an hour set's own cost in hashes (~200 bytes of map).
+const hourWeight = 10
 
 func newDedupCache(limit int) *dedupCache {
 	return &dedupCache{limit: limit, hours: map[int64]*dedupHourSet{}}
@@ -129,7 +134,7 @@ func (c *dedupCache) hour(txn *badger.Txn, h int64, now int64) (*dedupHourSet, e
 		return nil, err
 	}
 	c.hours[h] = s
-	c.total += len(s.hashes)
+	c.total += len(s.hashes) + hourWeight
 	return s, nil
 }
 
@@ -180,7 +185,7 @@ func (c *dedupCache) evict(mark uint64) {
 		if !found {
 			return
 		}
-		c.total -= len(c.hours[oldest].hashes)
+		c.total -= len(c.hours[oldest].hashes) + hourWeight
 		delete(c.hours, oldest)
 	}
 }
@@ -218,14 +223,17 @@ func loadDedupHour(txn *badger.Txn, h int64, now int64, fn func(hash uint64, exp
 func (db *DB) nextDedupSeq(txn *badger.Txn, n int) (uint64, error) {
 	c := db.dedup
 	if c.seq == 0 {
-		c.seq = 1
+		// Assigned only once read: a failed read must not leave the
+		// sequence at 1, where new segments would overwrite old ones.
+		seq := uint64(1)
 		if err := getValue(txn, key(pfxMeta, metaDedupSeq), func(b []byte) error {
 			d := decoder{b: b}
-			c.seq = d.uvarint()
+			seq = d.uvarint()
 			return d.done("dedup sequence")
 		}); err != nil {
 			return 0, err
 		}
+		c.seq = seq
 	}
 	first := c.seq
 	e := encoder{}

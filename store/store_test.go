@@ -428,8 +428,9 @@ func TestDedupHours(t *testing.T) {
 			batches = append(batches, &b)
 			mustWrite(t, db, &b)
 		}
-		if n := db.dedup.total; n > 3*4 {
-			t.Errorf("dedup cache holds %d hashes, want at most the last Write's hours (12)", n)
+		// The last Write's hour (4 hashes) and its two neighbours.
+		if n, want := db.dedup.total, 4+3*hourWeight; n > want {
+			t.Errorf("dedup cache weighs %d, want at most the last Write's hours (%d)", n, want)
 		}
 		for h, b := range batches {
 			if got := mustWrite(t, db, b); got != (WriteResult{Duplicates: 4}) {

@@ -48,8 +48,10 @@ import (
 // Dedup expiry is decided by Options.Now: each dedup segment (one per
 // hour of event time a transaction touches, dedup.go) stores its expiry
 // by that clock, and a segment past it no longer counts. Badger's own
-// TTL on the segment (wall clock, the same duration) only reclaims
-// space.
+// TTL on the segment (wall clock, the same duration) is there to reclaim
+// space; with a clock that runs behind the wall clock (a frozen test
+// clock, a replay) a segment read back from Badger after its wall-clock
+// TTL is gone even though Options.Now says it has not expired.
 //
 // Write never retries; it is safe for concurrent use (writers are
 // serialized). The context is checked before each commit.
