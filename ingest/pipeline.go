@@ -159,7 +159,7 @@ func WalkInputs(paths []string, fn func(Input) error) error {
 	for _, p := range paths {
 		if p == Stdin {
 			if err := fn(Input{Path: Stdin}); err != nil {
-				return err
+				return errors.Join(append([]error{err}, errs...)...)
 			}
 			continue
 		}
@@ -170,7 +170,7 @@ func WalkInputs(paths []string, fn func(Input) error) error {
 		}
 		if !fi.IsDir() {
 			if err := fn(Input{Path: p, Size: fi.Size(), MTime: fi.ModTime()}); err != nil {
-				return err
+				return errors.Join(append([]error{err}, errs...)...)
 			}
 			continue
 		}
@@ -193,7 +193,7 @@ func WalkInputs(paths []string, fn func(Input) error) error {
 			return nil
 		})
 		if stop != nil {
-			return stop
+			return errors.Join(append([]error{stop}, errs...)...)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("walk %s: %w", p, err))
@@ -252,6 +252,11 @@ func (p *Pipeline) Run(ctx context.Context, paths []string) (Summary, error) {
 			if p.opts.Checkpoints != nil && in.Path != Stdin {
 				cp, ok, err := p.opts.Checkpoints.Checkpoint(ctx, in.Source())
 				if err != nil {
+					if ctx.Err() != nil {
+						// The run is ending (a failed write, ^C):
+						// not this file's fault.
+						return ctx.Err()
+					}
 					walkErr = fmt.Errorf("read checkpoint of %s: %w", in.Path, err)
 					return walkErr
 				}
@@ -303,13 +308,13 @@ func (p *Pipeline) Run(ctx context.Context, paths []string) (Summary, error) {
 		werr = sink.Flush(ctx)
 	}
 	sum := Summary{Counts: sink.Counts(), Principals: sink.Principals()}
-	if walkErr != nil {
+	if walkErr != nil && werr == nil {
 		return sum, walkErr
 	}
 	if werr == nil {
 		werr = ctx.Err()
 	}
-	if pathErr != nil && !errors.Is(pathErr, context.Canceled) {
+	if pathErr != nil && !errors.Is(pathErr, context.Canceled) && !errors.Is(pathErr, context.DeadlineExceeded) {
 		p.log.Warn("some inputs cannot be read", "err", pathErr)
 	} else {
 		pathErr = nil

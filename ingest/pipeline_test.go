@@ -243,6 +243,46 @@ func TestPipelineCheckpointReadError(t *testing.T) {
 	}
 }
 
+// failingWriter fails every write.
+type failingWriter struct{}
+
+func (failingWriter) Write(context.Context, *store.Batch) (store.WriteResult, error) {
+	return store.WriteResult{}, errors.New("disk full")
+}
+
+// A failed write cancels the walk, whose checkpoint reads then fail with
+// the cancellation; the error must still be the write's.
+func TestPipelineWriteErrorNotHidden(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(store.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var cps []store.Checkpoint
+	for i := range 2000 {
+		f := filepath.Join(dir, fmt.Sprintf("f%05d.jsonl", i))
+		if err := os.WriteFile(f, []byte(rec(fmt.Sprintf("w%d", i), "GetUser")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 { // every file but the first was read before
+			fi, _ := os.Stat(f)
+			in := Input{Path: f, Size: fi.Size(), MTime: fi.ModTime()}
+			cps = append(cps, store.Checkpoint{Source: in.Source(), Position: in.Position()})
+		}
+	}
+	if _, err := db.Write(context.Background(), &store.Batch{Checkpoints: cps}); err != nil {
+		t.Fatal(err)
+	}
+	p := newTestPipeline(t, failingWriter{}, db, 1)
+	for range 3 {
+		_, err := p.Run(context.Background(), []string{dir})
+		if err == nil || !strings.Contains(err.Error(), "disk full") {
+			t.Fatalf("err = %v, want the write error", err)
+		}
+	}
+}
+
 func TestWalkInputsOrder(t *testing.T) {
 	dir := writeFixtures(t)
 	var got []string
