@@ -5,12 +5,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -21,7 +19,9 @@ func main() { os.Exit(run()) }
 // defaultMemoryLimit is the Go heap's soft limit when GOMEMLIMIT is unset.
 // Badger's caches and memtables are bounded by the store options, but
 // without a limit the collector lets garbage from decoding pile up to
-// twice the live heap; 192 MiB keeps a long backfill near 256 MiB of RSS.
+// twice the live heap; 192 MiB keeps the Go part of a long backfill near
+// 200 MB of RSS. Badger's memory-mapped files come on top, in proportion
+// to the store (docs/performance.md, "Generated backfill").
 const defaultMemoryLimit = 192 << 20
 
 func run() int {
@@ -30,8 +30,12 @@ func run() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := newRootCmd()
-	if err := root.ExecuteContext(ctx); err != nil {
+	root, prof := newRoot()
+	err := root.ExecuteContext(ctx)
+	if perr := prof.stop(); perr != nil {
+		fmt.Fprintln(os.Stderr, "iamd:", perr)
+	}
+	if err != nil {
 		var ex exitError
 		if asExit(err, &ex) {
 			return ex.code
@@ -42,59 +46,22 @@ func run() int {
 	return 0
 }
 
-// writeHeapProfile writes the heap profile (in-use and allocated) to path.
-func writeHeapProfile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("heap profile: %w", err)
-	}
-	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
-		f.Close()
-		return fmt.Errorf("heap profile %s: %w", path, err)
-	}
-	return f.Close()
+func newRootCmd() *cobra.Command {
+	root, _ := newRoot()
+	return root
 }
 
-func newRootCmd() *cobra.Command {
+// newRoot builds the command tree and the profiles its flags start; run
+// stops them whether or not the command succeeded.
+func newRoot() (*cobra.Command, *profiles) {
+	prof := &profiles{}
 	root := &cobra.Command{
 		Use:           "iamd",
 		Short:         "Which IAM permissions are actually used, least-privilege suggestions, safe key rotation",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	// A CPU profile of any command, for performance work on real input
-	// (docs/performance.md says how the figures there were profiled).
-	var profile *os.File
-	root.PersistentFlags().String("cpuprofile", "", "write a CPU profile of the command to `FILE` (go tool pprof)")
-	root.PersistentFlags().String("memprofile", "", "write a heap profile to `FILE` when the command ends (go tool pprof)")
-	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
-		path, _ := cmd.Flags().GetString("cpuprofile")
-		if path == "" {
-			return nil
-		}
-		f, err := os.Create(path)
-		if err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return fmt.Errorf("cpu profile %s: %w", path, err)
-		}
-		profile = f
-		return nil
-	}
-	root.PersistentPostRunE = func(cmd *cobra.Command, _ []string) error {
-		var errs []error
-		if profile != nil {
-			pprof.StopCPUProfile()
-			errs = append(errs, profile.Close())
-			profile = nil
-		}
-		if path, _ := cmd.Flags().GetString("memprofile"); path != "" {
-			errs = append(errs, writeHeapProfile(path))
-		}
-		return errors.Join(errs...)
-	}
+	prof.addFlags(root)
 	// Subcommands, one file each; add one line per command.
 	root.AddCommand(newSimulateCmd())
 	root.AddCommand(newIngestCmd())
@@ -104,5 +71,5 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newGenTrailCmd())
 	root.AddCommand(newRepublishCmd())
 	root.AddCommand(newSnapshotCmd())
-	return root
+	return root, prof
 }
