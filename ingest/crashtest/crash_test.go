@@ -61,6 +61,11 @@ func TestChild(t *testing.T) {
 }
 
 func child(t *testing.T, mode string) int {
+	// SIGTERM is a graceful stop, as in iamd itself. Caught from the start
+	// to the end, store close included: a backfill that has already
+	// finished may be closing the store when the SIGTERM comes.
+	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
 	db, err := store.Open(store.Options{Dir: os.Getenv(envDir)})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open store:", err)
@@ -68,9 +73,6 @@ func child(t *testing.T, mode string) int {
 	}
 	defer db.Close()
 	conv := newConverter(t)
-	// SIGTERM is a graceful stop, as in iamd itself.
-	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
 	ctx, cancel := context.WithCancel(sigCtx)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
