@@ -296,8 +296,13 @@ func (st *run) flush(ctx context.Context, p *pending) error {
 		s.c.add(&s.c.deadLettered, r, n)
 	}
 	// The facts are durable; a failed commit only means redelivery,
-	// which the stored checkpoints and dedup absorb.
-	if err := st.r.CommitMessages(ctx, commit...); err != nil {
+	// which the stored checkpoints and dedup absorb. A SIGTERM that comes
+	// while the batch is being written must not skip its commit (a
+	// graceful stop commits what it wrote), so the commit outlives ctx
+	// within the shutdown budget.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := st.r.CommitMessages(cctx, commit...); err != nil {
 		s.log.Warn("offset commit failed; messages will be redelivered and skipped", "error", err)
 		return nil
 	}
