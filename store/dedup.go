@@ -22,9 +22,13 @@ import (
 // holding the 64-bit xxhash of each new event ID, the expiry by the
 // injected clock (Options.Now + DedupTTL) and a Badger TTL of the same
 // length that reclaims the space. An event is a duplicate when its hash
-// is in an unexpired segment of its hour or of the hours either side:
-// the neighbours absorb a record whose time differs a little between two
-// deliveries (a shipper's @timestamp against CloudTrail's eventTime).
+// is in an unexpired segment of its hour or of the hours either side, or
+// an event counted earlier in the same Write has it in those hours: the
+// neighbours absorb a record whose time differs a little between two
+// deliveries (a shipper's @timestamp against CloudTrail's eventTime). One
+// ID on events further apart (some sample data reuses IDs) counts once
+// per event, whatever the batches; only counted events are compared
+// against, so ingesting the same input again changes nothing.
 //
 // Write keeps recently used hours in memory (dedupCache), loaded with
 // one prefix scan, so checking an event costs a few map look-ups;

@@ -416,6 +416,26 @@ func TestDedupHours(t *testing.T) {
 			}
 		}
 	})
+	t.Run("same rule inside a batch as against the store", func(t *testing.T) {
+		// One ID reused by events hours apart (seen in shared sample
+		// data): how they fall into batches must not decide what
+		// counts, or a second ingest of the same input changes facts.
+		db, _ := openMem(t, nil)
+		a := ev("reused", alice, t0, use("s3:GetObject", bucketA))
+		b := ev("reused", alice, t0.Add(5*time.Hour), use("s3:GetObject", bucketA))
+		if got := mustWrite(t, db, &Batch{Events: []Event{a, b}}); got.Events != 2 {
+			t.Fatalf("one batch: Write = %+v, want both events counted (5 hours apart)", got)
+		}
+		before := dumpUsage(t, db)
+		for _, e := range []Event{a, b} {
+			if got := mustWrite(t, db, &Batch{Events: []Event{e}}); got != (WriteResult{Duplicates: 1}) {
+				t.Errorf("%s again alone: Write = %+v, want a duplicate", e.Time.Format("15:04"), got)
+			}
+		}
+		if after := dumpUsage(t, db); !reflect.DeepEqual(before, after) {
+			t.Error("usage changed on the second ingest")
+		}
+	})
 	t.Run("evicted hours are read back", func(t *testing.T) {
 		db, _ := openMem(t, func(o *Options) { o.DedupCache = 3 })
 		var batches []*Batch

@@ -232,7 +232,7 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		return res, done, nil
 	}
 	var (
-		inBatch    = make(map[string]struct{}, len(events))
+		inBatch    = make(map[dedupEntry]struct{}, len(events))
 		factIdx    = make(map[string]int32, len(events))
 		facts      = make([]factAgg, 0, len(events))
 		dayIdx     = make(map[string]int32, len(events)/2)
@@ -252,13 +252,16 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 
 	for i := range events {
 		ev := &events[i]
-		if _, dup := inBatch[ev.ID]; dup {
+		t := ev.Time.UTC()
+		hour, hash := dedupHour(t), dedupHash(ev.ID)
+		// The same rule inside the batch as against the store (its hour
+		// or either neighbour), so that how events fall into batches
+		// never decides what counts: a second ingest of the same input
+		// must find every event it counted the first time.
+		if batchSeen(inBatch, hour, hash) {
 			res.Duplicates++
 			continue
 		}
-		inBatch[ev.ID] = struct{}{}
-		t := ev.Time.UTC()
-		hour, hash := dedupHour(t), dedupHash(ev.ID)
 		seen, err := db.dedup.seen(txn, hour, hash, nowUnix)
 		if err != nil {
 			return res, done, fmt.Errorf("event %q: %w", ev.ID, err)
@@ -267,6 +270,8 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 			res.Duplicates++
 			continue
 		}
+		// Only counted events are anchors, in the batch as in the store.
+		inBatch[dedupEntry{hour, hash}] = struct{}{}
 		res.Events++
 		newHashes[hour] = append(newHashes[hour], hash)
 		principals[ev.Principal] = struct{}{}
@@ -493,6 +498,21 @@ func (db *DB) committed(a applied) {
 func (db *DB) resetCaches() {
 	db.aggs.reset()
 	db.dedup.reset()
+}
+
+// dedupEntry is an event of the batch being written, for the dedup rule.
+type dedupEntry struct {
+	hour int64
+	hash uint64
+}
+
+func batchSeen(in map[dedupEntry]struct{}, hour int64, hash uint64) bool {
+	for _, h := range [3]int64{hour, hour - 1, hour + 1} {
+		if _, ok := in[dedupEntry{h, hash}]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func dupUse(before []Use, u Use) bool {
