@@ -240,7 +240,6 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		principals = make(map[string]struct{})
 		keys       = make(map[string]*keyAgg)
 		sessions   = make(map[string]*sessAgg)
-		newHashes  = map[int64][]uint64{}
 		raws       []*badger.Entry
 		buf        = newTxnBuf(len(events))
 		scratch    []byte
@@ -273,7 +272,6 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		// Only counted events are anchors, in the batch as in the store.
 		inBatch[dedupEntry{hour, hash}] = struct{}{}
 		res.Events++
-		newHashes[hour] = append(newHashes[hour], hash)
 		principals[ev.Principal] = struct{}{}
 
 		day := dayNumber(t)
@@ -447,7 +445,15 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 			return res, done, err
 		}
 	}
-	if len(newHashes) > 0 {
+	if len(inBatch) > 0 {
+		newHashes := map[int64][]uint64{}
+		for e := range inBatch {
+			newHashes[e.hour] = append(newHashes[e.hour], e.hash)
+		}
+		// Sorted, so that the same events make the same segment.
+		for _, hs := range newHashes {
+			slices.Sort(hs)
+		}
 		hours := slices.Sorted(maps.Keys(newHashes))
 		seq, err := db.nextDedupSeq(txn, len(hours))
 		if err != nil {
@@ -500,7 +506,8 @@ func (db *DB) resetCaches() {
 	db.dedup.reset()
 }
 
-// dedupEntry is an event of the batch being written, for the dedup rule.
+// dedupEntry is an event counted by the batch being written: the dedup
+// rule's anchor inside the batch, and its hash for the hour's segment.
 type dedupEntry struct {
 	hour int64
 	hash uint64
@@ -564,7 +571,7 @@ type txnBuf struct {
 }
 
 func newTxnBuf(events int) *txnBuf {
-	// Sized for the dedup keys; the slabs grow when events are new.
+	// A first guess; the slabs grow with the new keys of the batch.
 	return &txnBuf{b: make([]byte, 0, events*32), entries: make([]badger.Entry, 0, events)}
 }
 
