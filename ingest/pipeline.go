@@ -335,14 +335,7 @@ func (p *Pipeline) send(ctx context.Context, out chan<- chunk, c chunk) error {
 // decodeFile converts one input into chunks. It returns an error only when
 // the context ends.
 func (p *Pipeline) decodeFile(ctx context.Context, in Input, out chan<- chunk) error {
-	send := func(c chunk) error {
-		select {
-		case out <- c:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	send := func(c chunk) error { return p.send(ctx, out, c) }
 	var r io.Reader
 	name := in.Path
 	if in.Path == Stdin {
