@@ -91,11 +91,24 @@ func openIngest(storeDir string) (*ingest.Converter, *store.DB, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := store.Open(store.Options{Dir: storeDir})
+	db, err := openStore(storeDir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open store %s: %w", storeDir, err)
+		return nil, nil, err
 	}
 	return conv, db, nil
+}
+
+// openStore opens the usage index in dir for any command.
+func openStore(dir string) (*store.DB, error) {
+	db, err := store.Open(store.Options{Dir: dir})
+	if errors.Is(err, store.ErrSchemaMismatch) {
+		// The index is derived data: say how to rebuild it.
+		return nil, fmt.Errorf("open store %s: %w; ingest the CloudTrail files again into a new --store directory", dir, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	return db, nil
 }
 
 func runIngest(cmd *cobra.Command, o ingestOptions, paths []string) error {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	badger "github.com/dgraph-io/badger/v4"
 )
 
 const testRecords = `{"Records":[
@@ -140,6 +142,33 @@ func TestIngestErrors(t *testing.T) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A store written by another schema version is refused by every command
+// with the way out.
+func TestStoreOfAnotherSchema(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "old")
+	bdb, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The meta key of the schema version, as version 1 wrote it.
+	if err := bdb.Update(func(txn *badger.Txn) error { return txn.Set([]byte("mschema"), []byte{1}) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := bdb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"usage", "--store", dir},
+		{"ingest", "--store", dir, writeTestTrail(t)},
+		{"snapshot", "list", "--store", dir, "--account", "111122223333"},
+	} {
+		_, err := runIamd(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "schema version 1, this build reads") || !strings.Contains(err.Error(), "ingest the CloudTrail files again") {
+			t.Errorf("%s: err = %v, want the schema mismatch and how to rebuild", args[0], err)
+		}
 	}
 }
 

@@ -83,14 +83,6 @@ func newSnapshotCmdAt(now func() time.Time) *cobra.Command {
 	return cmd
 }
 
-func openStore(dir string) (*store.DB, error) {
-	db, err := store.Open(store.Options{Dir: dir})
-	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", dir, err)
-	}
-	return db, nil
-}
-
 func runSnapshotSave(ctx context.Context, w io.Writer, dir string, src *modelSource, now func() time.Time) error {
 	d, err := src.details(ctx)
 	if err != nil {

@@ -34,9 +34,9 @@ func newUsageCmd() *cobra.Command {
 			if o.limit < 0 {
 				return fmt.Errorf("--limit %d: want 0 (all) or more", o.limit)
 			}
-			db, err := store.Open(store.Options{Dir: o.store})
+			db, err := openStore(o.store)
 			if err != nil {
-				return fmt.Errorf("open store %s: %w", o.store, err)
+				return err
 			}
 			defer db.Close()
 			facts, err := db.Facts(cmd.Context(), store.FactQuery{Principal: o.principal})
