@@ -18,12 +18,10 @@ import (
 
 // auditOptions are the flags of `iamd audit`.
 type auditOptions struct {
-	src              modelSource
-	org              string
-	credentialReport string
-	format           string
-	keyMaxAge        string
-	now              func() time.Time
+	src       accountSource
+	format    string
+	keyMaxAge string
+	now       func() time.Time
 }
 
 const auditLong = `Check an account's IAM configuration against the IAM best practices:
@@ -43,7 +41,7 @@ func newAuditCmd() *cobra.Command { return newAuditCmdAt(time.Now) }
 
 // newAuditCmdAt builds the command with the given clock (tests inject one).
 func newAuditCmdAt(now func() time.Time) *cobra.Command {
-	o := auditOptions{now: now, src: modelSource{now: now}}
+	o := auditOptions{now: now, src: accountSource{modelSource: modelSource{now: now}}}
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Check IAM users, roles and keys against the IAM best practices",
@@ -55,8 +53,6 @@ func newAuditCmdAt(now func() time.Time) *cobra.Command {
 	}
 	f := cmd.Flags()
 	o.src.addFlags(f)
-	f.StringVar(&o.org, "org", "", "organization SCP/RCP file (JSON or YAML, levels root first)")
-	f.StringVar(&o.credentialReport, "credential-report", "", "credential report CSV to merge")
 	f.StringVar(&o.format, "format", "table", "output format: table or json")
 	f.StringVar(&o.keyMaxAge, "key-max-age", "90d", "maximum access key age (e.g. 90d, 2160h)")
 	return cmd
@@ -86,7 +82,7 @@ func runAudit(ctx context.Context, w io.Writer, o *auditOptions) error {
 	if err != nil {
 		return err
 	}
-	acct, org, err := loadAccount(ctx, &o.src, o.credentialReport, o.org)
+	acct, org, err := o.src.load(ctx)
 	if err != nil {
 		return err
 	}

@@ -105,12 +105,10 @@ func (s *modelSource) account(ctx context.Context) (*iam.Account, error) {
 
 // grantedOptions are the flags of `iamd granted`.
 type grantedOptions struct {
-	src              modelSource
-	org              string
-	credentialReport string
-	principal        string
-	service          string
-	format           string
+	src       accountSource
+	principal string
+	service   string
+	format    string
 }
 
 const grantedLong = `Print the actions a principal is granted: every catalog action it may
@@ -140,8 +138,6 @@ func newGrantedCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	o.src.addFlags(f)
-	f.StringVar(&o.org, "org", "", "organization SCP/RCP file (JSON or YAML, levels root first)")
-	f.StringVar(&o.credentialReport, "credential-report", "", "credential report CSV to merge")
 	f.StringVar(&o.principal, "principal", "", "principal ARN or unique name (required)")
 	f.StringVar(&o.service, "service", "", "only actions of this service prefix, e.g. s3")
 	f.StringVar(&o.format, "format", "table", "output format: table or json")
@@ -150,12 +146,28 @@ func newGrantedCmd() *cobra.Command {
 
 // loadAccount loads the snapshot, the optional credential report and the
 // optional organization layer shared by granted and audit.
-func loadAccount(ctx context.Context, src *modelSource, reportFile, orgFile string) (*iam.Account, *iam.Org, error) {
-	acct, err := src.account(ctx)
+// accountSource is a modelSource with what audit and granted add to the
+// model: an organization's SCP/RCP levels and a credential report.
+type accountSource struct {
+	modelSource
+	org              string
+	credentialReport string
+}
+
+func (s *accountSource) addFlags(f *pflag.FlagSet) {
+	s.modelSource.addFlags(f)
+	f.StringVar(&s.org, "org", "", "organization SCP/RCP file (JSON or YAML, levels root first)")
+	f.StringVar(&s.credentialReport, "credential-report", "", "credential report CSV to merge")
+}
+
+// load reads the model, merges the credential report and reads the
+// organization file, if given.
+func (s *accountSource) load(ctx context.Context) (*iam.Account, *iam.Org, error) {
+	acct, err := s.account(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	if reportFile != "" {
+	if reportFile := s.credentialReport; reportFile != "" {
 		f, err := os.Open(reportFile)
 		if err != nil {
 			return nil, nil, fmt.Errorf("credential report: %w", err)
@@ -168,8 +180,8 @@ func loadAccount(ctx context.Context, src *modelSource, reportFile, orgFile stri
 		acct.ApplyCredentialReport(rows)
 	}
 	var org *iam.Org
-	if orgFile != "" {
-		if org, err = iam.LoadOrgFile(orgFile); err != nil {
+	if s.org != "" {
+		if org, err = iam.LoadOrgFile(s.org); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -206,7 +218,7 @@ func runGranted(ctx context.Context, w io.Writer, o *grantedOptions) error {
 	if o.principal == "" {
 		return errors.New("--principal is required")
 	}
-	acct, org, err := loadAccount(ctx, &o.src, o.credentialReport, o.org)
+	acct, org, err := o.src.load(ctx)
 	if err != nil {
 		return err
 	}
