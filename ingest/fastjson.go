@@ -110,30 +110,7 @@ func (p *jsonParser) skip() error {
 	case c == '{':
 		return p.object(func([]byte) error { return p.skip() })
 	case c == '[':
-		p.i++
-		p.ws()
-		if p.i < len(p.b) && p.b[p.i] == ']' {
-			p.i++
-			return nil
-		}
-		for {
-			if err := p.skip(); err != nil {
-				return err
-			}
-			p.ws()
-			if p.i >= len(p.b) {
-				return p.errf("unexpected end in array")
-			}
-			switch p.b[p.i] {
-			case ',':
-				p.i++
-			case ']':
-				p.i++
-				return nil
-			default:
-				return p.errf("expected , or ] in array")
-			}
-		}
+		return p.elements(p.skip)
 	case c == 't':
 		return p.lit("true")
 	case c == 'f':
@@ -205,20 +182,28 @@ func (p *jsonParser) object(field func(key []byte) error) error {
 		if err := field(key); err != nil {
 			return err
 		}
-		p.ws()
-		if p.i >= len(p.b) {
-			return p.errf("unexpected end in object")
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
-			return nil
-		default:
-			return p.errf("expected , or } in object")
+		if more, err := p.more('}', "object"); !more {
+			return err
 		}
 	}
+}
+
+// more consumes what follows a value in an object or array: true after
+// a comma, false (and no error) after the closing bracket.
+func (p *jsonParser) more(closing byte, in string) (bool, error) {
+	p.ws()
+	if p.i >= len(p.b) {
+		return false, p.errf("unexpected end in %s", in)
+	}
+	switch p.b[p.i] {
+	case ',':
+		p.i++
+		return true, nil
+	case closing:
+		p.i++
+		return false, nil
+	}
+	return false, p.errf("expected , or %c in %s", closing, in)
 }
 
 // isObject reports whether the next value is an object (else it is
@@ -580,18 +565,8 @@ func (p *jsonParser) elements(fn func() error) error {
 		if err := fn(); err != nil {
 			return err
 		}
-		p.ws()
-		if p.i >= len(p.b) {
-			return p.errf("unexpected end in array")
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			return nil
-		default:
-			return p.errf("expected , or ] in array")
+		if more, err := p.more(']', "array"); !more {
+			return err
 		}
 	}
 }
