@@ -43,14 +43,7 @@ import (
 // no per-event Badger I/O) was judged worth it.
 
 // dedupHour is the bucket of t: whole hours since the Unix epoch.
-func dedupHour(t time.Time) int64 {
-	s := t.Unix()
-	h := s / 3600
-	if s < 0 && s%3600 != 0 {
-		h--
-	}
-	return h
-}
+func dedupHour(t time.Time) int64 { return unixPeriods(t, 3600) }
 
 // dedupHash is an event ID's entry in the set.
 func dedupHash(id string) uint64 { return xxhash.Sum64String(id) }

@@ -113,13 +113,17 @@ func getInt64(b []byte) int64 {
 }
 
 // dayNumber is the number of whole days since the Unix epoch (floored).
-func dayNumber(t time.Time) int64 {
+func dayNumber(t time.Time) int64 { return unixPeriods(t, 86400) }
+
+// unixPeriods is the number of whole periods of the given seconds since
+// the Unix epoch, floored (before 1970 too).
+func unixPeriods(t time.Time, seconds int64) int64 {
 	s := t.Unix()
-	d := s / 86400
-	if s < 0 && s%86400 != 0 {
-		d--
+	n := s / seconds
+	if s < 0 && s%seconds != 0 {
+		n--
 	}
-	return d
+	return n
 }
 
 func dayKey(principal, action string, day int64) []byte {

@@ -1189,3 +1189,22 @@ func TestCollectGarbageAndClose(t *testing.T) {
 		t.Errorf("CollectGarbage after Close err = %v, want ErrClosed", err)
 	}
 }
+
+func TestUnixPeriods(t *testing.T) {
+	for _, tc := range []struct {
+		t         time.Time
+		day, hour int64
+	}{
+		{time.Unix(0, 0), 0, 0},
+		{time.Unix(3599, 0), 0, 0},
+		{time.Unix(3600, 0), 0, 1},
+		{time.Unix(86400, 0), 1, 24},
+		{time.Unix(-1, 0), -1, -1}, // 1969-12-31T23:59:59: floored, not truncated
+		{time.Unix(-86400, 0), -1, -24},
+		{time.Unix(-86401, 0), -2, -25},
+	} {
+		if d, h := dayNumber(tc.t), dedupHour(tc.t); d != tc.day || h != tc.hour {
+			t.Errorf("%v: day %d hour %d, want %d %d", tc.t.UTC(), d, h, tc.day, tc.hour)
+		}
+	}
+}
