@@ -47,6 +47,9 @@
 //	                        Write need not read back (aggcache.go)
 //	DedupCache              524,288 event-ID hashes (~10 MiB at most) of recent
 //	                        hours of the dedup set (dedup.go)
+//	ReleaseFilePages        5 s    how often the pages of the memory-mapped
+//	                        tables and value log go back to the kernel
+//	                        (filepages.go), so RSS does not grow with the store
 //
 // With an 8 MiB memtable one Badger transaction holds at most ~1.2 MiB
 // of entries (15 % of MemTableSize), which is what bounds a Batch's
@@ -88,6 +91,7 @@ const (
 	DefaultTableSizeMultiplier     = 1
 	DefaultAggregateCache          = 1 << 16
 	DefaultDedupCache              = 1 << 19
+	DefaultReleaseFilePages        = 5 * time.Second
 )
 
 // Caps on what one stored record keeps.
@@ -206,6 +210,11 @@ type Options struct {
 	// 524,288 is ~10 MiB at most. The hours a Write touches stay loaded
 	// whatever their size. Negative keeps only those.
 	DedupCache int
+	// ReleaseFilePages is how often the pages of Badger's memory-mapped
+	// tables and value log are handed back to the kernel (Linux; see
+	// filepages.go), which keeps the resident set from growing with the
+	// store. Default 5 s; negative never.
+	ReleaseFilePages time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -229,6 +238,7 @@ func (o *Options) setDefaults() {
 	setDefault(&o.TableSizeMultiplier, DefaultTableSizeMultiplier)
 	setDefault(&o.AggregateCache, DefaultAggregateCache)
 	setDefault(&o.DedupCache, DefaultDedupCache)
+	setDefault(&o.ReleaseFilePages, DefaultReleaseFilePages)
 }
 
 func setDefault[T int | int64 | time.Duration](p *T, def T) {
@@ -300,6 +310,12 @@ type DB struct {
 
 	zenc *zstd.Encoder
 	zdec *zstd.Decoder
+
+	// mapDir is Dir as /proc/self/maps names it; stopRelease ends the
+	// file-page release loop, released says it has ended.
+	mapDir      string
+	stopRelease chan struct{}
+	released    chan struct{}
 }
 
 // Open opens (creating if needed) the database in opts.Dir, or an
@@ -369,6 +385,14 @@ func Open(opts Options) (*DB, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open store: zstd decoder: %w", err), db.zenc.Close(), bdb.Close())
 	}
+	if !opts.InMemory && opts.ReleaseFilePages > 0 {
+		db.mapDir = resolvedDir(opts.Dir)
+		db.stopRelease, db.released = make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(db.released)
+			db.releaseFilePagesLoop(opts.ReleaseFilePages, db.stopRelease)
+		}()
+	}
 	return db, nil
 }
 
@@ -419,6 +443,10 @@ func (db *DB) Close() error {
 		return ErrClosed
 	}
 	db.closed = true
+	if db.stopRelease != nil {
+		close(db.stopRelease)
+		<-db.released
+	}
 	db.zenc.Close()
 	db.zdec.Close()
 	if err := db.bdb.Close(); err != nil {
