@@ -9,7 +9,7 @@ import (
 )
 
 // A streaming source converts each message with ConvertPayload and hands
-// the Output to a Sink with its checkpoint.
+// the Output to the store in a Batch with its checkpoint.
 func ExampleConverter_ConvertPayload() {
 	cat, err := catalog.Load()
 	if err != nil {

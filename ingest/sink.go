@@ -38,6 +38,13 @@ type SinkOptions struct {
 // Sink batches Results into store.Batches. A checkpoint added with
 // Checkpoint is written in the batch that holds the last result added
 // before it, so it never becomes durable ahead of the records it covers.
+//
+// A full batch is written in the background while the next one fills:
+// the write (a Badger transaction, ~15 ms for 5,000 records) used to stop
+// every decoding goroutine once the few chunks between them and the
+// writer were queued, leaving a quarter of two cores idle. At most one
+// write is in flight, batches are written in order, and a write's error
+// is returned by the next Add or Flush; Flush waits for everything.
 // A Sink is not safe for concurrent use: it is the single writer.
 type Sink struct {
 	w          BatchWriter
@@ -45,6 +52,14 @@ type Sink struct {
 	batch      store.Batch
 	counts     Counts
 	principals map[string]struct{}
+	// inflight delivers the result of the write in flight; nil when
+	// there is none.
+	inflight chan writeResult
+}
+
+type writeResult struct {
+	res store.WriteResult
+	err error
 }
 
 // NewSink returns a Sink writing to w.
@@ -61,8 +76,8 @@ func NewSink(w BatchWriter, opts SinkOptions) (*Sink, error) {
 	return &Sink{w: w, size: opts.BatchSize, principals: map[string]struct{}{}}, nil
 }
 
-// Add counts r and queues its event or quarantined record, writing a
-// batch when it is full.
+// Add counts r and queues its event or quarantined record, starting the
+// write of a batch when it is full.
 func (s *Sink) Add(ctx context.Context, r Result) error {
 	s.counts.Count(&r)
 	switch r.Kind {
@@ -75,26 +90,7 @@ func (s *Sink) Add(ctx context.Context, r Result) error {
 		return nil
 	}
 	if len(s.batch.Events)+len(s.batch.Quarantined) >= s.size {
-		return s.Flush(ctx)
-	}
-	return nil
-}
-
-// AddOutput adds a converted payload and then its checkpoint (if cp is
-// not nil): the streaming sources' one call per message or object.
-func (s *Sink) AddOutput(ctx context.Context, out Output, cp *store.Checkpoint) error {
-	for i := range out.Events {
-		ev := &out.Events[i]
-		s.principals[ev.Principal] = struct{}{}
-		s.batch.Events = append(s.batch.Events, *ev)
-	}
-	s.batch.Quarantined = append(s.batch.Quarantined, out.Quarantined...)
-	s.counts.Add(out.Counts)
-	if cp != nil {
-		s.batch.Checkpoints = append(s.batch.Checkpoints, *cp)
-	}
-	if len(s.batch.Events)+len(s.batch.Quarantined) >= s.size {
-		return s.Flush(ctx)
+		return s.start(ctx)
 	}
 	return nil
 }
@@ -108,24 +104,52 @@ func (s *Sink) Checkpoint(cp store.Checkpoint) {
 // read or skipped).
 func (s *Sink) AddCounts(c Counts) { s.counts.Add(c) }
 
-// Flush writes the queued batch, if any.
+// Flush writes the queued batch, if any, and returns once every write has
+// ended: then everything added is durable, or the error says what failed.
 func (s *Sink) Flush(ctx context.Context) error {
-	b := &s.batch
+	if err := s.start(ctx); err != nil {
+		return err
+	}
+	return s.wait()
+}
+
+// start waits for the write in flight, then starts writing the queued
+// batch, if any.
+func (s *Sink) start(ctx context.Context) error {
+	if err := s.wait(); err != nil {
+		return err
+	}
+	b := s.batch
 	if len(b.Events) == 0 && len(b.Quarantined) == 0 && len(b.Checkpoints) == 0 {
 		return nil
 	}
-	res, err := s.w.Write(ctx, b)
-	if err != nil {
-		return fmt.Errorf("write batch of %d events, %d quarantined, %d checkpoints: %w",
-			len(b.Events), len(b.Quarantined), len(b.Checkpoints), err)
+	// New slices: the batch is the writer's until its write ends.
+	s.batch = store.Batch{Events: make([]store.Event, 0, cap(b.Events))}
+	done := make(chan writeResult, 1)
+	s.inflight = done
+	go func() {
+		res, err := s.w.Write(ctx, &b)
+		if err != nil {
+			err = fmt.Errorf("write batch of %d events, %d quarantined, %d checkpoints: %w",
+				len(b.Events), len(b.Quarantined), len(b.Checkpoints), err)
+		}
+		done <- writeResult{res, err}
+	}()
+	return nil
+}
+
+// wait collects the write in flight, if any.
+func (s *Sink) wait() error {
+	if s.inflight == nil {
+		return nil
 	}
-	s.counts.Written += int64(res.Events)
-	s.counts.Duplicates += int64(res.Duplicates)
-	// New slices: the writer may keep nothing, but a fake might.
-	s.batch = store.Batch{
-		Events:      make([]store.Event, 0, cap(b.Events)),
-		Quarantined: nil,
+	r := <-s.inflight
+	s.inflight = nil
+	if r.err != nil {
+		return r.err
 	}
+	s.counts.Written += int64(r.res.Events)
+	s.counts.Duplicates += int64(r.res.Duplicates)
 	return nil
 }
 

@@ -1,0 +1,116 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iamd/iamd/store"
+)
+
+// gatedWriter records batches and holds each Write until the test lets it
+// go; fail makes the numbered write (1-based) fail.
+type gatedWriter struct {
+	started chan int
+	release chan struct{}
+	fail    int
+	n       int
+	got     [][]string // event IDs per written batch, in write order
+}
+
+func (g *gatedWriter) Write(_ context.Context, b *store.Batch) (store.WriteResult, error) {
+	g.n++
+	g.started <- g.n
+	<-g.release
+	if g.n == g.fail {
+		return store.WriteResult{}, errors.New("disk full")
+	}
+	var ids []string
+	for _, e := range b.Events {
+		ids = append(ids, e.ID)
+	}
+	g.got = append(g.got, ids)
+	return store.WriteResult{Events: len(b.Events)}, nil
+}
+
+func usage(id string) Result {
+	return Result{Kind: KindUsage, Event: store.Event{ID: id, Principal: "arn:aws:iam::111122223333:user/a"}}
+}
+
+func TestSinkWritesInBackground(t *testing.T) {
+	g := &gatedWriter{started: make(chan int, 10), release: make(chan struct{})}
+	s, err := NewSink(g, SinkOptions{BatchSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 2 {
+		if err := s.Add(ctx, usage("e"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := <-g.started; n != 1 {
+		t.Fatalf("write %d started, want 1", n)
+	}
+	// The first write is held; the next batch still fills.
+	if err := s.Add(ctx, usage("e2")); err != nil {
+		t.Fatal(err)
+	}
+	s.Checkpoint(store.Checkpoint{Source: "file:/x", Position: "p"})
+	if got := s.Counts().Written; got != 0 {
+		t.Errorf("Written = %d while the write is held, want 0", got)
+	}
+	flushed := make(chan error, 1)
+	go func() { flushed <- s.Flush(ctx) }()
+	select {
+	case err := <-flushed:
+		t.Fatalf("Flush returned %v before the writes ended", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	g.release <- struct{}{} // first write ends, Flush starts the second
+	if n := <-g.started; n != 2 {
+		t.Fatalf("write %d started, want 2", n)
+	}
+	g.release <- struct{}{}
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := joinBatches(g.got), "e0,e1|e2"; got != want {
+		t.Errorf("batches %q, want %q", got, want)
+	}
+	if got := s.Counts().Written; got != 3 {
+		t.Errorf("Written = %d, want 3", got)
+	}
+}
+
+// joinBatches writes batches of IDs as "a,b|c".
+func joinBatches(batches [][]string) string {
+	var out []string
+	for _, b := range batches {
+		out = append(out, strings.Join(b, ","))
+	}
+	return strings.Join(out, "|")
+}
+
+func TestSinkReportsBackgroundWriteError(t *testing.T) {
+	g := &gatedWriter{started: make(chan int, 10), release: make(chan struct{}, 10), fail: 1}
+	s, err := NewSink(g, SinkOptions{BatchSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	g.release <- struct{}{}
+	if err := s.Add(ctx, usage("e0")); err != nil {
+		t.Fatalf("Add that starts the failing write: %v", err)
+	}
+	err = s.Add(ctx, usage("e1"))
+	if err == nil || !strings.Contains(err.Error(), "write batch of 1 events") || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("next Add: err %v, want the first write's error", err)
+	}
+	if g.n != 1 {
+		t.Errorf("%d writes started after a failed one, want 1", g.n)
+	}
+}
