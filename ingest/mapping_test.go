@@ -57,3 +57,32 @@ func TestMappingCanonicalCase(t *testing.T) {
 		t.Fatalf("Actions = %v %v, want [s3:GetBucketCORS]", acts, ok)
 	}
 }
+
+// Repeated look-ups come from the memo; DynamoDB's request-dependent
+// calls must not, or the first statement's verb would stick.
+func TestMappingResolveMemo(t *testing.T) {
+	c := testConverter(t)
+	m, err := LoadMapping(c.cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		source, name, params, want string
+	}{
+		{"s3.amazonaws.com", "ListObjectsV2", "", "s3:ListBucket"},
+		{"s3.amazonaws.com", "ListObjectsV2", "", "s3:ListBucket"},
+		{"lambda.amazonaws.com", "GetFunction20150331v2", "", "lambda:GetFunction"},
+		{"lambda.amazonaws.com", "GetFunction20150331v2", "", "lambda:GetFunction"},
+		{"dynamodb.amazonaws.com", "ExecuteStatement", `{"statement":"SELECT * FROM t"}`, "dynamodb:PartiQLSelect"},
+		{"dynamodb.amazonaws.com", "ExecuteStatement", `{"statement":"DELETE FROM t"}`, "dynamodb:PartiQLDelete"},
+		{"dynamodb.amazonaws.com", "ExecuteStatement", `{"statement":"SELECT * FROM t"}`, "dynamodb:PartiQLSelect"},
+	} {
+		acts, _, ok := m.Actions(tc.source, tc.name, []byte(tc.params))
+		if got := strings.Join(acts, ","); !ok || got != tc.want {
+			t.Errorf("Actions(%s, %s, %s) = %q %v, want %q", tc.source, tc.name, tc.params, got, ok, tc.want)
+		}
+	}
+	if n := m.cachedNames.Load(); n != 2 {
+		t.Errorf("%d names memoized, want 2 (s3 and lambda, not dynamodb)", n)
+	}
+}
