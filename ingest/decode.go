@@ -55,6 +55,9 @@ type Converter struct {
 	// buffer and gzip window per file dominated the allocation profile.
 	scanners sync.Pool // *scanner
 	gzips    sync.Pool // *gzip.Reader
+	// interners outlive a payload so that a small file starts with the
+	// strings its predecessors interned.
+	interners sync.Pool // *interner
 }
 
 func (c *Converter) getScanner(r io.Reader) *scanner {
@@ -145,7 +148,12 @@ func (c *Converter) ConvertPayload(ctx context.Context, where string, payload []
 // where (record index and byte offset); records before the damage are
 // delivered. Decode returns an error only when fn does or ctx ends.
 func (c *Converter) Decode(ctx context.Context, where string, r io.Reader, fn func(Result) error) (Counts, error) {
-	d := &decoder{c: c, ctx: ctx, where: where, fn: fn}
+	strs, ok := c.interners.Get().(*interner)
+	if !ok {
+		strs = newInterner()
+	}
+	defer c.interners.Put(strs)
+	d := &decoder{c: c, ctx: ctx, where: where, fn: fn, strs: strs}
 	err := d.run(r)
 	return d.counts, err
 }
@@ -159,6 +167,7 @@ type decoder struct {
 	index  int // record index in the payload
 	sc     *scanner
 	rec    record
+	strs   *interner
 }
 
 // errStop carries fn's or the context's error out of the decode loops.
@@ -353,7 +362,7 @@ func (d *decoder) inPlace() ([]byte, bool) {
 	}
 	buf := d.sc.buf[d.sc.start:d.sc.end]
 	d.rec = record{}
-	n, err := parseRecordPrefix(buf, &d.rec)
+	n, err := parseRecordPrefix(buf, &d.rec, d.strs)
 	if err != nil {
 		return nil, false
 	}

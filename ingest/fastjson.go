@@ -19,6 +19,39 @@ import (
 type jsonParser struct {
 	b []byte
 	i int
+	// strs, if set, interns the strings istr reads.
+	strs *interner
+}
+
+// interner hands out one string per distinct value of the fields that
+// repeat from record to record (event source and name, region, user
+// agent, identity ARNs, …), so decoding them allocates nothing after
+// their first sighting: converting them afresh was a third of ingest's
+// allocation and much of its GC work. Event IDs and times, unique per
+// record, are not interned.
+type interner struct{ m map[string]string }
+
+// maxInterned bounds an interner; it starts over when full.
+const maxInterned = 4096
+
+// maxInternedLen keeps long values (policy documents in odd fields) out.
+const maxInternedLen = 256
+
+func newInterner() *interner { return &interner{m: make(map[string]string, 256)} }
+
+func (in *interner) str(b []byte) string {
+	if s, ok := in.m[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(b) > maxInternedLen {
+		return s
+	}
+	if len(in.m) >= maxInterned {
+		clear(in.m)
+	}
+	in.m[s] = s
+	return s
 }
 
 func (p *jsonParser) errf(format string, a ...any) error {
@@ -62,7 +95,13 @@ func (p *jsonParser) stringEnd() (int, bool, error) {
 }
 
 // str reads a string value; a value of another type is skipped and gives "".
-func (p *jsonParser) str() (string, error) {
+func (p *jsonParser) str() (string, error) { return p.readString(false) }
+
+// istr is str for a value that repeats across records: interned when the
+// parser has an interner.
+func (p *jsonParser) istr() (string, error) { return p.readString(true) }
+
+func (p *jsonParser) readString(intern bool) (string, error) {
 	p.ws()
 	if p.i >= len(p.b) {
 		return "", p.errf("unexpected end")
@@ -77,6 +116,9 @@ func (p *jsonParser) str() (string, error) {
 	raw := p.b[p.i:end]
 	p.i = end
 	if !esc {
+		if intern && p.strs != nil {
+			return p.strs.str(raw[1 : len(raw)-1]), nil
+		}
 		return string(raw[1 : len(raw)-1]), nil
 	}
 	var s string
@@ -216,7 +258,7 @@ func (p *jsonParser) isObject() bool {
 // parseRecord fills r from raw. It returns an error only for broken JSON;
 // fields of unexpected types are left empty.
 func parseRecord(raw []byte, r *record) error {
-	n, err := parseRecordPrefix(raw, r)
+	n, err := parseRecordPrefix(raw, r, nil)
 	if err != nil {
 		return err
 	}
@@ -229,9 +271,9 @@ func parseRecord(raw []byte, r *record) error {
 }
 
 // parseRecordPrefix parses the record that starts raw and returns how many
-// bytes it took; what follows is not looked at.
-func parseRecordPrefix(raw []byte, r *record) (int, error) {
-	p := &jsonParser{b: raw}
+// bytes it took; what follows is not looked at. strs may be nil.
+func parseRecordPrefix(raw []byte, r *record, strs *interner) (int, error) {
+	p := &jsonParser{b: raw, strs: strs}
 	var buf [64]byte
 	p.ws()
 	if !p.isObject() {
@@ -250,21 +292,21 @@ func parseRecordPrefix(raw []byte, r *record) (int, error) {
 		case "@timestamp":
 			r.Timestamp, err = p.str()
 		case "eventsource":
-			r.EventSource, err = p.str()
+			r.EventSource, err = p.istr()
 		case "eventname":
-			r.EventName, err = p.str()
+			r.EventName, err = p.istr()
 		case "eventtype":
-			r.EventType, err = p.str()
+			r.EventType, err = p.istr()
 		case "awsregion":
-			r.AWSRegion, err = p.str()
+			r.AWSRegion, err = p.istr()
 		case "sourceipaddress":
-			r.SourceIPAddress, err = p.str()
+			r.SourceIPAddress, err = p.istr()
 		case "useragent":
-			r.UserAgent, err = p.str()
+			r.UserAgent, err = p.istr()
 		case "errorcode":
-			r.ErrorCode, err = p.str()
+			r.ErrorCode, err = p.istr()
 		case "recipientaccountid":
-			r.RecipientAccountID, err = p.str()
+			r.RecipientAccountID, err = p.istr()
 		case "detail-type":
 			r.DetailType, err = p.str()
 		case "digeststarttime":
@@ -321,23 +363,23 @@ func (p *jsonParser) userIdentity(u *userIdentity) error {
 	return p.object(func(k []byte) error {
 		switch string(fold(k, &buf)) {
 		case "type":
-			u.Type, err = p.str()
+			u.Type, err = p.istr()
 		case "principalid":
-			u.PrincipalID, err = p.str()
+			u.PrincipalID, err = p.istr()
 		case "arn":
-			u.ARN, err = p.str()
+			u.ARN, err = p.istr()
 		case "accountid":
-			u.AccountID, err = p.str()
+			u.AccountID, err = p.istr()
 		case "accesskeyid":
-			u.AccessKeyID, err = p.str()
+			u.AccessKeyID, err = p.istr()
 		case "username":
-			u.UserName, err = p.str()
+			u.UserName, err = p.istr()
 		case "invokedby":
-			u.InvokedBy, err = p.str()
+			u.InvokedBy, err = p.istr()
 		case "identityprovider":
-			u.IdentityProvider, err = p.str()
+			u.IdentityProvider, err = p.istr()
 		case "sourceidentity":
-			u.SourceIdentity, err = p.str()
+			u.SourceIdentity, err = p.istr()
 		case "sessioncontext":
 			if p.isObject() {
 				u.SessionContext = &sessionContext{}
@@ -375,7 +417,7 @@ func (p *jsonParser) sessionContext(sc *sessionContext) error {
 	return p.object(func(k []byte) error {
 		switch string(fold(k, &buf)) {
 		case "sourceidentity":
-			sc.SourceIdentity, err = p.str()
+			sc.SourceIdentity, err = p.istr()
 		case "sessionissuer":
 			if !p.isObject() {
 				return p.skip()
@@ -384,13 +426,13 @@ func (p *jsonParser) sessionContext(sc *sessionContext) error {
 			err = p.object(func(k []byte) error {
 				switch string(fold(k, &buf)) {
 				case "type":
-					si.Type, err = p.str()
+					si.Type, err = p.istr()
 				case "arn":
-					si.ARN, err = p.str()
+					si.ARN, err = p.istr()
 				case "accountid":
-					si.AccountID, err = p.str()
+					si.AccountID, err = p.istr()
 				case "username":
-					si.UserName, err = p.str()
+					si.UserName, err = p.istr()
 				default:
 					err = p.skip()
 				}

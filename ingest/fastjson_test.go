@@ -1,10 +1,13 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"reflect"
 	"testing"
+	"unsafe"
 )
 
 // Every record of the shared samples parses to the same fields with the
@@ -70,5 +73,40 @@ func TestParseRecordRejects(t *testing.T) {
 				t.Fatalf("parseRecord(%s) = nil error, want a syntax error", bad)
 			}
 		})
+	}
+}
+
+func TestInterner(t *testing.T) {
+	in := newInterner()
+	a := in.str([]byte("s3.amazonaws.com"))
+	b := in.str([]byte("s3.amazonaws.com"))
+	if a != "s3.amazonaws.com" || unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Errorf("second look-up of the same value gave a new string")
+	}
+	long := bytes.Repeat([]byte("x"), maxInternedLen+1)
+	if got := in.str(long); got != string(long) || len(in.m) != 1 {
+		t.Errorf("long value: got %d bytes, %d interned; want it returned and not kept", len(got), len(in.m))
+	}
+	for i := range maxInterned + 10 {
+		v := fmt.Sprintf("agent/%d", i)
+		if got := in.str([]byte(v)); got != v {
+			t.Fatalf("str(%q) = %q", v, got)
+		}
+	}
+	if len(in.m) > maxInterned {
+		t.Errorf("%d strings interned, want at most %d", len(in.m), maxInterned)
+	}
+	// Parsing with and without an interner gives the same record.
+	raw := []byte(`{"eventSource":"s3.amazonaws.com","eventName":"GetObject","userAgent":"aws-cli/2",` +
+		`"userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/r/s","sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::1:role/r"}}}}`)
+	var r1, r2 record
+	if _, err := parseRecordPrefix(raw, &r1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseRecordPrefix(raw, &r2, in); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(r1, r2) {
+		t.Errorf("interned parse differs:\n%+v\n%+v", r1, r2)
 	}
 }
