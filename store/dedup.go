@@ -136,21 +136,6 @@ func (c *dedupCache) hour(txn *badger.Txn, h int64, now int64) (*dedupHourSet, e
 	return s, nil
 }
 
-// seen reports whether hash is in an unexpired segment of hour h or its
-// neighbours.
-func (c *dedupCache) seen(txn *badger.Txn, h int64, hash uint64, now int64) (bool, error) {
-	for _, hh := range [3]int64{h, h - 1, h + 1} {
-		s, err := c.hour(txn, hh, now)
-		if err != nil {
-			return false, err
-		}
-		if int64(s.hashes[hash]) > now {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 // add records committed hashes of hour h.
 func (c *dedupCache) add(h int64, hashes []uint64, expiry int64) {
 	s := c.hours[h]

@@ -436,6 +436,28 @@ func TestDedupHours(t *testing.T) {
 			t.Error("usage changed on the second ingest")
 		}
 	})
+	t.Run("neighbouring hours inside a batch", func(t *testing.T) {
+		db, _ := openMem(t, nil)
+		at := time.Date(2026, 11, 1, 12, 59, 0, 0, time.UTC)
+		for _, tc := range []struct {
+			name  string
+			times []time.Time
+			want  WriteResult
+		}{
+			{"next hour", []time.Time{at, at.Add(2 * time.Minute)}, WriteResult{Events: 1, Facts: 1, Duplicates: 1}},
+			{"hour before", []time.Time{at.Add(2 * time.Minute), at}, WriteResult{Events: 1, Facts: 1, Duplicates: 1}},
+			{"back and forth", []time.Time{at, at.Add(3 * time.Hour), at.Add(time.Minute)}, WriteResult{Events: 2, Facts: 1, Duplicates: 1}},
+			{"two hours on", []time.Time{at, at.Add(62 * time.Minute)}, WriteResult{Events: 2, Facts: 1}},
+		} {
+			var b Batch
+			for _, t := range tc.times {
+				b.Events = append(b.Events, ev("in-batch-"+tc.name, alice, t, use("s3:GetObject", bucketA)))
+			}
+			if got := mustWrite(t, db, &b); got != tc.want {
+				t.Errorf("%s: Write = %+v, want %+v", tc.name, got, tc.want)
+			}
+		}
+	})
 	t.Run("evicted hours are read back", func(t *testing.T) {
 		db, _ := openMem(t, func(o *Options) { o.DedupCache = 3 })
 		var batches []*Batch
