@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/iamd/iamd/store"
 )
 
@@ -20,19 +22,30 @@ type CheckpointReader interface {
 }
 
 // DefaultBatchSize is how many records (events and quarantined) a batch
-// holds by default. Each batch rewrites every fact it touches, so larger
-// batches rewrite less; past ~8,000 generated records a batch no longer
-// fits one Badger transaction and the store splits it, which costs more
-// than it saves (390,862 generated records: 2,000 → 7.2–8.5 s,
-// 5,000 → 6.2–6.4 s, 8,000 → 5.5–5.9 s, 16,000 → 8.4–8.5 s). 5,000 keeps
-// a margin for longer ARNs.
-const DefaultBatchSize = 5000
+// holds at most, and DefaultBatchFacts how many distinct principal ×
+// action × resource facts. Each batch rewrites every fact it touches, so
+// the fewer batches the better, but a batch must fit one Badger
+// transaction (~1.2 MiB with the store's default memtable), and what
+// fills a transaction is distinct facts, not records: 5,000 generated
+// records hold ~2,500–2,900 facts and fit, 8,000 (~4,000 facts) do not
+// and get split, which costs more than it saves (390,862 generated
+// records: 2,000-record batches 7.2–8.5 s, 5,000 → 6.2–6.4 s, 8,000 →
+// 5.5–5.9 s, 16,000 → 8.4–8.5 s). Real trails repeat themselves far
+// more: 5,000 invictus records hold 844 facts, so they get batches of
+// up to 20,000 records, a quarter of the rewrites.
+const (
+	DefaultBatchSize  = 20000
+	DefaultBatchFacts = 3000
+)
 
 // SinkOptions configures NewSink.
 type SinkOptions struct {
-	// BatchSize is the number of events plus quarantined records per
-	// write. Default DefaultBatchSize.
+	// BatchSize is the most events plus quarantined records per write.
+	// Default DefaultBatchSize.
 	BatchSize int
+	// BatchFacts ends a batch once its events use this many distinct
+	// principal × action × resource facts. Default DefaultBatchFacts.
+	BatchFacts int
 }
 
 // Sink batches Results into store.Batches. A checkpoint added with
@@ -52,6 +65,9 @@ type Sink struct {
 	batch      store.Batch
 	counts     Counts
 	principals map[string]struct{}
+	maxFacts   int
+	facts      map[uint64]struct{} // hashes of the batch's distinct facts
+	digest     *xxhash.Digest
 	// inflight delivers the result of the write in flight; nil when
 	// there is none.
 	inflight chan writeResult
@@ -67,13 +83,19 @@ func NewSink(w BatchWriter, opts SinkOptions) (*Sink, error) {
 	if w == nil {
 		return nil, errors.New("new sink: writer is required")
 	}
-	if opts.BatchSize < 0 {
-		return nil, fmt.Errorf("new sink: BatchSize %d is negative", opts.BatchSize)
+	if opts.BatchSize < 0 || opts.BatchFacts < 0 {
+		return nil, fmt.Errorf("new sink: BatchSize %d or BatchFacts %d is negative", opts.BatchSize, opts.BatchFacts)
 	}
 	if opts.BatchSize == 0 {
 		opts.BatchSize = DefaultBatchSize
 	}
-	return &Sink{w: w, size: opts.BatchSize, principals: map[string]struct{}{}}, nil
+	if opts.BatchFacts == 0 {
+		opts.BatchFacts = DefaultBatchFacts
+	}
+	return &Sink{
+		w: w, size: opts.BatchSize, principals: map[string]struct{}{},
+		maxFacts: opts.BatchFacts, facts: map[uint64]struct{}{}, digest: xxhash.New(),
+	}, nil
 }
 
 // Add counts r and queues its event or quarantined record, starting the
@@ -84,15 +106,30 @@ func (s *Sink) Add(ctx context.Context, r Result) error {
 	case KindUsage, KindPermissionless, KindUnmapped:
 		s.principals[r.Event.Principal] = struct{}{}
 		s.batch.Events = append(s.batch.Events, r.Event)
+		s.countFacts(&r.Event)
 	case KindQuarantined:
 		s.batch.Quarantined = append(s.batch.Quarantined, r.Quarantined)
 	default:
 		return nil
 	}
-	if len(s.batch.Events)+len(s.batch.Quarantined) >= s.size {
+	if len(s.batch.Events)+len(s.batch.Quarantined) >= s.size || len(s.facts) >= s.maxFacts {
 		return s.start(ctx)
 	}
 	return nil
+}
+
+// countFacts adds the facts ev uses to the batch's distinct facts.
+func (s *Sink) countFacts(ev *store.Event) {
+	for _, u := range ev.Uses {
+		d := s.digest
+		d.Reset()
+		d.WriteString(ev.Principal)
+		d.Write([]byte{0})
+		d.WriteString(u.Action)
+		d.Write([]byte{0})
+		d.WriteString(u.Resource)
+		s.facts[d.Sum64()] = struct{}{}
+	}
 }
 
 // Checkpoint queues a checkpoint covering everything added so far.
@@ -124,7 +161,8 @@ func (s *Sink) start(ctx context.Context) error {
 		return nil
 	}
 	// New slices: the batch is the writer's until its write ends.
-	s.batch = store.Batch{Events: make([]store.Event, 0, cap(b.Events))}
+	s.batch = store.Batch{Events: make([]store.Event, 0, len(b.Events))}
+	clear(s.facts)
 	done := make(chan writeResult, 1)
 	s.inflight = done
 	go func() {

@@ -114,3 +114,35 @@ func TestSinkReportsBackgroundWriteError(t *testing.T) {
 		t.Errorf("%d writes started after a failed one, want 1", g.n)
 	}
 }
+
+// A batch ends at BatchFacts distinct facts, however few its records.
+func TestSinkBatchFacts(t *testing.T) {
+	g := &gatedWriter{started: make(chan int, 10), release: make(chan struct{}, 10)}
+	for range 10 {
+		g.release <- struct{}{}
+	}
+	s, err := NewSink(g, SinkOptions{BatchSize: 100, BatchFacts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ev := func(id, resource string) Result {
+		r := usage(id)
+		r.Event.Uses = []store.Use{{Action: "s3:GetObject", Resource: resource}}
+		return r
+	}
+	for _, r := range []Result{ev("e0", "arn:aws:s3:::b/1"), ev("e1", "arn:aws:s3:::b/1"), ev("e2", "arn:aws:s3:::b/2"), ev("e3", "arn:aws:s3:::b/1")} {
+		if err := s.Add(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := joinBatches(g.got), "e0,e1,e2|e3"; got != want {
+		t.Errorf("batches %q, want %q (the second fact ends the first batch)", got, want)
+	}
+	if _, err := NewSink(g, SinkOptions{BatchFacts: -1}); err == nil {
+		t.Error("NewSink with negative BatchFacts: no error")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -75,7 +76,7 @@ counted, never fatal.`,
 	f.StringVar(&o.format, "format", "table", "summary format: table or json")
 	f.StringVar(&o.from, "from", "", "streaming source URL (s3://…, kafka://…); --from help prints the forms")
 	f.IntVar(&o.workers, "workers", 0, "files decoded at once (default: number of CPUs)")
-	f.IntVar(&o.batchSize, "batch", ingest.DefaultBatchSize, "records per store write")
+	f.IntVar(&o.batchSize, "batch", ingest.DefaultBatchSize, "most records per store write (a batch also ends at "+strconv.Itoa(ingest.DefaultBatchFacts)+" distinct facts)")
 	f.IntVar(&o.top, "top", 10, "unmapped event names listed in the table")
 	return cmd
 }
