@@ -47,7 +47,7 @@
 //	                        Write need not read back (aggcache.go)
 //	DedupCache              524,288 event-ID hashes (~10 MiB at most) of recent
 //	                        hours of the dedup set (dedup.go)
-//	ReleaseFilePages        1 s    how often the pages of the memory-mapped
+//	ReleaseFilePages        500 ms how often the pages of the memory-mapped
 //	                        tables and value log go back to the kernel
 //	                        (filepages.go), so RSS does not grow with the store
 //
@@ -98,7 +98,7 @@ const (
 	DefaultTableSizeMultiplier     = 1
 	DefaultAggregateCache          = 1 << 16
 	DefaultDedupCache              = 1 << 19
-	DefaultReleaseFilePages        = time.Second
+	DefaultReleaseFilePages        = 500 * time.Millisecond
 )
 
 // Caps on what one stored record keeps.
@@ -220,7 +220,7 @@ type Options struct {
 	// ReleaseFilePages is how often the pages of Badger's memory-mapped
 	// tables and value log are handed back to the kernel (Linux; see
 	// filepages.go), which keeps the resident set from growing with the
-	// store. Default 1 s; negative never.
+	// store. Default 500 ms; negative never.
 	ReleaseFilePages time.Duration
 }
 
