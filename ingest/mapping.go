@@ -57,6 +57,10 @@ type verbRule struct {
 type resolved struct {
 	actions        []string
 	permissionless bool
+	// defs holds the catalog entries of actions (nil where the catalog
+	// has none) for memoized resolutions, so that building an event's
+	// uses need not look each action up again; nil otherwise.
+	defs []*catalog.Action
 }
 
 // LoadMapping parses the embedded table and checks every target action
@@ -170,6 +174,12 @@ func (m *Mapping) resolve(eventSource, eventName string, params []byte) resolved
 	prefix := m.Prefix(eventSource)
 	r := m.resolveUncached(prefix, eventName, params)
 	if prefix != "dynamodb" && m.cachedNames.Load() < maxResolvedCache {
+		r.defs = make([]*catalog.Action, len(r.actions))
+		for i, act := range r.actions {
+			if a, ok := m.cat.Lookup(act); ok {
+				r.defs[i] = &a
+			}
+		}
 		if _, loaded := m.resolvedCache.LoadOrStore(k, r); !loaded {
 			m.cachedNames.Add(1)
 		}

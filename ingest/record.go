@@ -185,7 +185,7 @@ func (c *Converter) convert(at func() string, raw []byte, r *record) Result {
 		kind = KindUnmapped
 	default:
 		kind = KindUsage
-		ev.Uses = c.uses(r, &ev, m.actions)
+		ev.Uses = c.uses(r, &ev, m)
 	}
 	if c.keepRaw {
 		ev.Raw = append([]byte(nil), RedactSecrets(raw)...)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/iamd/iamd/analyzer/catalog"
 	"github.com/iamd/iamd/store"
 )
 
@@ -65,7 +66,8 @@ func resourceService(prefix string) bool {
 // resources[] and those built from requestParameters, keeping for each
 // action only ARNs that fit one of its resource types in the catalog. An
 // action with none gets "*".
-func (c *Converter) uses(r *record, ev *store.Event, actions []string) []store.Use {
+func (c *Converter) uses(r *record, ev *store.Event, m resolved) []store.Use {
+	actions := m.actions
 	prefix := c.mapping.Prefix(r.EventSource)
 	var cands []string
 	var refs []string
@@ -109,8 +111,18 @@ func (c *Converter) uses(r *record, ev *store.Event, actions []string) []store.U
 		}
 	}
 	uses := make([]store.Use, 0, len(actions))
-	for _, act := range actions {
-		a, ok := c.cat.Lookup(act)
+	for i, act := range actions {
+		var (
+			a  catalog.Action
+			ok bool
+		)
+		if i < len(m.defs) {
+			if d := m.defs[i]; d != nil {
+				a, ok = *d, true
+			}
+		} else {
+			a, ok = c.cat.Lookup(act)
+		}
 		n := len(uses)
 		if ok && !a.WildcardOnly() {
 			list := cands
