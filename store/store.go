@@ -220,7 +220,9 @@ type Options struct {
 	// ReleaseFilePages is how often the pages of Badger's memory-mapped
 	// tables and value log are handed back to the kernel (Linux; see
 	// filepages.go), which keeps the resident set from growing with the
-	// store. Default 500 ms; negative never.
+	// store. The pages leave the page cache too, so what is read next
+	// comes from disk: a query-heavy process over a large store may want
+	// a longer interval. Default 500 ms; negative never.
 	ReleaseFilePages time.Duration
 }
 
