@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -103,8 +102,7 @@ func residentKB(t *testing.T, dir string) int64 {
 			continue
 		}
 		if v, ok := strings.CutPrefix(line, "Rss:"); in && ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			sum += kb
+			sum += parseKB(v) >> 10
 		}
 	}
 	if err := sc.Err(); err != nil {
