@@ -229,6 +229,42 @@ func BenchmarkDecode(b *testing.B) {
 	})
 }
 
+// BenchmarkDecodeMemory converts the invictus files, held uncompressed in
+// memory, on one goroutine: the parse and convert cost alone, without
+// gunzip, files and scheduling, steady enough to compare changes to the
+// decoder on a shared machine.
+func BenchmarkDecodeMemory(b *testing.B) {
+	src, err := filepath.Glob(filepath.Join(invictusDir, "*.json"))
+	if err != nil || len(src) == 0 {
+		b.Skipf("shared test data not found at %s", invictusDir)
+	}
+	var raws [][]byte
+	var size int64
+	for _, f := range src {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raws = append(raws, raw)
+		size += int64(len(raw))
+	}
+	c := testConverter(b)
+	b.SetBytes(size)
+	var records int64
+	for b.Loop() {
+		records = 0
+		for i, raw := range raws {
+			counts, err := c.Decode(context.Background(), src[i], bytes.NewReader(raw), func(Result) error { return nil })
+			if err != nil {
+				b.Fatal(err)
+			}
+			records += counts.Records
+		}
+	}
+	b.ReportMetric(float64(records)*float64(b.N)/b.Elapsed().Seconds(), "rec/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(records*int64(b.N)), "ns/rec")
+}
+
 // BenchmarkIngestStore runs the whole pipeline into a Badger store on
 // disk (a fresh store per iteration).
 func BenchmarkIngestStore(b *testing.B) {

@@ -78,18 +78,28 @@ func TestParseRecordRejects(t *testing.T) {
 
 func TestInterner(t *testing.T) {
 	in := newInterner()
-	a := in.str([]byte("s3.amazonaws.com"))
-	b := in.str([]byte("s3.amazonaws.com"))
+	a := in.str(slotEventSource, []byte("s3.amazonaws.com"))
+	b := in.str(slotEventSource, []byte("s3.amazonaws.com"))
 	if a != "s3.amazonaws.com" || unsafe.StringData(a) != unsafe.StringData(b) {
 		t.Errorf("second look-up of the same value gave a new string")
 	}
+	// Another value in the slot, then the first again, and the first in
+	// another slot: the values are right and the map still shares them.
+	if got := in.str(slotEventSource, []byte("iam.amazonaws.com")); got != "iam.amazonaws.com" {
+		t.Errorf("slot after a new value = %q", got)
+	}
+	c := in.str(slotEventSource, []byte("s3.amazonaws.com"))
+	d := in.str(slotUserAgent, []byte("s3.amazonaws.com"))
+	if c != "s3.amazonaws.com" || unsafe.StringData(c) != unsafe.StringData(a) || unsafe.StringData(d) != unsafe.StringData(a) {
+		t.Errorf("value seen before came back as %q, a new string", c)
+	}
 	long := bytes.Repeat([]byte("x"), maxInternedLen+1)
-	if got := in.str(long); got != string(long) || len(in.m) != 1 {
+	if got := in.str(slotUserAgent, long); got != string(long) || len(in.m) != 2 {
 		t.Errorf("long value: got %d bytes, %d interned; want it returned and not kept", len(got), len(in.m))
 	}
 	for i := range maxInterned + 10 {
 		v := fmt.Sprintf("agent/%d", i)
-		if got := in.str([]byte(v)); got != v {
+		if got := in.str(slotUserAgent, []byte(v)); got != v {
 			t.Fatalf("str(%q) = %q", v, got)
 		}
 	}
@@ -108,5 +118,49 @@ func TestInterner(t *testing.T) {
 	}
 	if !reflect.DeepEqual(r1, r2) {
 		t.Errorf("interned parse differs:\n%+v\n%+v", r1, r2)
+	}
+}
+
+// stringEndNaive is stringEnd byte by byte, the reference for the
+// word-at-a-time search.
+func stringEndNaive(b []byte, i int) (end int, esc, ok bool) {
+	for m := i + 1; m < len(b); m++ {
+		switch b[m] {
+		case '\\':
+			esc = true
+			m++
+		case '"':
+			return m + 1, esc, true
+		}
+	}
+	return 0, false, false
+}
+
+func TestStringEnd(t *testing.T) {
+	// Every length around the word boundaries and past the word loop,
+	// with a quote, an escaped quote or an escaped backslash at each
+	// position, with and without a closing quote and trailing bytes.
+	var cases [][]byte
+	for n := 0; n <= 8*swarWords+12; n++ {
+		body := bytes.Repeat([]byte("a"), n)
+		cases = append(cases, []byte(`"`+string(body)+`"`), []byte(`"`+string(body)+`", "x"`), []byte(`"`+string(body)))
+		for at := 0; at < n; at++ {
+			for _, ins := range []string{`\"`, `\\`, `\n`, `"`} {
+				s := string(body[:at]) + ins + string(body[at:])
+				cases = append(cases, []byte(`"`+s+`"`), []byte(`"`+s+`":1}`), []byte(`"`+s))
+			}
+		}
+	}
+	cases = append(cases, []byte(`"é\u00e9 日本"`), []byte{'"', 0xff, 0x80, '"'})
+	for _, c := range cases {
+		for _, pre := range []string{"", "xx"} {
+			b := append([]byte(pre), c...)
+			p := &jsonParser{b: b, i: len(pre)}
+			end, esc, err := p.stringEnd()
+			wantEnd, wantEsc, ok := stringEndNaive(b, len(pre))
+			if ok != (err == nil) || end != wantEnd || esc != wantEsc {
+				t.Fatalf("stringEnd(%q at %d) = %d, %v, %v; want %d, %v, ok=%v", b, len(pre), end, esc, err, wantEnd, wantEsc, ok)
+			}
+		}
 	}
 }
