@@ -136,18 +136,24 @@ func (c *dedupCache) hour(txn *badger.Txn, h int64, now int64) (*dedupHourSet, e
 	return s, nil
 }
 
-// add records committed hashes of hour h.
-func (c *dedupCache) add(h int64, hashes []uint64, expiry int64) {
+// insert puts hash into s, an hour set of c, until expiry.
+func (c *dedupCache) insert(s *dedupHourSet, hash uint64, expiry int64) {
+	n := len(s.hashes)
+	s.hashes[hash] = expiry32(expiry)
+	c.total += len(s.hashes) - n
+}
+
+// remove takes hashes out of hour h (an abandoned transaction's).
+func (c *dedupCache) remove(h int64, hashes []uint64) {
 	s := c.hours[h]
 	if s == nil {
-		// Not loaded (evicted meanwhile): the next use reads Badger.
 		return
 	}
 	for _, hash := range hashes {
-		if _, ok := s.hashes[hash]; !ok {
-			c.total++
+		if _, ok := s.hashes[hash]; ok {
+			delete(s.hashes, hash)
+			c.total--
 		}
-		s.hashes[hash] = expiry32(expiry)
 	}
 }
 

@@ -316,6 +316,8 @@ type DB struct {
 	// recent hours; both guarded by writeMu.
 	aggs  *aggCache
 	dedup *dedupCache
+	// txnBuf is reused by each Write's transactions (guarded by writeMu).
+	txnBuf *txnBuf
 
 	zenc *zstd.Encoder
 	zdec *zstd.Decoder

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -89,16 +88,17 @@ func (db *DB) writeOne(ctx context.Context, b *Batch, now time.Time) (WriteResul
 	txn := db.bdb.NewTransaction(true)
 	defer txn.Discard()
 	res, done, err := db.applyEvents(txn, b.Events, now)
+	if err == nil {
+		err = db.applyQuarantine(txn, b.Quarantined, now)
+	}
+	if err == nil {
+		err = applyCheckpoints(txn, b.Checkpoints, now)
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
 	if err != nil {
-		return WriteResult{}, err
-	}
-	if err := db.applyQuarantine(txn, b.Quarantined, now); err != nil {
-		return WriteResult{}, err
-	}
-	if err := applyCheckpoints(txn, b.Checkpoints, now); err != nil {
-		return WriteResult{}, err
-	}
-	if err := ctx.Err(); err != nil {
+		db.abandon(done)
 		return WriteResult{}, err
 	}
 	if err := txn.Commit(); err != nil {
@@ -124,31 +124,38 @@ func (db *DB) writeSplit(ctx context.Context, b *Batch, now time.Time) (WriteRes
 		res.Duplicates += pending.Duplicates
 		res.Facts += pending.Facts
 		db.committed(done)
-	})
+	}, func() { db.abandon(done) })
 	if err != nil {
 		return res, err
 	}
 	err = db.chunked(ctx, "quarantined records", len(b.Quarantined), func(txn *badger.Txn, lo, hi int) error {
 		return db.applyQuarantine(txn, b.Quarantined[lo:hi], now)
-	}, nil)
+	}, nil, nil)
 	if err != nil {
 		return res, err
 	}
 	err = db.chunked(ctx, "checkpoints", len(b.Checkpoints), func(txn *badger.Txn, lo, hi int) error {
 		return applyCheckpoints(txn, b.Checkpoints[lo:hi], now)
-	}, nil)
+	}, nil, nil)
 	return res, err
 }
 
 // chunked applies items [0,n) in as few transactions as fit: it tries
 // the rest in one, halves the chunk on ErrTxnTooBig, and commits each
-// chunk that fits, calling committed (if set) after each commit.
-func (db *DB) chunked(ctx context.Context, what string, n int, apply func(txn *badger.Txn, lo, hi int) error, committed func()) error {
+// chunk that fits, calling committed (if set) after each commit and
+// abandoned (if set) after an apply whose transaction is not committed.
+func (db *DB) chunked(ctx context.Context, what string, n int, apply func(txn *badger.Txn, lo, hi int) error, committed, abandoned func()) error {
 	size := n
 	for lo := 0; lo < n; {
 		hi := min(lo+size, n)
 		txn := db.bdb.NewTransaction(true)
 		err := apply(txn, lo, hi)
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err != nil && abandoned != nil {
+			abandoned()
+		}
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			txn.Discard()
 			if hi-lo == 1 {
@@ -156,9 +163,6 @@ func (db *DB) chunked(ctx context.Context, what string, n int, apply func(txn *b
 			}
 			size = (hi - lo) / 2
 			continue
-		}
-		if err == nil {
-			err = ctx.Err()
 		}
 		if err == nil {
 			if err = txn.Commit(); err != nil {
@@ -232,8 +236,7 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		return res, done, nil
 	}
 	var (
-		inBatch    = map[int64]map[uint64]struct{}{} // hour → hashes counted by this batch
-		window     dedupWindow
+		window     = dedupWindow{added: map[int64]*[]uint64{}}
 		factIdx    = make(map[string]int32, len(events))
 		facts      = make([]factAgg, 0, len(events))
 		dayIdx     = make(map[string]int32, len(events)/2)
@@ -242,13 +245,16 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		keys       = make(map[string]*keyAgg)
 		sessions   = make(map[string]*sessAgg)
 		raws       []*badger.Entry
-		buf        = newTxnBuf(len(events))
+		buf        = db.takeTxnBuf(len(events))
 		scratch    []byte
 	)
 	nowUnix := now.Unix()
 	dedupExpiry := now.Add(db.opts.DedupTTL).Unix()
 	wallExpiry := uint64(time.Now().Add(db.opts.DedupTTL).Unix())
 	done.dedupMark = db.dedup.clock + 1
+	// Set before any hash is added, so that a failed transaction can take
+	// back what the cache was told (DB.abandon).
+	done.dedup = window.added
 
 	for i := range events {
 		ev := &events[i]
@@ -258,7 +264,7 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		// or either neighbour), so that how events fall into batches
 		// never decides what counts: a second ingest of the same input
 		// must find every event it counted the first time.
-		if err := window.move(db.dedup, txn, inBatch, hour, nowUnix); err != nil {
+		if err := window.move(db.dedup, txn, hour, nowUnix); err != nil {
 			return res, done, fmt.Errorf("event %q: %w", ev.ID, err)
 		}
 		if window.seen(hash, nowUnix) {
@@ -266,7 +272,7 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 			continue
 		}
 		// Only counted events are anchors, in the batch as in the store.
-		window.batch[0][hash] = struct{}{}
+		window.add(db.dedup, hash, dedupExpiry)
 		res.Events++
 		principals[ev.Principal] = struct{}{}
 
@@ -441,30 +447,28 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 			return res, done, err
 		}
 	}
-	newHashes := map[int64][]uint64{}
-	for h, hs := range inBatch {
-		if len(hs) > 0 {
-			newHashes[h] = slices.Collect(maps.Keys(hs))
+	var hours []int64
+	for h, hs := range window.added {
+		if len(*hs) > 0 {
+			hours = append(hours, h)
 		}
 	}
-	if len(newHashes) > 0 {
-		// Sorted, so that the same events make the same segment.
-		for _, hs := range newHashes {
-			slices.Sort(hs)
-		}
-		hours := slices.Sorted(maps.Keys(newHashes))
+	if len(hours) > 0 {
+		slices.Sort(hours)
 		seq, err := db.nextDedupSeq(txn, len(hours))
 		if err != nil {
 			return res, done, err
 		}
 		for i, h := range hours {
-			e := badger.NewEntry(dedupSegmentKey(h, seq+uint64(i)), encodeDedupSegment(dedupExpiry, newHashes[h])).
+			// Sorted, so that the same events make the same segment.
+			hs := slices.Sorted(slices.Values(*window.added[h]))
+			e := badger.NewEntry(dedupSegmentKey(h, seq+uint64(i)), encodeDedupSegment(dedupExpiry, hs)).
 				WithTTL(db.opts.DedupTTL)
 			if err := txn.SetEntry(e); err != nil {
 				return res, done, err
 			}
 		}
-		done.dedup, done.dedupExpiry, done.dedupSeq = newHashes, dedupExpiry, seq+uint64(len(hours))
+		done.dedupSeq = seq + uint64(len(hours))
 	}
 	done.puts = puts
 	for _, e := range raws {
@@ -477,24 +481,32 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 
 // applied is what a transaction wrote that the caches learn once it has
 // committed.
+//
+// The dedup cache is the exception: it learns each counted event's hash
+// at once, as the batch's own look-ups need it, and a transaction that
+// does not commit takes them back (abandon).
 type applied struct {
-	puts        []aggPut
-	dedup       map[int64][]uint64 // new hashes by hour
-	dedupExpiry int64
-	dedupSeq    uint64 // the next segment number
-	dedupMark   uint64 // dedupCache clock when the transaction began
+	puts      []aggPut
+	dedup     map[int64]*[]uint64 // hashes added to the dedup cache, by hour
+	dedupSeq  uint64              // the next segment number
+	dedupMark uint64              // dedupCache clock when the transaction began
 }
 
 // committed updates the caches with a committed transaction's writes.
 func (db *DB) committed(a applied) {
 	db.aggs.apply(a.puts)
-	for h, hashes := range a.dedup {
-		db.dedup.add(h, hashes, a.dedupExpiry)
-	}
 	if a.dedupSeq != 0 {
 		db.dedup.seq = a.dedupSeq
 	}
 	db.dedup.evict(a.dedupMark)
+}
+
+// abandon takes back from the dedup cache what a transaction that will
+// not commit added to it.
+func (db *DB) abandon(a applied) {
+	for h, hashes := range a.dedup {
+		db.dedup.remove(h, *hashes)
+	}
 }
 
 // resetCaches forgets what the caches hold after a failed commit, when
@@ -505,21 +517,26 @@ func (db *DB) resetCaches() {
 }
 
 // dedupWindow is what deciding whether an event is a duplicate needs
-// for one hour: the cached sets of the hour and its neighbours and the
-// hashes this batch counted in each. Events arrive roughly in time order,
-// so Write looks the six sets up once per change of hour instead of per
-// event (the per-event look-ups were a quarter of Write's CPU).
-// Index 0 is the hour itself, 1 the one before, 2 the one after.
+// for one hour: the cached sets of the hour and its neighbours, which
+// hold the hashes of this batch's counted events too (added at once, so
+// that each event costs three look-ups, not six plus a later insert).
+// Events arrive roughly in time order, so Write looks the sets up once
+// per change of hour instead of per event (the per-event look-ups were a
+// quarter of Write's CPU). Index 0 is the hour itself, 1 the one before,
+// 2 the one after.
 type dedupWindow struct {
 	hour   int64
 	valid  bool
 	cached [3]*dedupHourSet
-	batch  [3]map[uint64]struct{}
+	// added holds the hashes this batch added, by hour; cur is the
+	// current hour's.
+	added map[int64]*[]uint64
+	cur   *[]uint64
 }
 
 // move points w at hour, loading what it needs. Valid until the cache
 // evicts, which Write does only after the batch.
-func (w *dedupWindow) move(c *dedupCache, txn *badger.Txn, inBatch map[int64]map[uint64]struct{}, hour, now int64) error {
+func (w *dedupWindow) move(c *dedupCache, txn *badger.Txn, hour, now int64) error {
 	if w.valid && w.hour == hour {
 		return nil
 	}
@@ -530,31 +547,31 @@ func (w *dedupWindow) move(c *dedupCache, txn *badger.Txn, inBatch map[int64]map
 			return err
 		}
 		w.cached[k] = s
-		m := inBatch[h]
-		if m == nil {
-			m = map[uint64]struct{}{}
-			inBatch[h] = m
-		}
-		w.batch[k] = m
+	}
+	w.cur = w.added[hour]
+	if w.cur == nil {
+		w.cur = new([]uint64)
+		w.added[hour] = w.cur
 	}
 	w.hour, w.valid = hour, true
 	return nil
 }
 
-// seen says whether hash was counted in the window's hours, by this batch
-// or (unexpired at now) before it.
+// seen says whether hash was counted in the window's hours (unexpired at
+// now), by this batch or before it.
 func (w *dedupWindow) seen(hash uint64, now int64) bool {
-	for k := range w.batch {
-		if _, ok := w.batch[k][hash]; ok {
-			return true
-		}
-	}
 	for _, s := range w.cached {
 		if int64(s.hashes[hash]) > now {
 			return true
 		}
 	}
 	return false
+}
+
+// add counts hash in the window's hour until expiry.
+func (w *dedupWindow) add(c *dedupCache, hash uint64, expiry int64) {
+	c.insert(w.cached[0], hash, expiry)
+	*w.cur = append(*w.cur, hash)
 }
 
 func dupUse(before []Use, u Use) bool {
@@ -605,9 +622,19 @@ type txnBuf struct {
 	entries []badger.Entry
 }
 
-func newTxnBuf(events int) *txnBuf {
-	// A first guess; the slabs grow with the new keys of the batch.
-	return &txnBuf{b: make([]byte, 0, events*32), entries: make([]badger.Entry, 0, events)}
+// takeTxnBuf returns the DB's txnBuf emptied, for a transaction of that
+// many events; the caller holds writeMu. The previous transaction has
+// ended by then (committed or discarded), so Badger no longer reads the
+// slabs, and reusing them saves allocating and zeroing a few MB per
+// Write.
+func (db *DB) takeTxnBuf(events int) *txnBuf {
+	if db.txnBuf == nil {
+		// A first guess; the slabs grow with the new keys of the batch.
+		db.txnBuf = &txnBuf{b: make([]byte, 0, events*32), entries: make([]badger.Entry, 0, events)}
+	}
+	t := db.txnBuf
+	t.b, t.entries = t.b[:0], t.entries[:0]
+	return t
 }
 
 // since returns what was appended to the slab from start on, with its
