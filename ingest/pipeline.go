@@ -345,7 +345,7 @@ func (p *Pipeline) decodeFile(ctx context.Context, in Input, out chan<- chunk) e
 		r = p.opts.Stdin
 		name = "stdin"
 	} else {
-		f, err := os.Open(in.Path)
+		f, err := openInput(in.Path)
 		if err != nil {
 			q := p.opts.Converter.quarantine(name, ReasonRead, fmt.Sprintf("open %s: %v", name, err), nil)
 			return send(chunk{results: []Result{{Kind: KindQuarantined, Quarantined: q}}, counts: Counts{Files: 1}})

@@ -11,7 +11,9 @@ import (
 )
 
 // BatchWriter is the store as ingest sees it: one durable write of events,
-// quarantined records and checkpoints. *store.DB implements it.
+// quarantined records and checkpoints. *store.DB implements it. Write
+// must not keep b or its slices after it returns: the sink fills them
+// again.
 type BatchWriter interface {
 	Write(ctx context.Context, b *store.Batch) (store.WriteResult, error)
 }
@@ -71,11 +73,14 @@ type Sink struct {
 	// inflight delivers the result of the write in flight; nil when
 	// there is none.
 	inflight chan writeResult
+	// spare is the events slice of the last written batch, for the next.
+	spare []store.Event
 }
 
 type writeResult struct {
-	res store.WriteResult
-	err error
+	res    store.WriteResult
+	err    error
+	events []store.Event // the batch's slice, free again
 }
 
 // NewSink returns a Sink writing to w.
@@ -161,7 +166,15 @@ func (s *Sink) start(ctx context.Context) error {
 		return nil
 	}
 	// New slices: the batch is the writer's until its write ends.
-	s.batch = store.Batch{Events: make([]store.Event, 0, len(b.Events))}
+	// The slice of the batch written before is filled again: a fresh
+	// one per batch (6 MB at 20,000 events) was allocated and zeroed for
+	// nothing. Its old elements are overwritten as the batch fills.
+	events := s.spare[:0]
+	s.spare = nil
+	if cap(events) == 0 {
+		events = make([]store.Event, 0, len(b.Events))
+	}
+	s.batch = store.Batch{Events: events}
 	clear(s.facts)
 	done := make(chan writeResult, 1)
 	s.inflight = done
@@ -171,7 +184,7 @@ func (s *Sink) start(ctx context.Context) error {
 			err = fmt.Errorf("write batch of %d events, %d quarantined, %d checkpoints: %w",
 				len(b.Events), len(b.Quarantined), len(b.Checkpoints), err)
 		}
-		done <- writeResult{res, err}
+		done <- writeResult{res, err, b.Events}
 	}()
 	return nil
 }
@@ -183,6 +196,7 @@ func (s *Sink) wait() error {
 	}
 	r := <-s.inflight
 	s.inflight = nil
+	s.spare = r.events
 	if r.err != nil {
 		return r.err
 	}
