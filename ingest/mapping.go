@@ -61,6 +61,9 @@ type resolved struct {
 	// has none) for memoized resolutions, so that building an event's
 	// uses need not look each action up again; nil otherwise.
 	defs []*catalog.Action
+	// rtypes holds the resource types of each of defs (memoized
+	// resolutions only), looked up once instead of per event.
+	rtypes [][]catalog.ResourceType
 }
 
 // LoadMapping parses the embedded table and checks every target action
@@ -175,9 +178,11 @@ func (m *Mapping) resolve(eventSource, eventName string, params []byte) resolved
 	r := m.resolveUncached(prefix, eventName, params)
 	if prefix != "dynamodb" && m.cachedNames.Load() < maxResolvedCache {
 		r.defs = make([]*catalog.Action, len(r.actions))
+		r.rtypes = make([][]catalog.ResourceType, len(r.actions))
 		for i, act := range r.actions {
 			if a, ok := m.cat.Lookup(act); ok {
 				r.defs[i] = &a
+				r.rtypes[i] = m.cat.ResourceTypesOf(a)
 			}
 		}
 		if _, loaded := m.resolvedCache.LoadOrStore(k, r); !loaded {

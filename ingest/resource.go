@@ -113,15 +113,16 @@ func (c *Converter) uses(r *record, ev *store.Event, m resolved) []store.Use {
 	uses := make([]store.Use, 0, len(actions))
 	for i, act := range actions {
 		var (
-			a  catalog.Action
-			ok bool
+			a      catalog.Action
+			ok     bool
+			rtypes []catalog.ResourceType
 		)
 		if i < len(m.defs) {
 			if d := m.defs[i]; d != nil {
-				a, ok = *d, true
+				a, ok, rtypes = *d, true, m.rtypes[i]
 			}
-		} else {
-			a, ok = c.cat.Lookup(act)
+		} else if a, ok = c.cat.Lookup(act); ok {
+			rtypes = c.cat.ResourceTypesOf(a)
 		}
 		n := len(uses)
 		if ok && !a.WildcardOnly() {
@@ -133,7 +134,7 @@ func (c *Converter) uses(r *record, ev *store.Event, m resolved) []store.Use {
 				list = withoutString(cands, copySource)
 			}
 			for _, arn := range list {
-				if _, fits := c.cat.MatchResourceType(a, arn); fits {
+				if _, fits := catalog.MatchResourceTypes(rtypes, arn); fits {
 					uses = append(uses, store.Use{Action: act, Resource: arn})
 				}
 			}
@@ -165,11 +166,24 @@ func (c *Converter) buildARNs(prefix string, r *record, ev *store.Event, p *requ
 	part := partitionOf(ev.Principal, r.AWSRegion)
 	region := r.AWSRegion
 	build := func(typ string, kv ...string) {
-		vals := map[string]string{"Partition": part, "Region": region, "Account": acct}
-		for i := 0; i+1 < len(kv); i += 2 {
-			vals[kv[i]] = kv[i+1]
-		}
-		if a, err := c.cat.BuildARN(prefix, typ, vals); err == nil {
+		a, err := c.cat.BuildARNFunc(prefix, typ, func(name string) string {
+			// The pairs first: SQS names the queue's own account.
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] == name {
+					return kv[i+1]
+				}
+			}
+			switch name {
+			case "Partition":
+				return part
+			case "Region":
+				return region
+			case "Account":
+				return acct
+			}
+			return ""
+		})
+		if err == nil {
 			arns = append(arns, a)
 		}
 	}

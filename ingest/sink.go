@@ -110,6 +110,9 @@ func (s *Sink) Add(ctx context.Context, r Result) error {
 	switch r.Kind {
 	case KindUsage, KindPermissionless, KindUnmapped:
 		s.principals[r.Event.Principal] = struct{}{}
+		if s.batch.Events == nil {
+			s.batch.Events = s.newEvents()
+		}
 		s.batch.Events = append(s.batch.Events, r.Event)
 		s.countFacts(&r.Event)
 	case KindQuarantined:
@@ -146,6 +149,13 @@ func (s *Sink) Checkpoint(cp store.Checkpoint) {
 // read or skipped).
 func (s *Sink) AddCounts(c Counts) { s.counts.Add(c) }
 
+// newEvents makes a batch's events slice: sized for a full batch, since
+// growing it to 20,000 events copied ~12 MB per sink, up to a bound
+// beyond which a huge BatchSize grows by appending.
+func (s *Sink) newEvents() []store.Event {
+	return make([]store.Event, 0, min(s.size, DefaultBatchSize))
+}
+
 // Flush writes the queued batch, if any, and returns once every write has
 // ended: then everything added is durable, or the error says what failed.
 func (s *Sink) Flush(ctx context.Context) error {
@@ -172,7 +182,7 @@ func (s *Sink) start(ctx context.Context) error {
 	events := s.spare[:0]
 	s.spare = nil
 	if cap(events) == 0 {
-		events = make([]store.Event, 0, len(b.Events))
+		events = s.newEvents()
 	}
 	s.batch = store.Batch{Events: events}
 	clear(s.facts)

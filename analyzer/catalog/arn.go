@@ -62,6 +62,33 @@ func (c *Catalog) MatchResourceType(action Action, arn string) (ResourceType, bo
 	return best, bestLits >= 0
 }
 
+// ResourceTypesOf returns the resource types of action that the catalog
+// defines, in the action's order: what MatchResourceType looks up for
+// every call, for a caller that matches many ARNs against one action
+// (ingest, per event) to keep and pass to MatchResourceTypes.
+func (c *Catalog) ResourceTypesOf(action Action) []ResourceType {
+	var out []ResourceType
+	for _, r := range action.Resources {
+		if rt, ok := c.ResourceType(action.Service, r.Type); ok {
+			out = append(out, rt)
+		}
+	}
+	return out
+}
+
+// MatchResourceTypes is MatchResourceType with the action's resource
+// types already looked up (ResourceTypesOf).
+func MatchResourceTypes(types []ResourceType, arn string) (ResourceType, bool) {
+	var best ResourceType
+	bestLits := -1
+	for _, rt := range types {
+		if lits, ok := matchARN(rt.ARN, arn); ok && lits > bestLits {
+			best, bestLits = rt, lits
+		}
+	}
+	return best, bestLits >= 0
+}
+
 // Placeholders returns the placeholder names of an ARN format in order,
 // e.g. ["Partition", "BucketName", "ObjectName"].
 func Placeholders(format string) []string {
@@ -80,6 +107,12 @@ func Placeholders(format string) []string {
 // "Region", "Account", "BucketName", …). Every placeholder needs a non-empty
 // value; the error lists the missing ones.
 func (c *Catalog) BuildARN(service, typeName string, values map[string]string) (string, error) {
+	return c.BuildARNFunc(service, typeName, func(name string) string { return values[name] })
+}
+
+// BuildARNFunc is BuildARN with the values given by a function, for
+// callers that build many ARNs and would otherwise fill a map for each.
+func (c *Catalog) BuildARNFunc(service, typeName string, value func(name string) string) (string, error) {
 	rt, ok := c.ResourceType(service, typeName)
 	if !ok {
 		return "", fmt.Errorf("build ARN: %w: %s %q", ErrUnknownResourceType, service, typeName)
@@ -91,7 +124,7 @@ func (c *Catalog) BuildARN(service, typeName string, values map[string]string) (
 	for i := 0; i < len(f); i++ {
 		if p := placeholderLen(f[i:]); p > 0 && f[i] == '$' {
 			name := f[i+2 : i+p-1]
-			v := values[name]
+			v := value(name)
 			if v == "" {
 				missing = append(missing, name)
 			}

@@ -344,6 +344,10 @@ func TestMatchResourceType(t *testing.T) {
 			if got := rt.Name; ok != (tt.want != "") || got != tt.want {
 				t.Fatalf("MatchResourceType(%s, %s) = %q, %v; want %q", tt.action, tt.arn, got, ok, tt.want)
 			}
+			rt, ok = catalog.MatchResourceTypes(c.ResourceTypesOf(a), tt.arn)
+			if got := rt.Name; ok != (tt.want != "") || got != tt.want {
+				t.Fatalf("MatchResourceTypes(ResourceTypesOf(%s), %s) = %q, %v; want %q", tt.action, tt.arn, got, ok, tt.want)
+			}
 		})
 	}
 }
