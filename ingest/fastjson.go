@@ -215,42 +215,170 @@ func (p *jsonParser) rawValue() ([]byte, error) {
 	return p.b[start:p.i], nil
 }
 
-// skip passes over one value, checking its structure.
+// skip passes over one value, checking its grammar (strings are only
+// scanned for their end: escapes and control bytes inside them are not
+// checked).
+//
+// Most of a record is skipped (responseElements, tlsDetails, the parts
+// of requestParameters nobody reads), so this is a loop over one byte
+// stack rather than a descent through object and elements, whose calls
+// and callbacks per value cost more than the scanning.
 func (p *jsonParser) skip() error {
-	p.ws()
-	if p.i >= len(p.b) {
-		return p.errf("unexpected end")
-	}
-	switch c := p.b[p.i]; {
-	case c == '"':
-		end, _, err := p.stringEnd()
-		p.i = end
-		return err
-	case c == '{':
-		return p.object(func([]byte) error { return p.skip() })
-	case c == '[':
-		return p.elements(p.skip)
-	case c == 't':
-		return p.lit("true")
-	case c == 'f':
-		return p.lit("false")
-	case c == 'n':
-		return p.lit("null")
-	case c == '-' || (c >= '0' && c <= '9'):
-		j := p.i + 1
-		for j < len(p.b) {
-			d := p.b[j]
-			if (d >= '0' && d <= '9') || d == '.' || d == 'e' || d == 'E' || d == '+' || d == '-' {
-				j++
+	const (
+		stValue        = iota // a value must follow
+		stValueOrClose        // after '[': a value or ']'
+		stKeyOrClose          // after '{': a key or '}'
+		stKey                 // after ',' in an object
+		stColon               // after a key
+		stAfter               // after a value: ',' or a closing bracket, or done
+	)
+	var stack [maxSkipDepth / 64]uint64 // bit set: that level is an object
+	depth := 0
+	inObject := func() bool { return stack[(depth-1)/64]>>((depth-1)%64)&1 == 1 }
+	b := p.b
+	st := stValue
+	for {
+		if st == stAfter && depth == 0 {
+			return nil
+		}
+		p.ws()
+		if p.i >= len(b) {
+			return p.errf("unexpected end")
+		}
+		c := b[p.i]
+		switch st {
+		case stAfter:
+			obj := inObject()
+			switch {
+			case c == ',' && obj:
+				st = stKey
+			case c == ',':
+				st = stValue
+			case (c == '}' && obj) || (c == ']' && !obj):
+				depth--
+			default:
+				return p.errf("unexpected %q after a value", c)
+			}
+			p.i++
+			continue
+		case stColon:
+			if c != ':' {
+				return p.errf("expected : after key")
+			}
+			p.i++
+			st = stValue
+			continue
+		case stKeyOrClose, stKey:
+			if c == '}' && st == stKeyOrClose {
+				p.i++
+				depth--
+				st = stAfter
 				continue
 			}
-			break
+			if c != '"' {
+				return p.errf("expected object key")
+			}
+			end, _, err := p.stringEnd()
+			if err != nil {
+				return err
+			}
+			p.i = end
+			st = stColon
+			continue
+		case stValueOrClose:
+			if c == ']' {
+				p.i++
+				depth--
+				st = stAfter
+				continue
+			}
 		}
-		p.i = j
-		return nil
-	default:
-		return p.errf("unexpected %q", c)
+		// A value.
+		st = stAfter
+		switch {
+		case c == '"':
+			end, _, err := p.stringEnd()
+			if err != nil {
+				return err
+			}
+			p.i = end
+		case c == '{' || c == '[':
+			if depth == maxSkipDepth {
+				return p.errf("nested deeper than %d", maxSkipDepth)
+			}
+			w, bit := depth/64, uint64(1)<<(depth%64)
+			if c == '{' {
+				stack[w] |= bit
+				st = stKeyOrClose
+			} else {
+				stack[w] &^= bit
+				st = stValueOrClose
+			}
+			depth++
+			p.i++
+		case c == 't':
+			if err := p.lit("true"); err != nil {
+				return err
+			}
+		case c == 'f':
+			if err := p.lit("false"); err != nil {
+				return err
+			}
+		case c == 'n':
+			if err := p.lit("null"); err != nil {
+				return err
+			}
+		case c == '-' || (c >= '0' && c <= '9'):
+			if err := p.number(); err != nil {
+				return err
+			}
+		default:
+			return p.errf("unexpected %q", c)
+		}
 	}
+}
+
+// maxSkipDepth bounds the nesting skip accepts; CloudTrail records nest a
+// dozen levels at most.
+const maxSkipDepth = 512
+
+// number passes over a number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *jsonParser) number() error {
+	b, i := p.b, p.i
+	digits := func() int {
+		n := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return p.errf("bad number")
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return p.errf("bad number")
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return p.errf("bad number")
+		}
+	}
+	p.i = i
+	return nil
 }
 
 func (p *jsonParser) lit(s string) error {
@@ -400,8 +528,9 @@ func parseRecordPrefix(raw []byte, r *record, strs *interner) (int, error) {
 			}
 		case "useridentity":
 			if p.isObject() {
-				r.UserIdentity = &userIdentity{}
-				err = p.userIdentity(r.UserIdentity)
+				r.ui, r.sc = userIdentity{}, sessionContext{}
+				r.UserIdentity = &r.ui
+				err = p.userIdentity(r.UserIdentity, &r.sc)
 			} else {
 				err = p.skip()
 			}
@@ -434,7 +563,8 @@ func parseRecordPrefix(raw []byte, r *record, strs *interner) (int, error) {
 	return p.i, nil
 }
 
-func (p *jsonParser) userIdentity(u *userIdentity) error {
+// userIdentity parses into u, keeping a session context in sc.
+func (p *jsonParser) userIdentity(u *userIdentity, sc *sessionContext) error {
 	var err error
 	var buf [64]byte
 	return p.object(func(k []byte) error {
@@ -459,7 +589,7 @@ func (p *jsonParser) userIdentity(u *userIdentity) error {
 			u.SourceIdentity, err = p.istr(slotSourceIdentity)
 		case "sessioncontext":
 			if p.isObject() {
-				u.SessionContext = &sessionContext{}
+				u.SessionContext = sc
 				err = p.sessionContext(u.SessionContext)
 			} else {
 				err = p.skip()

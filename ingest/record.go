@@ -38,6 +38,12 @@ type record struct {
 	DetailType      string          `json:"detail-type"`
 	Detail          json.RawMessage `json:"detail"`
 	DigestStart     string          `json:"digestStartTime"`
+
+	// Where the parser keeps UserIdentity and its session context: one
+	// allocation each per record was 1.5 % of ingest. They belong to the
+	// record and are reset with it.
+	ui userIdentity
+	sc sessionContext
 }
 
 type userIdentity struct {
