@@ -83,9 +83,19 @@ func (s *scanner) peek(n int) []byte {
 	return s.buf[s.start:min(s.end, s.start+n)]
 }
 
-// rest returns a reader of the unread input (buffered bytes first).
+// rest returns a reader of the unread input (buffered bytes first). It
+// reads s's buffer, so s must not be used again while it is in use.
+//
+// Input that fits in the buffer (a CloudTrail log file is ~10 KB gzipped)
+// is read to its end first and returned as a *bytes.Reader: gzip then
+// decodes straight from memory (klauspost has a decoder loop for it)
+// instead of through a bufio.Reader copying from a MultiReader, and the
+// read that finds the end is the one the MultiReader would have made.
 func (s *scanner) rest() io.Reader {
-	buffered := bytes.NewReader(append([]byte(nil), s.buf[s.start:s.end]...))
+	for s.err == nil && s.end < len(s.buf) {
+		s.fill()
+	}
+	buffered := bytes.NewReader(s.buf[s.start:s.end])
 	s.start = s.end
 	if s.err != nil {
 		if errors.Is(s.err, io.EOF) {
