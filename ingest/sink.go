@@ -111,7 +111,7 @@ func (s *Sink) Add(ctx context.Context, r Result) error {
 	case KindUsage, KindPermissionless, KindUnmapped:
 		s.principals[r.Event.Principal] = struct{}{}
 		if s.batch.Events == nil {
-			s.batch.Events = s.newEvents()
+			s.batch.Events = s.newEvents(0)
 		}
 		s.batch.Events = append(s.batch.Events, r.Event)
 		s.countFacts(&r.Event)
@@ -151,11 +151,12 @@ func (s *Sink) Checkpoint(cp store.Checkpoint) {
 // read or skipped).
 func (s *Sink) AddCounts(c Counts) { s.counts.Add(c) }
 
-// newEvents makes a batch's events slice: sized for a full batch, since
-// growing it to 20,000 events copied ~12 MB per sink, up to a bound
-// beyond which a huge BatchSize grows by appending.
-func (s *Sink) newEvents() []store.Event {
-	return make([]store.Event, 0, min(s.size, DefaultBatchSize))
+// newEvents makes a batch's events slice, sized like the last batch
+// (n events): batches that end at their fact limit are a quarter of
+// BatchSize, and a slice sized for a full batch cost several MB of peak
+// memory for nothing.
+func (s *Sink) newEvents(n int) []store.Event {
+	return make([]store.Event, 0, max(n, 1024))
 }
 
 // Flush writes the queued batch, if any, and returns once every write has
@@ -184,7 +185,7 @@ func (s *Sink) start(ctx context.Context) error {
 	events := s.spare[:0]
 	s.spare = nil
 	if cap(events) == 0 {
-		events = s.newEvents()
+		events = s.newEvents(len(b.Events))
 	}
 	s.batch = store.Batch{Events: events}
 	clear(s.facts)
