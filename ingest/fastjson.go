@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/bits"
+	"unsafe"
 )
 
 // This file decodes the fields of a record that ingest reads straight from
@@ -178,6 +179,14 @@ func (p *jsonParser) str() (string, error) { return p.readString(-1) }
 // parser has an interner.
 func (p *jsonParser) istr(slot int) (string, error) { return p.readString(slot) }
 
+// viewStr is str without a copy when the string has no escapes: the result
+// shares the parsed bytes and is valid only while they are. For values
+// that are read during the record's conversion and never kept (its time).
+func (p *jsonParser) viewStr() (string, error) { return p.readString(slotView) }
+
+// slotView asks readString for a string sharing the input (viewStr).
+const slotView = -2
+
 func (p *jsonParser) readString(slot int) (string, error) {
 	p.ws()
 	if p.i >= len(p.b) {
@@ -193,10 +202,14 @@ func (p *jsonParser) readString(slot int) (string, error) {
 	raw := p.b[p.i:end]
 	p.i = end
 	if !esc {
-		if slot >= 0 && p.strs != nil {
-			return p.strs.str(slot, raw[1:len(raw)-1]), nil
+		body := raw[1 : len(raw)-1]
+		switch {
+		case slot == slotView && len(body) > 0:
+			return unsafe.String(&body[0], len(body)), nil
+		case slot >= 0 && p.strs != nil:
+			return p.strs.str(slot, body), nil
 		}
-		return string(raw[1 : len(raw)-1]), nil
+		return string(body), nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
@@ -489,13 +502,16 @@ func parseRecordPrefix(raw []byte, r *record, strs *interner) (int, error) {
 	}
 	var err error
 	if err = p.object(func(k []byte) error {
+		if unreadRecordKey(k) {
+			return p.skip()
+		}
 		switch string(fold(k, &buf)) {
 		case "eventid":
 			r.EventID, err = p.str()
 		case "eventtime":
-			r.EventTime, err = p.str()
+			r.EventTime, err = p.viewStr()
 		case "@timestamp":
-			r.Timestamp, err = p.str()
+			r.Timestamp, err = p.viewStr()
 		case "eventsource":
 			r.EventSource, err = p.istr(slotEventSource)
 		case "eventname":
@@ -561,6 +577,19 @@ func parseRecordPrefix(raw []byte, r *record, strs *interner) (int, error) {
 		return 0, err
 	}
 	return p.i, nil
+}
+
+// unreadRecordKey reports whether k is a record field, spelt as CloudTrail
+// spells it, that nothing reads: half of a record's keys, passed over
+// before the key is lowercased for the case-insensitive match.
+func unreadRecordKey(k []byte) bool {
+	switch string(k) {
+	case "eventVersion", "responseElements", "readOnly", "managementEvent", "eventCategory", "requestID",
+		"tlsDetails", "additionalEventData", "errorMessage", "vpcEndpointId", "sessionCredentialFromConsole",
+		"sharedEventID", "apiVersion", "serviceEventDetails":
+		return true
+	}
+	return false
 }
 
 // userIdentity parses into u, keeping a session context in sc.

@@ -16,7 +16,9 @@ import (
 // are skipped by the decoder; requestParameters is kept raw and decoded
 // only for the services whose resources we build.
 type record struct {
-	EventID            string          `json:"eventID"`
+	EventID string `json:"eventID"`
+	// EventTime and Timestamp share the parsed bytes (parseRecordPrefix):
+	// they are read only while the record is converted, never kept.
 	EventTime          string          `json:"eventTime"`
 	Timestamp          string          `json:"@timestamp"` // Logstash renames eventTime
 	EventSource        string          `json:"eventSource"`
