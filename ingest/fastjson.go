@@ -551,7 +551,20 @@ func parseRecordPrefix(raw []byte, r *record, strs *interner) (int, error) {
 				err = p.skip()
 			}
 		case "requestparameters":
-			r.RequestParameters, err = p.rawValue()
+			// Parsed here for the resource fields rather than skipped
+			// and parsed again by the conversion.
+			p.ws()
+			start := p.i
+			if p.isObject() {
+				r.params = requestParams{}
+				err = p.params(&r.params)
+				r.paramsParsed = err == nil
+			} else {
+				err = p.skip()
+			}
+			if err == nil {
+				r.RequestParameters = p.b[start:p.i]
+			}
 		case "resources":
 			r.Resources, err = p.rawValue()
 		case "records":
@@ -704,6 +717,11 @@ func parseParams(raw []byte, rp *requestParams) error {
 	if !p.isObject() {
 		return p.skip()
 	}
+	return p.params(rp)
+}
+
+// params parses the requestParameters object at p.i into rp.
+func (p *jsonParser) params(rp *requestParams) error {
 	var err error
 	var buf [64]byte
 	return p.object(func(k []byte) error {

@@ -46,6 +46,11 @@ type record struct {
 	// record and are reset with it.
 	ui userIdentity
 	sc sessionContext
+
+	// params holds the resource fields of RequestParameters when
+	// paramsParsed: the parser reads them on its way through.
+	params       requestParams
+	paramsParsed bool
 }
 
 type userIdentity struct {

@@ -83,7 +83,10 @@ func (c *Converter) uses(r *record, ev *store.Event, m resolved) []store.Use {
 	var sessionAttrs int // 1: sourceIdentity, 2: session tags (sts:AssumeRole*)
 	if resourceService(prefix) {
 		var p requestParams
-		if len(r.RequestParameters) > 0 && r.RequestParameters[0] == '{' {
+		switch {
+		case r.paramsParsed:
+			p = r.params
+		case len(r.RequestParameters) > 0 && r.RequestParameters[0] == '{':
 			_ = parseParams(r.RequestParameters, &p)
 		}
 		var built []string

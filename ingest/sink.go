@@ -111,7 +111,7 @@ func (s *Sink) Add(ctx context.Context, r Result) error {
 	case KindUsage, KindPermissionless, KindUnmapped:
 		s.principals[r.Event.Principal] = struct{}{}
 		if s.batch.Events == nil {
-			s.batch.Events = s.newEvents(0)
+			s.batch.Events = s.newEvents()
 		}
 		s.batch.Events = append(s.batch.Events, r.Event)
 		s.countFacts(&r.Event)
@@ -151,12 +151,13 @@ func (s *Sink) Checkpoint(cp store.Checkpoint) {
 // read or skipped).
 func (s *Sink) AddCounts(c Counts) { s.counts.Add(c) }
 
-// newEvents makes a batch's events slice, sized like the last batch
-// (n events): batches that end at their fact limit are a quarter of
-// BatchSize, and a slice sized for a full batch cost several MB of peak
-// memory for nothing.
-func (s *Sink) newEvents(n int) []store.Event {
-	return make([]store.Event, 0, max(n, 1024))
+// newEvents makes a batch's events slice with room for a full batch (up
+// to DefaultBatchSize): growing the first one to 20,000 events by
+// appending faulted in and copied ~13 MB, 3 % of a 580,000-record
+// ingest. The room a batch does not fill (those that end at the fact
+// limit) is not touched, so it does not count in the resident memory.
+func (s *Sink) newEvents() []store.Event {
+	return make([]store.Event, 0, min(s.size, DefaultBatchSize))
 }
 
 // Flush writes the queued batch, if any, and returns once every write has
@@ -185,7 +186,7 @@ func (s *Sink) start(ctx context.Context) error {
 	events := s.spare[:0]
 	s.spare = nil
 	if cap(events) == 0 {
-		events = s.newEvents(len(b.Events))
+		events = s.newEvents()
 	}
 	s.batch = store.Batch{Events: events}
 	clear(s.facts)
