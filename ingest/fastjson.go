@@ -558,7 +558,6 @@ func parseRecordPrefix(raw []byte, r *record, strs *interner) (int, error) {
 			if p.isObject() {
 				r.params = requestParams{}
 				err = p.params(&r.params)
-				r.paramsParsed = err == nil
 			} else {
 				err = p.skip()
 			}
@@ -710,17 +709,9 @@ func fold(k []byte, buf *[64]byte) []byte {
 	return buf[:len(k)]
 }
 
-// parseParams fills the requestParameters fields used to build resource
-// ARNs; like parseRecord it leaves fields of other types empty.
-func parseParams(raw []byte, rp *requestParams) error {
-	p := &jsonParser{b: raw}
-	if !p.isObject() {
-		return p.skip()
-	}
-	return p.params(rp)
-}
-
-// params parses the requestParameters object at p.i into rp.
+// params parses the requestParameters object at p.i into rp: the fields
+// used to build resource ARNs. Like parseRecord it leaves fields of other
+// types empty.
 func (p *jsonParser) params(rp *requestParams) error {
 	var err error
 	var buf [64]byte

@@ -84,7 +84,7 @@ func TestParseRecordRejects(t *testing.T) {
 // to it), which encoding/json leaves empty.
 func exported(r record) record {
 	r.ui, r.sc = userIdentity{}, sessionContext{}
-	r.params, r.paramsParsed = requestParams{}, false
+	r.params = requestParams{}
 	return r
 }
 

@@ -47,10 +47,9 @@ type record struct {
 	ui userIdentity
 	sc sessionContext
 
-	// params holds the resource fields of RequestParameters when
-	// paramsParsed: the parser reads them on its way through.
-	params       requestParams
-	paramsParsed bool
+	// params holds the resource fields of RequestParameters, which the
+	// parser reads on its way through.
+	params requestParams
 }
 
 type userIdentity struct {

@@ -9,7 +9,7 @@ import (
 )
 
 // requestParams is the subset of requestParameters used to name resources
-// of the common services, filled by parseParams.
+// of the common services, filled by the record parser (jsonParser.params).
 type requestParams struct {
 	BucketName   string   `json:"bucketName"`
 	Key          string   `json:"key"`
@@ -82,13 +82,7 @@ func (c *Converter) uses(r *record, ev *store.Event, m resolved) []store.Use {
 	var copySource string
 	var sessionAttrs int // 1: sourceIdentity, 2: session tags (sts:AssumeRole*)
 	if resourceService(prefix) {
-		var p requestParams
-		switch {
-		case r.paramsParsed:
-			p = r.params
-		case len(r.RequestParameters) > 0 && r.RequestParameters[0] == '{':
-			_ = parseParams(r.RequestParameters, &p)
-		}
+		p := r.params
 		var built []string
 		built, copySource = c.buildARNs(prefix, r, ev, &p)
 		if prefix == "sts" && strings.HasPrefix(r.EventName, "AssumeRole") {
