@@ -69,7 +69,10 @@ func TestParseRecordRejects(t *testing.T) {
 		`{"eventName":"x"`, `{"eventName":"x",}`, `{"a":tru}`, `{"a":[1,}`, `{"a" 1}`, `{"a":"x}`, `{"a":1} x`, `{"a":{"b":1]}`,
 		// Inside skipped values.
 		`{"a":01}`, `{"a":1.}`, `{"a":-}`, `{"a":1e}`, `{"a":[1 2]}`, `{"a":{"b" 1}}`, `{"a":{"b":1,}}`, `{"a":[1,]}`,
-		`{"a":{1:2}}`, `{"a":[}`, `{"a":{"b":[1,{"c":nul}]}}`, `{"a":` + strings.Repeat("[", maxSkipDepth+1) + strings.Repeat("]", maxSkipDepth+1) + `}`,
+		`{"a":{1:2}}`, `{"a":[}`,
+		// requestParameters, read field by field.
+		`{"requestParameters":{"bucketName":"b","key":}}`, `{"requestParameters":{"bucketName":"b",}}`,
+		`{"requestParameters":{"instancesSet":{"items":[{"instanceId":"i-1"},]}}}`, `{"requestParameters":{"names":["a" "b"]}}`, `{"a":{"b":[1,{"c":nul}]}}`, `{"a":` + strings.Repeat("[", maxSkipDepth+1) + strings.Repeat("]", maxSkipDepth+1) + `}`,
 	} {
 		t.Run(bad, func(t *testing.T) {
 			var r record
