@@ -41,13 +41,28 @@ type benchInput struct {
 var eventIDRe = regexp.MustCompile(`"eventID":\s*"([0-9a-f]{8})`)
 
 // buildBenchInput writes copies × the invictus files as .json.gz.
-func buildBenchInput(tb testing.TB, dir string, copies int) benchInput {
+// readInvictus returns the invictus log files' paths, sorted, and
+// contents; it skips tb when the shared data is absent.
+func readInvictus(tb testing.TB) (src []string, raws [][]byte) {
 	tb.Helper()
 	src, err := filepath.Glob(filepath.Join(invictusDir, "*.json"))
 	if err != nil || len(src) == 0 {
 		tb.Skipf("shared test data not found at %s", invictusDir)
 	}
 	sort.Strings(src)
+	for _, f := range src {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		raws = append(raws, b)
+	}
+	return src, raws
+}
+
+func buildBenchInput(tb testing.TB, dir string, copies int) benchInput {
+	tb.Helper()
+	src, raws := readInvictus(tb)
 	in := benchInput{dir: dir}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatal(err)
@@ -55,14 +70,8 @@ func buildBenchInput(tb testing.TB, dir string, copies int) benchInput {
 	if existing, _ := filepath.Glob(filepath.Join(dir, "*.json.gz")); len(existing) == copies*len(src) {
 		in.files = existing
 	}
-	var raws [][]byte
 	var perCopy int64
-	for _, f := range src {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		raws = append(raws, b)
+	for _, b := range raws {
 		perCopy += int64(len(eventIDRe.FindAll(b, -1)))
 	}
 	in.records = perCopy * int64(copies)
@@ -234,18 +243,9 @@ func BenchmarkDecode(b *testing.B) {
 // gunzip, files and scheduling, steady enough to compare changes to the
 // decoder on a shared machine.
 func BenchmarkDecodeMemory(b *testing.B) {
-	src, err := filepath.Glob(filepath.Join(invictusDir, "*.json"))
-	if err != nil || len(src) == 0 {
-		b.Skipf("shared test data not found at %s", invictusDir)
-	}
-	var raws [][]byte
+	src, raws := readInvictus(b)
 	var size int64
-	for _, f := range src {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		raws = append(raws, raw)
+	for _, raw := range raws {
 		size += int64(len(raw))
 	}
 	c := testConverter(b)
