@@ -292,8 +292,8 @@ func (p *Pipeline) Run(ctx context.Context, paths []string) (Summary, error) {
 		if werr != nil {
 			continue // drain so workers can finish
 		}
-		for _, r := range ch.results {
-			if werr = sink.Add(ctx, r); werr != nil {
+		for i := range ch.results {
+			if werr = sink.Add(ctx, &ch.results[i]); werr != nil {
 				cancel()
 				break
 			}

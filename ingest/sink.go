@@ -75,6 +75,9 @@ type Sink struct {
 	inflight chan writeResult
 	// spare is the events slice of the last written batch, for the next.
 	spare []store.Event
+	// lastPrincipal is the principal last put in principals: consecutive
+	// events mostly share one, and comparing is cheaper than hashing.
+	lastPrincipal string
 }
 
 type writeResult struct {
@@ -103,13 +106,18 @@ func NewSink(w BatchWriter, opts SinkOptions) (*Sink, error) {
 	}, nil
 }
 
-// Add counts r and queues its event or quarantined record, starting the
-// write of a batch when it is full.
-func (s *Sink) Add(ctx context.Context, r Result) error {
-	s.counts.Count(&r)
+// Add counts r and queues a copy of its event or quarantined record,
+// starting the write of a batch when it is full. It does not keep r (a
+// pointer because a Result is ~500 bytes, copied twice per record when
+// passed by value).
+func (s *Sink) Add(ctx context.Context, r *Result) error {
+	s.counts.Count(r)
 	switch r.Kind {
 	case KindUsage, KindPermissionless, KindUnmapped:
-		s.principals[r.Event.Principal] = struct{}{}
+		if p := r.Event.Principal; p != s.lastPrincipal {
+			s.principals[p] = struct{}{}
+			s.lastPrincipal = p
+		}
 		if s.batch.Events == nil {
 			s.batch.Events = s.newEvents()
 		}

@@ -36,8 +36,8 @@ func (g *gatedWriter) Write(_ context.Context, b *store.Batch) (store.WriteResul
 	return store.WriteResult{Events: len(b.Events)}, nil
 }
 
-func usage(id string) Result {
-	return Result{Kind: KindUsage, Event: store.Event{ID: id, Principal: "arn:aws:iam::111122223333:user/a"}}
+func usage(id string) *Result {
+	return &Result{Kind: KindUsage, Event: store.Event{ID: id, Principal: "arn:aws:iam::111122223333:user/a"}}
 }
 
 func TestSinkWritesInBackground(t *testing.T) {
@@ -126,12 +126,12 @@ func TestSinkBatchFacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	ev := func(id, resource string) Result {
+	ev := func(id, resource string) *Result {
 		r := usage(id)
 		r.Event.Uses = []store.Use{{Action: "s3:GetObject", Resource: resource}}
 		return r
 	}
-	for _, r := range []Result{ev("e0", "arn:aws:s3:::b/1"), ev("e1", "arn:aws:s3:::b/1"), ev("e2", "arn:aws:s3:::b/2"), ev("e3", "arn:aws:s3:::b/1")} {
+	for _, r := range []*Result{ev("e0", "arn:aws:s3:::b/1"), ev("e1", "arn:aws:s3:::b/1"), ev("e2", "arn:aws:s3:::b/2"), ev("e3", "arn:aws:s3:::b/1")} {
 		if err := s.Add(ctx, r); err != nil {
 			t.Fatal(err)
 		}

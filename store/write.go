@@ -461,7 +461,8 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		}
 		for i, h := range hours {
 			// Sorted, so that the same events make the same segment.
-			hs := slices.Sorted(slices.Values(*window.added[h]))
+			hs := *window.added[h]
+			slices.Sort(hs)
 			e := badger.NewEntry(dedupSegmentKey(h, seq+uint64(i)), encodeDedupSegment(dedupExpiry, hs)).
 				WithTTL(db.opts.DedupTTL)
 			if err := txn.SetEntry(e); err != nil {
