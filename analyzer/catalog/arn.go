@@ -48,18 +48,7 @@ func matchARN(format, arn string) (lits int, ok bool) {
 // It returns false for an action with no resource types (WildcardOnly) and
 // for an ARN that fits none.
 func (c *Catalog) MatchResourceType(action Action, arn string) (ResourceType, bool) {
-	var best ResourceType
-	bestLits := -1
-	for _, r := range action.Resources {
-		rt, ok := c.ResourceType(action.Service, r.Type)
-		if !ok {
-			continue
-		}
-		if lits, ok := matchARN(rt.ARN, arn); ok && lits > bestLits {
-			best, bestLits = rt, lits
-		}
-	}
-	return best, bestLits >= 0
+	return MatchResourceTypes(c.ResourceTypesOf(action), arn)
 }
 
 // ResourceTypesOf returns the resource types of action that the catalog
