@@ -136,6 +136,11 @@ func benchData(b *testing.B) benchInput {
 
 // forFiles runs fn over the files on GOMAXPROCS goroutines.
 func forFiles(files []string, fn func(f string) error) error {
+	return forEach(len(files), func(i int) error { return fn(files[i]) })
+}
+
+// forEach runs fn for 0 ≤ i < n on GOMAXPROCS goroutines.
+func forEach(n int, fn func(i int) error) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, runtime.GOMAXPROCS(0))
@@ -145,10 +150,10 @@ func forFiles(files []string, fn func(f string) error) error {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= len(files) {
+				if i >= n {
 					return
 				}
-				if err := fn(files[i]); err != nil {
+				if err := fn(i); err != nil {
 					errs <- err
 					return
 				}
@@ -219,6 +224,105 @@ func BenchmarkGunzipFloor(b *testing.B) {
 			b.Fatal(err)
 		}
 	})
+}
+
+// BenchmarkGunzipMemory is the floor without the file system: the same
+// files' compressed bytes, read into memory first, gunzipped. Against
+// GunzipFloor it shows what opening and reading the files costs, and how
+// that part scales with cores.
+func BenchmarkGunzipMemory(b *testing.B) {
+	in := benchData(b)
+	blobs := make([][]byte, len(in.files))
+	for i, f := range in.files {
+		d, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		blobs[i] = d
+	}
+	b.SetBytes(in.bytes)
+	measure(b, in.records, func() {
+		err := forEach(len(blobs), func(i int) error {
+			gz, err := gzip.NewReader(bytes.NewReader(blobs[i]))
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(io.Discard, gz)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkGunzipScan is a bound, not a stage of ingest: the floor's
+// gunzip, plus finding where each record ends (the skip every decoder
+// needs to pass a record it reads nothing of), with no field read. The
+// gap between it and the floor is the least any JSON reader of these
+// files adds; Decode and IngestStore add fields, mapping and the store.
+func BenchmarkGunzipScan(b *testing.B) {
+	in := benchData(b)
+	b.SetBytes(in.bytes)
+	bufs := make(chan *bytes.Buffer, runtime.GOMAXPROCS(0)+1)
+	for range cap(bufs) {
+		bufs <- new(bytes.Buffer)
+	}
+	measure(b, in.records, func() {
+		var n atomic.Int64
+		err := forFiles(in.files, func(f string) error {
+			fh, err := os.Open(f)
+			if err != nil {
+				return err
+			}
+			defer fh.Close()
+			gz, err := gzip.NewReader(fh)
+			if err != nil {
+				return err
+			}
+			buf := <-bufs
+			defer func() { bufs <- buf }()
+			buf.Reset()
+			if _, err := buf.ReadFrom(gz); err != nil {
+				return err
+			}
+			records, err := scanRecords(buf.Bytes())
+			n.Add(records)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n.Load() != in.records {
+			b.Fatalf("scanned %d records, want %d", n.Load(), in.records)
+		}
+	})
+}
+
+// scanRecords passes over each record of a {"Records":[…]} log file.
+func scanRecords(doc []byte) (int64, error) {
+	var records int64
+	p := &jsonParser{b: doc}
+	err := p.object(func(k []byte) error {
+		if string(k) != "Records" {
+			return p.skip()
+		}
+		p.ws()
+		if p.i >= len(p.b) || p.b[p.i] != '[' {
+			return p.errf("expected array")
+		}
+		p.i++
+		for {
+			if err := p.skip(); err != nil {
+				return err
+			}
+			records++
+			if more, err := p.more(']', "array"); !more {
+				return err
+			}
+		}
+	})
+	return records, err
 }
 
 // BenchmarkDecode converts the files into Results without a store.
