@@ -17,6 +17,12 @@ const redactedValue = "REDACTED"
 // usage index; sources that quarantine undecodable bytes themselves call
 // it too. raw is returned unchanged (not copied) when it holds no such
 // member.
+//
+// Members inside a JSON string are found too: a lookup-events record is
+// a string in CloudTrailEvent, where the member reads
+// \"sessionToken\":\"…\" (and with more backslashes when wrapped
+// again). A damaged file of those is quarantined as it is, so the escaped
+// form must be cleaned as well as the plain one.
 func RedactSecrets(raw []byte) []byte {
 	var out []byte
 	last := 0 // raw[last:] is not yet copied to out
@@ -24,29 +30,24 @@ func RedactSecrets(raw []byte) []byte {
 		if raw[i] != '"' {
 			continue
 		}
-		end, ok := secretMember(raw, i)
+		// The quote's escape depth: the backslashes just before it,
+		// which the member's other quotes must share.
+		bs := backslashesBefore(raw, i, 0)
+		end, ok := secretMember(raw, i, bs)
 		if !ok {
 			continue
 		}
 		// raw[i:end] is `"name"`; find `: "value"` after it.
-		j := skipSpace(raw, end)
+		j := skipGap(raw, end, bs)
 		if j >= len(raw) || raw[j] != ':' {
 			continue
 		}
-		j = skipSpace(raw, j+1)
-		if j >= len(raw) || raw[j] != '"' {
+		j = skipGap(raw, j+1, bs)
+		if !quoteAt(raw, j, bs) {
 			continue
 		}
-		start := j + 1
-		k := start
-		for k < len(raw) && raw[k] != '"' {
-			if raw[k] == '\\' {
-				k++
-			}
-			k++
-		}
-		// An unterminated value (truncated record) is cut at the end.
-		k = min(k, len(raw))
+		start := j + bs + 1
+		k := valueEnd(raw, start, bs)
 		out = append(out, raw[last:start]...)
 		out = append(out, redactedValue...)
 		last = k
@@ -58,21 +59,89 @@ func RedactSecrets(raw []byte) []byte {
 	return append(out, raw[last:]...)
 }
 
-// secretMember reports whether raw[i:] starts with a quoted secret member
-// name and returns the index after its closing quote.
-func secretMember(raw []byte, i int) (int, bool) {
+// backslashesBefore counts the backslashes ending at raw[i-1], not
+// looking before raw[from].
+func backslashesBefore(raw []byte, i, from int) int {
+	n := 0
+	for i-n-1 >= from && raw[i-n-1] == '\\' {
+		n++
+	}
+	return n
+}
+
+// quoteAt reports whether raw[j:] starts with a quote escaped bs times
+// over: bs backslashes, then '"'.
+func quoteAt(raw []byte, j, bs int) bool {
+	if j+bs >= len(raw) || raw[j+bs] != '"' {
+		return false
+	}
+	for _, c := range raw[j : j+bs] {
+		if c != '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// secretMember reports whether raw[i:] starts with a secret member name
+// quoted at escape depth bs and returns the index after its closing
+// quote.
+func secretMember(raw []byte, i, bs int) (int, bool) {
 	for _, f := range [...]string{"secretAccessKey", "sessionToken"} {
 		end := i + 1 + len(f)
-		if end < len(raw) && raw[end] == '"' && bytes.EqualFold(raw[i+1:end], []byte(f)) {
-			return end + 1, true
+		if quoteAt(raw, end, bs) && bytes.EqualFold(raw[i+1:end], []byte(f)) {
+			return end + bs + 1, true
 		}
 	}
 	return 0, false
 }
 
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
+// valueEnd returns where the string value starting at raw[start] ends:
+// the index of its closing quote's escape run (or of the quote). At depth
+// 0 that is the first unescaped quote. Inside a string (bs > 0) it is the
+// first quote escaped at most bs times: a quote the value holds carries
+// more backslashes, one with fewer closes an enclosing string, and
+// stopping there can only redact more, never less. An unterminated value
+// (truncated record) runs to the end.
+func valueEnd(raw []byte, start, bs int) int {
+	k := start
+	for k < len(raw) {
+		switch {
+		case raw[k] == '\\' && bs == 0:
+			k += 2
+			continue
+		case raw[k] == '"' && bs == 0:
+			return k
+		case raw[k] == '"':
+			if r := backslashesBefore(raw, k, start); r <= bs {
+				return k - r
+			}
+		}
+		k++
+	}
+	return len(raw)
+}
+
+// skipGap skips the white space between a member's parts; inside a string
+// (bs > 0) that may also be escaped as \n, \r or \t.
+func skipGap(b []byte, i, bs int) int {
+	for i < len(b) {
+		switch c := b[i]; {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case c == '\\' && bs > 0:
+			j := i
+			for j < len(b) && b[j] == '\\' {
+				j++
+			}
+			if j < len(b) && (b[j] == 'n' || b[j] == 'r' || b[j] == 't') {
+				i = j + 1
+				continue
+			}
+			return i
+		default:
+			return i
+		}
 	}
 	return i
 }

@@ -21,6 +21,18 @@ func TestRedactSecrets(t *testing.T) {
 		{"truncated value", `{"secretAccessKey":"wJalr/K7`, `{"secretAccessKey":"REDACTED`},
 		{"non-string value left alone", `{"sessionToken":null}`, `{"sessionToken":null}`},
 		{"name as a value is not a member", `{"x":"sessionToken"}`, `{"x":"sessionToken"}`},
+		{"escaped once, in a lookup-events string",
+			`{"CloudTrailEvent":"{\"credentials\":{\"sessionToken\":\"FwoGZX\/abc=\",\"expiration\":1}}"}`,
+			`{"CloudTrailEvent":"{\"credentials\":{\"sessionToken\":\"REDACTED\",\"expiration\":1}}"}`},
+		{"escaped once, pretty-printed",
+			`"{\n  \"SecretAccessKey\" :\n \"wJalr\"\n}"`,
+			`"{\n  \"SecretAccessKey\" :\n \"REDACTED\"\n}"`},
+		{"escaped twice", `"{\"d\":\"{\\\"sessionToken\\\":\\\"tok\\\"}\"}"`,
+			`"{\"d\":\"{\\\"sessionToken\\\":\\\"REDACTED\\\"}\"}"`},
+		{"escaped, truncated record", `"{\"secretAccessKey\":\"wJalr`, `"{\"secretAccessKey\":\"REDACTED`},
+		{"escaped, outer string ends first", `"{\"sessionToken\":\"abc"`, `"{\"sessionToken\":\"REDACTED"`},
+		{"escaped quote delimiters must match", `"{\"sessionToken":"abc"`, `"{\"sessionToken":"abc"`},
+		{"value with an escaped backslash", `{"sessionToken":"ab\\"}`, `{"sessionToken":"REDACTED"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := string(RedactSecrets([]byte(tc.in))); got != tc.want {
@@ -64,6 +76,38 @@ func TestSecretsNotKept(t *testing.T) {
 	}
 }
 
+// A damaged lookup-events file is quarantined as it is, its records still
+// strings in CloudTrailEvent: the escaped secrets in it are redacted too.
+func TestSecretsNotKeptEscaped(t *testing.T) {
+	const secret, token = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY", "FwoGZXIvYXdzEXAMPLETOKEN"
+	inner := strings.Replace(rec("e1", "AssumeRole"), `"eventID"`, `"responseElements":{"credentials":{"accessKeyId":"ASIAEXAMPLE",`+
+		`"secretAccessKey":"`+secret+`","sessionToken":"`+token+`"}},"eventID"`, 1)
+	quoted, err := json.Marshal(inner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := `{"Events":[{"EventId":"e1","CloudTrailEvent":` + string(quoted) + `},{"EventId":"e2","CloudTrailEvent":` + string(quoted)
+	for name, payload := range map[string]string{
+		"truncated":  doc[:len(doc)-10],
+		"bad syntax": strings.Replace(doc, `{"EventId":"e2"`, `{"EventId" "e2"`, 1) + `}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			out, err := testConverter(t).ConvertPayload(context.Background(), "lookup.json", []byte(payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Quarantined) == 0 {
+				t.Fatalf("nothing quarantined from %q", payload)
+			}
+			for _, q := range out.Quarantined {
+				if s := string(q.Raw); strings.Contains(s, secret) || strings.Contains(s, token[:12]) {
+					t.Errorf("quarantined raw holds a secret: %s", s)
+				}
+			}
+		})
+	}
+}
+
 // FuzzRedactSecrets: never panics, leaves bytes without a secret member
 // alone, and a redacted valid JSON document stays valid.
 func FuzzRedactSecrets(f *testing.F) {
@@ -77,7 +121,9 @@ func FuzzRedactSecrets(f *testing.F) {
 			t.Fatal("RedactSecrets modified its input")
 		}
 		lower := strings.ToLower(string(raw))
-		if !strings.Contains(lower, `"secretaccesskey"`) && !strings.Contains(lower, `"sessiontoken"`) && !bytes.Equal(out, raw) {
+		// A member may be quoted with escapes (inside a string): only a
+		// name just after a quote can be one.
+		if !strings.Contains(lower, `"secretaccesskey`) && !strings.Contains(lower, `"sessiontoken`) && !bytes.Equal(out, raw) {
 			t.Fatalf("changed bytes without a secret member: %q -> %q", raw, out)
 		}
 		if json.Valid(raw) && !json.Valid(out) {
