@@ -17,7 +17,8 @@ package store
 // Access-key usage is cached too, with its Badger expiry: temporary
 // keys (ASIA…) carry a wall-clock TTL, so Write trusts a cached one only
 // while that TTL is well ahead (keyCacheMargin) and reads Badger
-// otherwise. Sessions are not cached: a few per batch.
+// otherwise. Sessions and cross-account recipients are not cached: a
+// few per batch.
 //
 // Memory is bounded by two generations of at most limit/2 entries each:
 // when the young one is full the old one is dropped and the young one

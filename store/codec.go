@@ -247,6 +247,35 @@ func decodeSessions(principal string, b []byte) (PrincipalSessions, error) {
 	return s, d.done("sessions")
 }
 
+func encodeCrossAccount(dst []byte, c CrossAccount) []byte {
+	e := encoder{b: dst}
+	e.str(c.AccountID)
+	e.uvarint(uint64(len(c.Recipients)))
+	for _, r := range c.Recipients {
+		e.str(r.AccountID)
+		e.time(r.FirstSeen)
+		e.time(r.LastSeen)
+		e.uvarint(r.Calls)
+	}
+	return e.b
+}
+
+func decodeCrossAccount(principal string, b []byte) (CrossAccount, error) {
+	d := decoder{b: b}
+	c := CrossAccount{Principal: principal, AccountID: d.str()}
+	n := d.uvarint()
+	if n > uint64(len(d.b)) { // each entry takes at least one byte
+		d.fail("recipient accounts")
+	}
+	if d.err == nil {
+		c.Recipients = make([]AccountSeen, 0, n)
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		c.Recipients = append(c.Recipients, AccountSeen{AccountID: d.str(), FirstSeen: d.time(), LastSeen: d.time(), Calls: d.uvarint()})
+	}
+	return c, d.done("cross-account")
+}
+
 func encodeCheckpoint(dst []byte, c Checkpoint) []byte {
 	e := encoder{b: dst}
 	e.str(c.Position)
@@ -310,6 +339,51 @@ func mergeSeen(list, add []Seen, limit int) []Seen {
 		list = list[:limit]
 	}
 	return list
+}
+
+// mergeAccounts folds add into list like mergeSeen: calls summed, the
+// earlier FirstSeen and later LastSeen kept, sorted most recent first
+// (ties: more calls, then account ID), capped.
+func mergeAccounts(list, add []AccountSeen, limit int) []AccountSeen {
+	for _, a := range add {
+		found := false
+		for i := range list {
+			if list[i].AccountID == a.AccountID {
+				list[i].Calls += a.Calls
+				if a.FirstSeen.Before(list[i].FirstSeen) {
+					list[i].FirstSeen = a.FirstSeen
+				}
+				if a.LastSeen.After(list[i].LastSeen) {
+					list[i].LastSeen = a.LastSeen
+				}
+				found = true
+				break
+			}
+		}
+		if !found {
+			list = append(list, a)
+		}
+	}
+	// Insertion sort: lists hold a few dozen entries at most.
+	for i := 1; i < len(list); i++ {
+		for j := i; j > 0 && accountBefore(list[j], list[j-1]); j-- {
+			list[j], list[j-1] = list[j-1], list[j]
+		}
+	}
+	if len(list) > limit {
+		list = list[:limit]
+	}
+	return list
+}
+
+func accountBefore(a, b AccountSeen) bool {
+	if !a.LastSeen.Equal(b.LastSeen) {
+		return a.LastSeen.After(b.LastSeen)
+	}
+	if a.Calls != b.Calls {
+		return a.Calls > b.Calls
+	}
+	return a.AccountID < b.AccountID
 }
 
 func sortSeen(list []Seen) {

@@ -29,8 +29,8 @@ type Use struct {
 }
 
 // Event is one CloudTrail record reduced to what the usage index keeps.
-// Ingest builds Events; the store aggregates them into Facts, KeyUsage and
-// PrincipalSessions and keeps the record itself (Raw) only when raw
+// Ingest builds Events; the store aggregates them into Facts, KeyUsage,
+// PrincipalSessions and CrossAccount and keeps the record itself (Raw) only when raw
 // retention is configured.
 type Event struct {
 	ID                 string    // CloudTrail eventID: the dedup key
@@ -38,7 +38,7 @@ type Event struct {
 	Principal          string    // ARN charged with the call; the role ARN for assumed-role sessions
 	PrincipalType      string    // userIdentity.type: IAMUser, AssumedRole, Root, FederatedUser, …
 	AccountID          string    // the principal's account
-	RecipientAccountID string    // the account that received the call; differs for cross-account calls
+	RecipientAccountID string    // the account that received the call; differs for cross-account calls (CrossAccount)
 	SessionName        string    // role session name or federated user name; "" for IAM users
 	SourceIdentity     string    // sts SourceIdentity, the person behind a role session
 	AccessKeyID        string    // "" when the record has none (console, some service calls)
@@ -99,6 +99,30 @@ type PrincipalSessions struct {
 	Principal        string
 	SessionNames     []Seen
 	SourceIdentities []Seen
+}
+
+// CrossAccount lists the accounts other than its own that a principal's
+// calls landed in: the recipientAccountId of its records where that
+// differs from userIdentity.accountId. The resource of such a call is
+// often "*", so its Fact alone does not say which account it touched.
+type CrossAccount struct {
+	Principal string
+	// AccountID is the principal's own account (userIdentity.accountId)
+	// as of its latest cross-account call.
+	AccountID string
+	// Recipients are the accounts called into, most recent first, at
+	// most MaxRecipientAccounts. An evicted account that comes back
+	// starts counting again from one.
+	Recipients []AccountSeen
+}
+
+// AccountSeen is one account a principal called into, with when and how
+// often.
+type AccountSeen struct {
+	AccountID string
+	FirstSeen time.Time
+	LastSeen  time.Time
+	Calls     uint64
 }
 
 // Checkpoint is the resume position of one ingest source (a file, an S3

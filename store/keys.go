@@ -16,6 +16,7 @@ import (
 //	k<accessKeyID>                   KeyUsage              (encodeKeyUsage)
 //	K<principal>0<accessKeyID>       keys of a principal   (empty)
 //	s<principal>                     PrincipalSessions     (encodeSessions)
+//	x<principal>                     CrossAccount          (encodeCrossAccount)
 //	h<hour:8><seq:8>                 dedup segment: event-ID hashes of one hour (dedup.go; Badger TTL)
 //	r<eventID>                       raw record, if retained (expiry, raw; Badger TTL)
 //	c<source>                        Checkpoint            (encodeCheckpoint)
@@ -35,6 +36,7 @@ const (
 	pfxKey         = 'k'
 	pfxKeyOwner    = 'K'
 	pfxSessions    = 's'
+	pfxCrossAcct   = 'x'
 	pfxDedupHour   = 'h'
 	pfxRaw         = 'r'
 	pfxCheckpoint  = 'c'

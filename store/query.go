@@ -253,6 +253,40 @@ func (db *DB) Sessions(ctx context.Context, principal string) (PrincipalSessions
 	return s, found, err
 }
 
+// CrossAccount returns the accounts other than its own that principal's
+// calls landed in (most recent first, at most MaxRecipientAccounts);
+// false if it made no cross-account call.
+func (db *DB) CrossAccount(ctx context.Context, principal string) (CrossAccount, bool, error) {
+	var (
+		c     CrossAccount
+		found bool
+	)
+	err := db.view(ctx, "cross-account", func(txn *badger.Txn) error {
+		return getValue(txn, key(pfxCrossAcct, principal), func(b []byte) (err error) {
+			found = true
+			c, err = decodeCrossAccount(principal, b)
+			return err
+		})
+	})
+	return c, found, err
+}
+
+// EachCrossAccount calls fn for every principal that made cross-account
+// calls, ordered by principal; it reads no other principal. It stops at
+// fn's first error and returns it.
+func (db *DB) EachCrossAccount(ctx context.Context, fn func(CrossAccount) error) error {
+	return db.view(ctx, "cross-account", func(txn *badger.Txn) error {
+		return scan(ctx, txn, []byte{pfxCrossAcct}, true, false, func(item *badger.Item) (bool, error) {
+			p := string(item.Key()[1:])
+			var c CrossAccount
+			if err := item.Value(func(b []byte) (err error) { c, err = decodeCrossAccount(p, b); return err }); err != nil {
+				return false, fmt.Errorf("cross-account %q: %w", p, err)
+			}
+			return true, fn(c)
+		})
+	})
+}
+
 // Checkpoint returns the checkpoint of source; false if there is none.
 func (db *DB) Checkpoint(ctx context.Context, source string) (Checkpoint, bool, error) {
 	var (
@@ -369,18 +403,19 @@ func (db *DB) Raw(ctx context.Context, eventID string) ([]byte, bool, error) {
 
 // Stats counts what the store holds.
 type Stats struct {
-	Facts       int64 // principal × action × resource aggregates
-	DayCounts   int64 // principal × action × day counters
-	Principals  int64
-	Keys        int64 // access key IDs
-	Sessions    int64 // principals with session names or source identities
-	Dedup       int64 // event IDs in the dedup set (Badger TTL not yet passed)
-	Raw         int64 // retained raw records
-	Checkpoints int64
-	Quarantined int64
-	Snapshots   int64
-	LSMBytes    int64 // on-disk size of the LSM tree (0 in memory)
-	VLogBytes   int64 // on-disk size of the value log (0 in memory)
+	Facts        int64 // principal × action × resource aggregates
+	DayCounts    int64 // principal × action × day counters
+	Principals   int64
+	Keys         int64 // access key IDs
+	Sessions     int64 // principals with session names or source identities
+	CrossAccount int64 // principals with calls into other accounts
+	Dedup        int64 // event IDs in the dedup set (Badger TTL not yet passed)
+	Raw          int64 // retained raw records
+	Checkpoints  int64
+	Quarantined  int64
+	Snapshots    int64
+	LSMBytes     int64 // on-disk size of the LSM tree (0 in memory)
+	VLogBytes    int64 // on-disk size of the value log (0 in memory)
 }
 
 // Stats walks every key once (keys only, no values), so it costs a
@@ -400,6 +435,8 @@ func (db *DB) Stats(ctx context.Context) (Stats, error) {
 				s.Keys++
 			case pfxSessions:
 				s.Sessions++
+			case pfxCrossAcct:
+				s.CrossAccount++
 			case pfxDedupHour:
 				err := item.Value(func(v []byte) error {
 					n, err := decodeDedupSegment(v, 0, nil)

@@ -1,7 +1,7 @@
 // Package store is iamd's usage index: an embedded Badger database that
 // aggregates CloudTrail events into per principal × action × resource
-// facts, per-day counts, per-access-key usage and role session names, and
-// keeps ingest checkpoints, quarantined records, IAM model snapshots and
+// facts, per-day counts, per-access-key usage, role session names and the
+// other accounts a principal called into (cross-account calls), and keeps ingest checkpoints, quarantined records, IAM model snapshots and
 // small State records of other components (the rotator's). Ingest writes
 // Batches through Write; the analyzer and the rotator read through the
 // query methods. It imports nothing of ours.
@@ -79,7 +79,10 @@ import (
 )
 
 // schemaVersion is the layout of keys and values (keys.go, codec.go).
-// Bump it on any incompatible change.
+// Bump it on any incompatible change. A record kind under a new key
+// prefix is not one: stores without it read as having none, and builds
+// that predate it never look at its keys. Cross-account recipients (x)
+// came that way within version 2.
 const schemaVersion = 2
 
 // Defaults for Options fields left zero.
@@ -111,6 +114,8 @@ const (
 	// MaxSessionSeen is how many session names and source identities a
 	// PrincipalSessions keeps.
 	MaxSessionSeen = 20
+	// MaxRecipientAccounts is how many accounts a CrossAccount keeps.
+	MaxRecipientAccounts = 50
 	// maxComponent caps principal, action, resource, access key ID and
 	// the like: generous for ARNs (S3 object ARNs reach ~1.1 KB) and far
 	// below Badger's 65,000-byte key limit with three components.

@@ -915,8 +915,14 @@ func TestSplitWrite(t *testing.T) {
 	var events []Event
 	for i := range 12000 {
 		r := fmt.Sprintf("arn:aws:s3:::bucket-%d/%s", i, strings.Repeat("k", 100))
-		events = append(events, ev(fmt.Sprintf("id-%d", i), fmt.Sprintf("arn:aws:iam::1:user/u%d", i%50),
-			t0.Add(time.Duration(i)*time.Second), use("s3:GetObject", r)))
+		e := ev(fmt.Sprintf("id-%d", i), fmt.Sprintf("arn:aws:iam::1:user/u%d", i%50),
+			t0.Add(time.Duration(i)*time.Second), use("s3:GetObject", r))
+		// Every third call lands in another account, one of seven.
+		e.AccountID, e.RecipientAccountID = "1", "1"
+		if i%3 == 0 {
+			e.RecipientAccountID = fmt.Sprint(2 + i%7)
+		}
+		events = append(events, e)
 	}
 	events = append(events, events[5]) // a duplicate across chunks
 	var qs []Quarantined
@@ -949,8 +955,8 @@ func TestSplitWrite(t *testing.T) {
 	// transactions; what they hold must not.
 	for _, db := range []*DB{split, small} {
 		st, err := db.Stats(context.Background())
-		if err != nil || st.Dedup != 12000 {
-			t.Errorf("Stats = %+v, %v; want 12000 event IDs in the dedup set", st, err)
+		if err != nil || st.Dedup != 12000 || st.CrossAccount != 50 {
+			t.Errorf("Stats = %+v, %v; want 12000 event IDs in the dedup set, 50 cross-account principals", st, err)
 		}
 		for _, e := range events[:20] {
 			if seen, err := db.Seen(context.Background(), e.ID, e.Time); err != nil || !seen {

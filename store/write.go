@@ -11,8 +11,8 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 )
 
-// Write commits a Batch: facts, day counts, key usage, sessions and dedup
-// entries for its new events, then its quarantined records, then its
+// Write commits a Batch: facts, day counts, key usage, sessions,
+// cross-account recipients and dedup entries for its new events, then its quarantined records, then its
 // checkpoints. Events whose ID is in the dedup set, or repeats an earlier
 // event of the same batch, are skipped and counted as Duplicates.
 //
@@ -195,6 +195,32 @@ type sessAgg struct {
 	names, idents map[string]*Seen
 }
 
+// crossAgg is one principal's cross-account calls within a batch.
+type crossAgg struct {
+	account     string // the caller's own account at accountTime
+	accountTime time.Time
+	recipients  map[string]*AccountSeen
+}
+
+// add counts one call at t from account into recipient.
+func (c *crossAgg) add(account, recipient string, t time.Time) {
+	if c.account == "" || !t.Before(c.accountTime) {
+		c.account, c.accountTime = account, t
+	}
+	r := c.recipients[recipient]
+	if r == nil {
+		c.recipients[recipient] = &AccountSeen{AccountID: recipient, FirstSeen: t, LastSeen: t, Calls: 1}
+		return
+	}
+	r.Calls++
+	if t.Before(r.FirstSeen) {
+		r.FirstSeen = t
+	}
+	if t.After(r.LastSeen) {
+		r.LastSeen = t
+	}
+}
+
 func bump(m map[string]*Seen, v string, t time.Time) {
 	if v == "" {
 		return
@@ -244,6 +270,7 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		principals = make(map[string]struct{})
 		keys       = make(map[string]*keyAgg)
 		sessions   = make(map[string]*sessAgg)
+		cross      map[string]*crossAgg
 		raws       []*badger.Entry
 		buf        = db.takeTxnBuf(len(events))
 		scratch    []byte
@@ -345,6 +372,19 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 			bump(sa.names, ev.SessionName, t)
 			bump(sa.idents, ev.SourceIdentity, t)
 		}
+		// One compare for the common same-account call. An event without
+		// either account (not from ingest) says nothing about crossing.
+		if ev.RecipientAccountID != ev.AccountID && ev.RecipientAccountID != "" && ev.AccountID != "" {
+			ca := cross[ev.Principal]
+			if ca == nil {
+				if cross == nil {
+					cross = make(map[string]*crossAgg)
+				}
+				ca = &crossAgg{recipients: map[string]*AccountSeen{}}
+				cross[ev.Principal] = ca
+			}
+			ca.add(ev.AccountID, ev.RecipientAccountID, t)
+		}
 		if db.opts.RawRetention > 0 && len(ev.Raw) > 0 {
 			e := encoder{}
 			e.uvarint(uint64(now.Add(db.opts.RawRetention).Unix()))
@@ -444,6 +484,11 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		s.SessionNames = mergeSeen(s.SessionNames, seenList(add.names), MaxSessionSeen)
 		s.SourceIdentities = mergeSeen(s.SourceIdentities, seenList(add.idents), MaxSessionSeen)
 		if err := txn.Set(sk, encodeSessions(nil, s)); err != nil {
+			return res, done, err
+		}
+	}
+	for p, add := range cross {
+		if err := mergeCrossAccount(txn, p, add); err != nil {
 			return res, done, err
 		}
 	}
@@ -757,6 +802,29 @@ func (db *DB) mergeKey(txn *badger.Txn, id string, add *keyAgg, wallExpiry uint6
 		return aggPut{}, fmt.Errorf("encode %q: %w", kk, err)
 	}
 	return aggPut{key: string(kk), v: aggValue{key: &stored, expires: expires}}, nil
+}
+
+// mergeCrossAccount folds add into the stored CrossAccount of principal.
+// Like sessions it is not cached: few principals per batch call into
+// other accounts.
+func mergeCrossAccount(txn *badger.Txn, principal string, add *crossAgg) error {
+	k := key(pfxCrossAcct, principal)
+	c := CrossAccount{Principal: principal}
+	if err := getValue(txn, k, func(b []byte) (err error) { c, err = decodeCrossAccount(principal, b); return err }); err != nil {
+		return err
+	}
+	// The own account of the latest call wins, as for a key's owner. The
+	// stored list is most recent first, so its head is the latest call
+	// stored (an evicted account was older still).
+	if len(c.Recipients) == 0 || !add.accountTime.Before(c.Recipients[0].LastSeen) {
+		c.AccountID = add.account
+	}
+	rs := make([]AccountSeen, 0, len(add.recipients))
+	for _, r := range add.recipients {
+		rs = append(rs, *r)
+	}
+	c.Recipients = mergeAccounts(c.Recipients, rs, MaxRecipientAccounts)
+	return txn.Set(k, encodeCrossAccount(nil, c))
 }
 
 // keyCacheMargin is how long before its Badger TTL a cached temporary
