@@ -57,6 +57,7 @@ func newUsageCmd() *cobra.Command {
 	f.StringVar(&o.principal, "principal", "", "only this principal ARN")
 	f.StringVar(&o.format, "format", "table", "output format: table or json")
 	f.IntVar(&o.limit, "limit", 0, "print at most this many facts, in the index's order (0: all)")
+	cmd.AddCommand(newUsageCrossAccountCmd())
 	return cmd
 }
 
