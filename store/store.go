@@ -67,7 +67,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -138,6 +141,9 @@ var (
 	// ErrConflict is returned by PutState when the record changed since
 	// the caller read it.
 	ErrConflict = errors.New("state changed concurrently")
+	// ErrNoStore is returned by Open with Options.MustExist when Dir
+	// holds no database.
+	ErrNoStore = errors.New("no such store")
 )
 
 // SchemaError says the database on disk was written by another schema
@@ -172,6 +178,11 @@ type Options struct {
 	// Dir is the database directory, created if missing. Required unless
 	// InMemory.
 	Dir string
+	// MustExist makes Open fail with ErrNoStore, creating nothing, when
+	// Dir holds no database: a reader given a mistyped directory would
+	// otherwise create an empty store and report that it is empty.
+	// Default false.
+	MustExist bool
 	// InMemory keeps everything in memory (tests). Dir is ignored, and
 	// values (quarantined records, compressed snapshots) are limited to
 	// 1 MiB since there is no value log.
@@ -341,6 +352,16 @@ func Open(opts Options) (*DB, error) {
 	opts.setDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("store options: %w", err)
+	}
+	if opts.MustExist && !opts.InMemory {
+		// Badger writes its MANIFEST first when it creates a database,
+		// so a directory without one holds no store (it may not even
+		// exist).
+		if _, err := os.Stat(filepath.Join(opts.Dir, badger.ManifestFilename)); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("open store %s: %w", opts.Dir, ErrNoStore)
+		} else if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
+		}
 	}
 	bo := badger.DefaultOptions(opts.Dir).
 		WithInMemory(opts.InMemory).
