@@ -106,6 +106,7 @@ type Counts struct {
 	Events         int64            `json:"events"`          // events of principals handed to the store
 	Written        int64            `json:"written"`         // events the store counted (new)
 	Duplicates     int64            `json:"duplicates"`      // events the store already had
+	Facts          int64            `json:"facts"`           // fact keys the store updated, summed over writes (a fact written by two batches counts twice)
 	Denied         int64            `json:"denied"`          // events refused for lack of permission
 	Failed         int64            `json:"failed"`          // authorized calls that failed otherwise (throttling, NoSuch…)
 	Usage          int64            `json:"usage"`           // events mapped to catalog actions
@@ -159,6 +160,7 @@ func (c *Counts) Add(o Counts) {
 	c.Events += o.Events
 	c.Written += o.Written
 	c.Duplicates += o.Duplicates
+	c.Facts += o.Facts
 	c.Denied += o.Denied
 	c.Failed += o.Failed
 	c.Usage += o.Usage

@@ -30,6 +30,9 @@ type PipelineOptions struct {
 	Checkpoints CheckpointReader
 	// BatchSize: see SinkOptions. Default DefaultBatchSize.
 	BatchSize int
+	// QuarantineSample: see SinkOptions. Default DefaultQuarantineSample;
+	// negative keeps none.
+	QuarantineSample int
 	// Workers is how many files are decoded at once. Default GOMAXPROCS.
 	// Batches are written by one writer.
 	Workers int
@@ -78,6 +81,10 @@ func (p *Pipeline) recycle(rs []Result) {
 type Summary struct {
 	Counts
 	Principals int `json:"principals"`
+	// Quarantine holds the first quarantined records of the run (see
+	// PipelineOptions.QuarantineSample), without Raw: where each was and
+	// why. Not in Summary's JSON: callers choose the fields they print.
+	Quarantine []store.Quarantined `json:"-"`
 }
 
 // NewPipeline validates opts.
@@ -217,7 +224,7 @@ const chunkSize = 512
 // it. Bad records are counted and quarantined, not errors. The error is
 // otherwise the writer's or the context's.
 func (p *Pipeline) Run(ctx context.Context, paths []string) (Summary, error) {
-	sink, err := NewSink(p.opts.Writer, SinkOptions{BatchSize: p.opts.BatchSize})
+	sink, err := NewSink(p.opts.Writer, SinkOptions{BatchSize: p.opts.BatchSize, QuarantineSample: p.opts.QuarantineSample})
 	if err != nil {
 		return Summary{}, err
 	}
@@ -310,7 +317,7 @@ func (p *Pipeline) Run(ctx context.Context, paths []string) (Summary, error) {
 	if werr == nil {
 		werr = sink.Flush(ctx)
 	}
-	sum := Summary{Counts: sink.Counts(), Principals: sink.Principals()}
+	sum := Summary{Counts: sink.Counts(), Principals: sink.Principals(), Quarantine: sink.QuarantineSample()}
 	if walkErr != nil && werr == nil {
 		return sum, walkErr
 	}

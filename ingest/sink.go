@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -41,6 +42,11 @@ const (
 	DefaultBatchFacts = 3000
 )
 
+// DefaultQuarantineSample is how many quarantined records a Sink keeps to
+// show: the counts per reason say how much went wrong, a few records say
+// where (file, record index, byte offset) and why.
+const DefaultQuarantineSample = 10
+
 // SinkOptions configures NewSink.
 type SinkOptions struct {
 	// BatchSize is the most events plus quarantined records per write.
@@ -49,6 +55,10 @@ type SinkOptions struct {
 	// BatchFacts ends a batch once its events use this many distinct
 	// principal × action × resource facts. Default DefaultBatchFacts.
 	BatchFacts int
+	// QuarantineSample is how many of the first quarantined records
+	// QuarantineSample returns. Default DefaultQuarantineSample; negative
+	// keeps none.
+	QuarantineSample int
 }
 
 // Sink batches Results into store.Batches. A checkpoint added with
@@ -78,6 +88,10 @@ type Sink struct {
 	// lastPrincipal is the principal last put in principals: consecutive
 	// events mostly share one, and comparing is cheaper than hashing.
 	lastPrincipal string
+	// sample holds the first quarantined records added, without Raw, up
+	// to maxSample.
+	sample    []store.Quarantined
+	maxSample int
 }
 
 type writeResult struct {
@@ -100,9 +114,13 @@ func NewSink(w BatchWriter, opts SinkOptions) (*Sink, error) {
 	if opts.BatchFacts == 0 {
 		opts.BatchFacts = DefaultBatchFacts
 	}
+	if opts.QuarantineSample == 0 {
+		opts.QuarantineSample = DefaultQuarantineSample
+	}
 	return &Sink{
 		w: w, size: opts.BatchSize, principals: map[string]struct{}{},
 		maxFacts: opts.BatchFacts, facts: map[uint64]struct{}{},
+		maxSample: max(opts.QuarantineSample, 0),
 	}, nil
 }
 
@@ -125,6 +143,11 @@ func (s *Sink) Add(ctx context.Context, r *Result) error {
 		s.countFacts(&r.Event)
 	case KindQuarantined:
 		s.batch.Quarantined = append(s.batch.Quarantined, r.Quarantined)
+		if len(s.sample) < s.maxSample {
+			q := r.Quarantined
+			q.Raw = nil
+			s.sample = append(s.sample, q)
+		}
 	default:
 		return nil
 	}
@@ -224,11 +247,17 @@ func (s *Sink) wait() error {
 	}
 	s.counts.Written += int64(r.res.Events)
 	s.counts.Duplicates += int64(r.res.Duplicates)
+	s.counts.Facts += int64(r.res.Facts)
 	return nil
 }
 
 // Counts returns what the sink has seen and written so far.
 func (s *Sink) Counts() Counts { return s.counts }
+
+// QuarantineSample returns the first quarantined records added (at most
+// SinkOptions.QuarantineSample), in the order added, without their Raw
+// bytes. Whether they are written yet is for Counts and Flush to say.
+func (s *Sink) QuarantineSample() []store.Quarantined { return slices.Clone(s.sample) }
 
 // Principals returns how many distinct principals the sink has seen.
 func (s *Sink) Principals() int { return len(s.principals) }

@@ -146,3 +146,62 @@ func TestSinkBatchFacts(t *testing.T) {
 		t.Error("NewSink with negative BatchFacts: no error")
 	}
 }
+
+// factsWriter reports a fixed number of facts per write.
+type factsWriter struct{ facts int }
+
+func (f factsWriter) Write(_ context.Context, b *store.Batch) (store.WriteResult, error) {
+	return store.WriteResult{Events: len(b.Events), Facts: f.facts}, nil
+}
+
+// The sink sums the store's fact counts over its writes and keeps the
+// first quarantined records, without their bytes, up to the sample size.
+func TestSinkFactsAndQuarantineSample(t *testing.T) {
+	quarantined := func(i int) *Result {
+		return &Result{Kind: KindQuarantined, Quarantined: store.Quarantined{
+			Where: "f.json record " + strconv.Itoa(i), Reason: ReasonBadJSON, Detail: "d" + strconv.Itoa(i), Raw: []byte("{,}"),
+		}}
+	}
+	for _, tc := range []struct {
+		name       string
+		sample     int
+		wantWheres string
+	}{
+		{"default", 0, "f.json record 0|f.json record 1|f.json record 2"},
+		{"two", 2, "f.json record 0|f.json record 1"},
+		{"none", -1, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := NewSink(factsWriter{facts: 5}, SinkOptions{BatchSize: 2, QuarantineSample: tc.sample})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			// Three batches of two: (e0 q0) (e1 q1) (e2 q2).
+			for i := range 3 {
+				if err := s.Add(ctx, usage("e"+strconv.Itoa(i))); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Add(ctx, quarantined(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := s.Counts().Facts, int64(15); got != want {
+				t.Fatalf("Counts().Facts = %d, want %d", got, want)
+			}
+			var wheres []string
+			for _, q := range s.QuarantineSample() {
+				if q.Raw != nil {
+					t.Fatalf("sample %q keeps Raw %q", q.Where, q.Raw)
+				}
+				wheres = append(wheres, q.Where)
+			}
+			if got := strings.Join(wheres, "|"); got != tc.wantWheres {
+				t.Fatalf("QuarantineSample() = %q, want %q", got, tc.wantWheres)
+			}
+		})
+	}
+}
