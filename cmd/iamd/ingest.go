@@ -47,6 +47,7 @@ type ingestOptions struct {
 	workers   int
 	batchSize int
 	top       int
+	keepRaw   time.Duration
 }
 
 func newIngestCmd() *cobra.Command {
@@ -60,8 +61,15 @@ Log files as delivered to S3 (plain or gzipped), JSON arrays, JSON lines,
 lookup-events output and EventBridge envelopes are recognised by content.
 A file already read whole at the same size and time is skipped; records
 already counted are not counted again. Unusable records are quarantined and
-counted, never fatal.`,
+counted, never fatal: the summary names the first few (file, record index,
+byte offset and why) and "iamd quarantine" lists what the store kept.
+
+--keep-raw DURATION also stores each event's record as read (secrets
+redacted, at most 64 KiB) for that long, e.g. 720h; off by default.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.keepRaw < 0 {
+				return fmt.Errorf("--keep-raw %v: want 0 (off) or a positive duration", o.keepRaw)
+			}
 			if o.from != "" {
 				return runIngestFrom(cmd, o)
 			}
@@ -78,30 +86,48 @@ counted, never fatal.`,
 	f.IntVar(&o.workers, "workers", 0, "files decoded at once (default: number of CPUs)")
 	f.IntVar(&o.batchSize, "batch", ingest.DefaultBatchSize, "most records per store write (a batch also ends at "+strconv.Itoa(ingest.DefaultBatchFacts)+" distinct facts)")
 	f.IntVar(&o.top, "top", 10, "unmapped event names listed in the table")
+	f.DurationVar(&o.keepRaw, "keep-raw", 0, "keep each event's raw record in the store for this long, e.g. 720h (0: off)")
 	return cmd
 }
 
 // openIngest loads the catalog, builds the record converter and opens the
-// store: what every ingest source, file or stream, starts with.
-func openIngest(storeDir string) (*ingest.Converter, *store.DB, error) {
+// store, creating it if missing: what every ingest source, file or
+// stream, starts with. keepRaw > 0 keeps each event's raw record that
+// long; the converter must copy the bytes and the store must keep them,
+// one without the other keeps nothing.
+func openIngest(storeDir string, keepRaw time.Duration) (*ingest.Converter, *store.DB, error) {
 	cat, err := catalog.Load()
 	if err != nil {
 		return nil, nil, err
 	}
-	conv, err := ingest.NewConverter(ingest.ConverterOptions{Catalog: cat})
+	conv, err := ingest.NewConverter(ingest.ConverterOptions{Catalog: cat, KeepRaw: keepRaw > 0})
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := openStore(storeDir)
+	db, err := openStoreWith(store.Options{Dir: storeDir, RawRetention: keepRaw})
 	if err != nil {
 		return nil, nil, err
 	}
 	return conv, db, nil
 }
 
-// openStore opens the usage index in dir for any command.
-func openStore(dir string) (*store.DB, error) {
-	db, err := store.Open(store.Options{Dir: dir})
+// openStore opens the usage index in dir for a command that writes it,
+// creating it if missing.
+func openStore(dir string) (*store.DB, error) { return openStoreWith(store.Options{Dir: dir}) }
+
+// openExistingStore opens the usage index in dir for a command that only
+// reads it. A mistyped --store must fail: creating an empty index there
+// would answer "nothing was used".
+func openExistingStore(dir string) (*store.DB, error) {
+	return openStoreWith(store.Options{Dir: dir, MustExist: true})
+}
+
+func openStoreWith(opts store.Options) (*store.DB, error) {
+	dir := opts.Dir
+	db, err := store.Open(opts)
+	if errors.Is(err, store.ErrNoStore) {
+		return nil, fmt.Errorf("store %s: %w (run iamd ingest first)", dir, store.ErrNoStore)
+	}
 	if errors.Is(err, store.ErrSchemaMismatch) {
 		// The index is derived data: say how to rebuild it.
 		return nil, fmt.Errorf("open store %s: %w; ingest the CloudTrail files again into a new --store directory", dir, err)
@@ -116,7 +142,7 @@ func runIngest(cmd *cobra.Command, o ingestOptions, paths []string) error {
 	if o.format != "table" && o.format != "json" {
 		return fmt.Errorf("--format %q: want table or json", o.format)
 	}
-	conv, db, err := openIngest(o.store)
+	conv, db, err := openIngest(o.store, o.keepRaw)
 	if err != nil {
 		return err
 	}
@@ -167,10 +193,26 @@ type ingestJSON struct {
 	ingest.Summary
 	Quarantined map[string]int64 `json:"quarantined"`
 	Unmapped    map[string]int64 `json:"unmapped"`
+	// QuarantineSample is the run's first quarantined records
+	// (ingest.DefaultQuarantineSample at most): where and why.
+	QuarantineSample []quarantineJSON `json:"quarantine_sample"`
+}
+
+// quarantineJSON is one quarantined record in JSON output. Raw is set only
+// by iamd quarantine.
+type quarantineJSON struct {
+	Where  string     `json:"where"`
+	Reason string     `json:"reason"`
+	Detail string     `json:"detail"`
+	Time   *time.Time `json:"time,omitempty"`
+	Raw    *string    `json:"raw,omitempty"`
 }
 
 func writeIngestJSON(w io.Writer, sum ingest.Summary) error {
-	j := ingestJSON{Summary: sum, Quarantined: sum.Quarantined, Unmapped: sum.Unmapped}
+	j := ingestJSON{Summary: sum, Quarantined: sum.Quarantined, Unmapped: sum.Unmapped, QuarantineSample: []quarantineJSON{}}
+	for _, q := range sum.Quarantine {
+		j.QuarantineSample = append(j.QuarantineSample, quarantineJSON{Where: q.Where, Reason: q.Reason, Detail: q.Detail})
+	}
 	if j.Quarantined == nil {
 		j.Quarantined = map[string]int64{}
 	}
@@ -196,6 +238,7 @@ func writeIngestTable(w io.Writer, sum ingest.Summary, top int) error {
 	row("  mapped", sum.Usage)
 	row("  permissionless", sum.Permissionless)
 	row("  unmapped", sum.UnmappedTotal())
+	row("facts written", sum.Facts)
 	row("service events", sum.ServiceEvents)
 	row("non-principal", sum.NonPrincipal)
 	row("quarantined", sum.QuarantinedTotal())
@@ -205,6 +248,20 @@ func writeIngestTable(w io.Writer, sum ingest.Summary, top int) error {
 	row("principals", int64(sum.Principals))
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if n := len(sum.Quarantine); n > 0 {
+		head := "quarantined records"
+		if total := sum.QuarantinedTotal(); total > int64(n) {
+			head = fmt.Sprintf("first %d of %d quarantined records (iamd quarantine lists those stored)", n, total)
+		}
+		fmt.Fprintf(w, "\n%s:\n", head)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, q := range sum.Quarantine {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", q.Reason, q.Where, quarantineDetail(q))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	if len(sum.Unmapped) == 0 {
 		return nil

@@ -227,7 +227,7 @@ func runIngestFrom(cmd *cobra.Command, o ingestOptions) error {
 		return err
 	}
 	ctx := cmd.Context()
-	conv, db, err := openIngest(o.store)
+	conv, db, err := openIngest(o.store, o.keepRaw)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/iamd/iamd/store"
 )
 
 const testRecords = `{"Records":[
@@ -182,5 +185,107 @@ func TestDefaultStoreDir(t *testing.T) {
 	}
 	if got := defaultStoreDir(env(nil)); !strings.HasSuffix(got, filepath.Join(".local", "share", "iamd")) {
 		t.Fatalf("default: %q", got)
+	}
+}
+
+// The summary says how many facts the store wrote: new events of known
+// actions write facts, the same events read again write none.
+func TestIngestFactsWritten(t *testing.T) {
+	st := filepath.Join(t.TempDir(), "s")
+	first := writeTestTrail(t)
+	// The same records under another name: not skipped by checkpoint,
+	// every event a duplicate.
+	again := writeTestTrail(t)
+	for _, tc := range []struct {
+		name                       string
+		input                      string
+		written, duplicates, facts int64
+	}{
+		// alice's s3:ListAllMyBuckets on * and s3:GetObject on b/k; bob's
+		// call maps to no action.
+		{"new events", first, 3, 0, 2},
+		{"same events again", again, 0, 3, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := runIamdStdout(t, "ingest", "--format", "json", "--store", st, tc.input)
+			if err != nil {
+				t.Fatalf("ingest: %v\n%s", err, out)
+			}
+			var sum struct{ Written, Duplicates, Facts int64 }
+			if err := json.Unmarshal([]byte(out), &sum); err != nil {
+				t.Fatal(err)
+			}
+			if sum.Written != tc.written || sum.Duplicates != tc.duplicates || sum.Facts != tc.facts {
+				t.Fatalf("written %d duplicates %d facts %d, want %d %d %d", sum.Written, sum.Duplicates, sum.Facts, tc.written, tc.duplicates, tc.facts)
+			}
+		})
+	}
+	// The table prints the same count.
+	out, err := runIamdStdout(t, "ingest", "--store", filepath.Join(t.TempDir(), "t"), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tableRow(out, "facts written"), "facts written  2"; got != want {
+		t.Fatalf("table row %q, want %q\n%s", got, want, out)
+	}
+}
+
+// tableRow returns the trimmed line of the ingest table that starts with
+// name.
+func tableRow(table, name string) string {
+	for _, l := range strings.Split(table, "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, name) {
+			return l
+		}
+	}
+	return ""
+}
+
+// --keep-raw turns on both halves of raw retention: the converter keeps
+// each record's bytes and the store keeps them.
+func TestIngestKeepRaw(t *testing.T) {
+	const aliceEvent = "11111111-1111-1111-1111-111111111111"
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantRaw int64
+	}{
+		{"off by default", nil, 0},
+		{"off at zero", []string{"--keep-raw", "0"}, 0},
+		{"on", []string{"--keep-raw", "720h"}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := filepath.Join(t.TempDir(), "s")
+			if out, err := runIamdStdout(t, append([]string{"ingest", "--store", st, writeTestTrail(t)}, tc.args...)...); err != nil {
+				t.Fatalf("ingest: %v\n%s", err, out)
+			}
+			db, err := store.Open(store.Options{Dir: st, MustExist: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			ctx := context.Background()
+			stats, err := db.Stats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := stats.Raw, tc.wantRaw; got != want {
+				t.Fatalf("retained raw records = %d, want %d", got, want)
+			}
+			raw, ok, err := db.Raw(ctx, aliceEvent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := ok, tc.wantRaw > 0; got != want {
+				t.Fatalf("Raw(%s) found = %v, want %v", aliceEvent, got, want)
+			}
+			if ok && !strings.Contains(string(raw), `"eventID":"`+aliceEvent+`"`) {
+				t.Fatalf("Raw(%s) = %s, want the record", aliceEvent, raw)
+			}
+		})
+	}
+	_, err := runIamdStdout(t, "ingest", "--store", filepath.Join(t.TempDir(), "s"), "--keep-raw", "-1h", writeTestTrail(t))
+	if err == nil || !strings.Contains(err.Error(), "--keep-raw") {
+		t.Fatalf("--keep-raw -1h: err = %v, want a --keep-raw error", err)
 	}
 }

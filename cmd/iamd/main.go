@@ -66,6 +66,7 @@ func newRoot() (*cobra.Command, *profiles) {
 	root.AddCommand(newSimulateCmd())
 	root.AddCommand(newIngestCmd())
 	root.AddCommand(newUsageCmd())
+	root.AddCommand(newQuarantineCmd())
 	root.AddCommand(newGrantedCmd())
 	root.AddCommand(newAuditCmd())
 	root.AddCommand(newGenTrailCmd())

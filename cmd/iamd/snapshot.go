@@ -124,7 +124,7 @@ func runSnapshotList(ctx context.Context, w io.Writer, dir, account, format stri
 	if account == "" {
 		return errors.New("--account is required: the store lists snapshots per account")
 	}
-	db, err := openStore(dir)
+	db, err := openExistingStore(dir)
 	if err != nil {
 		return err
 	}
@@ -255,7 +255,7 @@ func dash(s string) string {
 // storedPair loads the two stored snapshots named by args, or the latest
 // two of the account when args is empty.
 func storedPair(ctx context.Context, dir, account string, args []string) (side, side, error) {
-	db, err := openStore(dir)
+	db, err := openExistingStore(dir)
 	if err != nil {
 		return side{}, side{}, err
 	}

@@ -34,7 +34,7 @@ func newUsageCmd() *cobra.Command {
 			if o.limit < 0 {
 				return fmt.Errorf("--limit %d: want 0 (all) or more", o.limit)
 			}
-			db, err := openStore(o.store)
+			db, err := openExistingStore(o.store)
 			if err != nil {
 				return err
 			}
