@@ -260,6 +260,7 @@ func TestReadOnlyCommandsNeedAStore(t *testing.T) {
 	for _, dir := range []string{filepath.Join(root, "missing"), empty} {
 		for _, args := range [][]string{
 			{"usage", "--format", "json"},
+			{"usage", "cross-account"},
 			{"quarantine"},
 			{"snapshot", "list", "--account", "111122223333"},
 			{"snapshot", "diff", "--account", "111122223333"},

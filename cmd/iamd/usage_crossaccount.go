@@ -26,7 +26,7 @@ func newUsageCrossAccountCmd() *cobra.Command {
 			if o.format != "table" && o.format != "json" {
 				return fmt.Errorf("--format %q: want table or json", o.format)
 			}
-			db, err := openStore(o.store)
+			db, err := openExistingStore(o.store)
 			if err != nil {
 				return err
 			}
