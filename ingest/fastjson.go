@@ -753,6 +753,21 @@ func (p *jsonParser) params(rp *requestParams) error {
 			rp.Path, err = p.str()
 		case "rolearn":
 			rp.RoleARN, err = p.str()
+		case "sourcekeyid":
+			rp.SourceKeyID, err = p.str()
+		case "destinationkeyid":
+			rp.DestinationKeyID, err = p.str()
+		// Lists of items, read only for the calls that need them
+		// (deletedKeys, transactTables, partiQLTables): kept raw,
+		// which costs no more than skipping them.
+		case "delete":
+			rp.delete, err = p.rawValue()
+		case "transactitems":
+			rp.transactItems, err = p.rawValue()
+		case "statement":
+			rp.statement, err = p.rawValue()
+		case "statements", "transactstatements":
+			rp.statements, err = p.rawValue()
 		case "sourceidentity":
 			var v string
 			v, err = p.str()

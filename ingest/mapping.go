@@ -278,21 +278,9 @@ func dynamoActions(name string, params []byte) []string {
 		}
 		var out []string
 		for _, s := range stmts {
-			verb, _, _ := strings.Cut(strings.TrimSpace(s), " ")
-			var a string
-			switch strings.ToUpper(verb) {
-			case "SELECT":
-				a = "dynamodb:PartiQLSelect"
-			case "INSERT":
-				a = "dynamodb:PartiQLInsert"
-			case "UPDATE":
-				a = "dynamodb:PartiQLUpdate"
-			case "DELETE":
-				a = "dynamodb:PartiQLDelete"
-			default:
-				continue
+			if a := partiQLAction(s); a != "" {
+				out = appendUnique(out, a)
 			}
-			out = appendUnique(out, a)
 		}
 		return out
 	case "TransactWriteItems":
