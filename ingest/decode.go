@@ -146,7 +146,10 @@ func (c *Converter) ConvertPayload(ctx context.Context, where string, payload []
 // magic bytes, then the JSON shape. Unusable records and unreadable input
 // (corrupt JSON, truncated gzip) become KindQuarantined Results naming
 // where (record index and byte offset); records before the damage are
-// delivered. Decode returns an error only when fn does or ctx ends.
+// delivered, and so are those after it when the next record's start can be
+// found (the next line in JSON lines, the next element starting with
+// eventVersion in a Records array). Decode returns an error only when fn
+// does or ctx ends.
 func (c *Converter) Decode(ctx context.Context, where string, r io.Reader, fn func(Result) error) (Counts, error) {
 	strs, ok := c.interners.Get().(*interner)
 	if !ok {
@@ -200,10 +203,39 @@ func (d *decoder) run(r io.Reader) error {
 	return err
 }
 
+// boundary says where the value after a broken one starts, for
+// resynchronising: lineStart in a sequence of top-level values, or else
+// the first key of every record in an array. CloudTrail writes
+// eventVersion first in every record of its log files (recordKey), and
+// lookup-events writes EventId first (lookupKey).
+type boundary string
+
+const (
+	lineStart boundary = ""
+	recordKey          = "eventVersion"
+	lookupKey          = "EventId"
+)
+
+// find returns the index in b of the first complete boundary, or -1.
+func (b boundary) find(p []byte) int {
+	if b == lineStart {
+		return findLineObject(p)
+	}
+	return findRecordStart(p, string(b))
+}
+
 // top reads the top-level values of the payload.
+//
+// A top-level value that does not parse is resynchronised at the next line
+// that starts with '{' (lineStart): in JSON lines that is the next
+// record, so a broken first line, which the scanner cannot yet tell from a
+// value spread over many lines, costs only that line. Pretty-printed values
+// indent their inner lines, so a column-0 '{' there is the next top-level
+// value too.
 func (d *decoder) top() error {
 	d.sc.skipBOM()
 	first := true
+	probe := true // the next value that splits off decides on JSON lines
 	lines := false
 	for {
 		b, ok := d.sc.skipSpace()
@@ -214,15 +246,15 @@ func (d *decoder) top() error {
 		switch {
 		case b == '[' && first:
 			d.sc.advance(1)
-			if err := d.array(d.record); err != nil {
+			if err := d.array(recordKey); err != nil {
 				return err
 			}
 		case b == '{' && d.sc.hasKeyPrefix("Records"):
-			if err := d.wrapper(d.record); err != nil {
+			if err := d.wrapper(recordKey); err != nil {
 				return err
 			}
 		case b == '{' && d.sc.hasKeyPrefix("Events"):
-			if err := d.wrapper(d.lookupEvent); err != nil {
+			if err := d.wrapper(lookupKey); err != nil {
 				return err
 			}
 		case b == '{' || (b == '[' && !first):
@@ -234,16 +266,25 @@ func (d *decoder) top() error {
 			}
 			raw, err := d.sc.value()
 			if err != nil {
-				return d.valueErr(off, err)
+				if err := d.resync(off, err, lineStart); err != nil {
+					return err
+				}
+				probe = true
+				break
 			}
-			if first && bytes.IndexByte(raw, '\n') < 0 && d.sc.nextIsNewline() {
+			oneLine := probe && bytes.IndexByte(raw, '\n') < 0
+			resynced, err := d.element(off, raw, 0, lineStart)
+			if err != nil {
+				return err
+			}
+			// Only now that raw has been handled: nextIsNewline may refill
+			// the buffer and move the bytes raw points at.
+			if oneLine && !resynced && d.sc.nextIsNewline() {
 				// JSON lines: from now on one value per line, so a damaged
 				// line costs only that line.
 				lines = true
 			}
-			if err := d.value(off, raw, 0); err != nil {
-				return err
-			}
+			probe = resynced
 		default:
 			// Junk between values: quarantine up to the end of the line
 			// and go on with the next.
@@ -260,6 +301,10 @@ func (d *decoder) top() error {
 func (d *decoder) line() error {
 	off := d.sc.offset()
 	raw, err := d.sc.line()
+	if errors.Is(err, errTooLarge) {
+		// An over-long line costs only itself.
+		return d.quarantine(ReasonTooLarge, off, d.sc.skipLine(), err)
+	}
 	if err != nil {
 		return d.valueErr(off, err)
 	}
@@ -270,9 +315,9 @@ func (d *decoder) line() error {
 	return d.value(off, raw, 0)
 }
 
-// wrapper reads {"Records": [...], ...} or {"Events": [...], ...} with
-// each array element handled by elem.
-func (d *decoder) wrapper(elem func(off int64, raw []byte) error) error {
+// wrapper reads {"Records": [...], ...} or {"Events": [...], ...};
+// recKey is the first key of the array's records (array).
+func (d *decoder) wrapper(recKey string) error {
 	d.sc.advance(1) // {
 	for {
 		b, ok := d.sc.skipSpace()
@@ -303,7 +348,7 @@ func (d *decoder) wrapper(elem func(off int64, raw []byte) error) error {
 		}
 		if (name == `"Records"` || name == `"Events"`) && b == '[' {
 			d.sc.advance(1)
-			if err := d.array(elem); err != nil {
+			if err := d.array(recKey); err != nil {
 				return err
 			}
 			continue
@@ -316,7 +361,17 @@ func (d *decoder) wrapper(elem func(off int64, raw []byte) error) error {
 }
 
 // array reads the elements of an array whose '[' has been consumed.
-func (d *decoder) array(elem func(off int64, raw []byte) error) error {
+//
+// A record whose brackets do not balance makes the scanner split off the
+// wrong bytes: it either runs on to the end of input or swallows the
+// records after it up to the array's ']'. The decoder then resynchronises
+// at the next element that starts with key (findRecordStart), which is
+// how CloudTrail starts every record, and quarantines the damaged bytes
+// before it as one record. If no such element follows (records written
+// with another key order), the damage ends the payload as a quarantined
+// entry naming its offset: a later '{' cannot be told apart from a nested
+// object without knowing the nesting depth, which the damage destroyed.
+func (d *decoder) array(key string) error {
 	for {
 		b, ok := d.sc.skipSpace()
 		if !ok {
@@ -345,12 +400,70 @@ func (d *decoder) array(elem func(off int64, raw []byte) error) error {
 		}
 		raw, err := d.sc.value()
 		if err != nil {
-			return d.valueErr(off, err)
+			if err := d.resync(off, err, boundary(key)); err != nil {
+				return err
+			}
+			continue
 		}
-		if err := elem(off, raw); err != nil {
+		if _, err := d.element(off, raw, 1, boundary(key)); err != nil {
 			return err
 		}
 	}
+}
+
+// element handles a value the scanner split off at off; next says where
+// the following value starts should raw be broken. It reports whether it
+// pushed part of raw back to the scanner (split).
+func (d *decoder) element(off int64, raw []byte, depth int, next boundary) (bool, error) {
+	d.rec = record{}
+	if err := parseRecord(raw, &d.rec); err != nil {
+		return d.split(off, raw, err, next)
+	}
+	return false, d.dispatch(off, raw, depth)
+}
+
+// split handles raw, just split off by the scanner, that is not valid
+// JSON (perr). If raw holds the start of a following value (next), the
+// scanner split at the wrong place because of broken brackets: only the
+// bytes before that start are quarantined and the rest is pushed back to
+// the scanner, still in its buffer, to be read again. Otherwise raw is
+// one broken value and is quarantined whole.
+func (d *decoder) split(off int64, raw []byte, perr error, next boundary) (bool, error) {
+	k := next.find(raw[1:])
+	if k < 0 {
+		return false, d.quarantine(ReasonBadJSON, off, raw, perr)
+	}
+	cut := 1 + k
+	d.sc.start -= len(raw) - cut // raw ends at the scanner position
+	bad := bytes.TrimSpace(raw[:cut])
+	if err := parseRecord(bad, &record{}); err != nil {
+		perr = err
+	}
+	return true, d.quarantine(ReasonBadJSON, off, bad, fmt.Errorf("%w; resuming at byte %d", perr, off+int64(cut)))
+}
+
+// resync handles a value the scanner could not split off at off (err):
+// it quarantines the input up to the start of the next value (next) as one
+// record and goes on from there. Without one, or on a read error, the
+// damage ends the payload as before.
+func (d *decoder) resync(off int64, err error, next boundary) error {
+	if errReason(err) == ReasonRead {
+		return d.valueErr(off, err)
+	}
+	skipped, ok := d.sc.seek(next.find)
+	if !ok {
+		if qerr := d.quarantine(errReason(err), off, skipped, err); qerr != nil {
+			return qerr
+		}
+		return errEnd
+	}
+	reason := errReason(err)
+	if reason == ReasonTruncated {
+		// The scanner ran out of input looking for the value's end, but
+		// the input did not end there.
+		reason, err = ReasonBadJSON, errSyntax("unclosed string or bracket")
+	}
+	return d.quarantine(reason, off, bytes.TrimSpace(skipped), fmt.Errorf("%w; resuming at byte %d", err, d.sc.offset()))
 }
 
 // inPlace parses the object at the scanner position into d.rec without
@@ -415,12 +528,6 @@ func (d *decoder) each(off int64, arr json.RawMessage, depth int) error {
 	return nil
 }
 
-// record handles an element of a Records array.
-func (d *decoder) record(off int64, raw []byte) error { return d.value(off, raw, 1) }
-
-// lookupEvent handles an element of lookup-events' Events array.
-func (d *decoder) lookupEvent(off int64, raw []byte) error { return d.value(off, raw, 1) }
-
 func (d *decoder) emitRecord(off int64, raw []byte) error {
 	r := &d.rec
 	if r.EventName == "" && r.EventTime == "" && r.Timestamp == "" && r.UserIdentity == nil && r.EventSource == "" {
@@ -456,20 +563,23 @@ func (d *decoder) quarantine(reason string, off int64, raw []byte, err error) er
 // valueErr quarantines the damage that ends a payload (truncation, a read
 // error, broken structure) and stops reading it.
 func (d *decoder) valueErr(off int64, err error) error {
-	reason := ReasonBadJSON
-	switch {
-	case errors.Is(err, errTooLarge):
-		reason = ReasonTooLarge
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		reason = ReasonTruncated
-	case errors.As(err, new(syntaxError)):
-	default:
-		reason = ReasonRead
-	}
-	if err := d.quarantine(reason, off, d.sc.pending(), err); err != nil {
+	if err := d.quarantine(errReason(err), off, d.sc.pending(), err); err != nil {
 		return err
 	}
 	return errEnd
+}
+
+// errReason is the quarantine reason for a scanner error.
+func errReason(err error) string {
+	switch {
+	case errors.Is(err, errTooLarge):
+		return ReasonTooLarge
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return ReasonTruncated
+	case errors.As(err, new(syntaxError)):
+		return ReasonBadJSON
+	}
+	return ReasonRead
 }
 
 // fail quarantines an unreadable payload.

@@ -250,3 +250,237 @@ func TestDecodeRecordSizeLimit(t *testing.T) {
 		t.Fatalf("results = %q, want e1 then too-large", got)
 	}
 }
+
+// TestDecodeResync checks that damage in the middle of a payload costs only
+// the damaged record: the decoder resumes at the next line (JSON lines) or
+// the next record (Records arrays), counts and quarantines the damaged span
+// naming its file, record index and byte offset, and delivers the rest.
+func TestDecodeResync(t *testing.T) {
+	c := testConverter(t)
+	r := make([]string, 6)
+	for i := range r {
+		r[i] = rec(fmt.Sprintf("e%d", i), "GetUser")
+	}
+	lines := func(ls ...string) string { return strings.Join(ls, "\n") + "\n" }
+	// The repro: a JSON-lines file whose first line was cut inside a string.
+	cutFirst := `{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventName":"GetObject`
+	noBrace := strings.TrimSuffix(r[0], "}")
+	prettyRec := func(s string) string {
+		return "    " + strings.NewReplacer(`{"`, "{\n      \"", `,"`, ",\n      \"").Replace(s)
+	}
+	records := func(rs ...string) string { return `{"Records":[` + strings.Join(rs, ",") + `]}` }
+	at := func(name string, index, off int) string {
+		return fmt.Sprintf("%s record %d (byte %d)", name, index, off)
+	}
+	type quar struct{ reason, where string }
+	for _, tc := range []struct {
+		name, file, payload string
+		max                 int // MaxRecordSize; 0 for the default
+		want                string
+		quarantined         []quar
+	}{
+		{
+			name: "json lines, first line cut inside a string", file: "f.jsonl",
+			payload:     lines(cutFirst, r[1], r[2], r[3], r[4], r[5]),
+			want:        "Q:bad-json,e1,e2,e3,e4,e5",
+			quarantined: []quar{{ReasonBadJSON, at("f.jsonl", 0, 0)}},
+		},
+		{
+			name: "json lines, first line without its closing brace", file: "f.jsonl",
+			payload:     lines(noBrace, r[1], r[2], r[3], r[4], r[5]),
+			want:        "Q:bad-json,e1,e2,e3,e4,e5",
+			quarantined: []quar{{ReasonBadJSON, at("f.jsonl", 0, 0)}},
+		},
+		{
+			name: "json lines with CRLF, first line cut", file: "f.jsonl",
+			payload:     strings.Join([]string{cutFirst, r[1], r[2], r[3], r[4], r[5]}, "\r\n") + "\r\n",
+			want:        "Q:bad-json,e1,e2,e3,e4,e5",
+			quarantined: []quar{{ReasonBadJSON, at("f.jsonl", 0, 0)}},
+		},
+		{
+			name: "json lines gzipped, first line cut", file: "f.jsonl.gz",
+			payload:     gz(t, lines(cutFirst, r[1], r[2], r[3], r[4], r[5])),
+			want:        "Q:bad-json,e1,e2,e3,e4,e5",
+			quarantined: []quar{{ReasonBadJSON, at("f.jsonl.gz", 0, 0)}},
+		},
+		{
+			name: "json lines, middle line cut inside a string", file: "f.jsonl",
+			payload:     lines(r[1], r[2], cutFirst, r[3], r[4]),
+			want:        "e1,e2,Q:bad-json,e3,e4",
+			quarantined: []quar{{ReasonBadJSON, at("f.jsonl", 2, 2*(len(r[1])+1))}},
+		},
+		{
+			name: "json lines, last line cut without a newline", file: "f.jsonl",
+			payload:     lines(r[1], r[2]) + cutFirst,
+			want:        "e1,e2,Q:bad-json",
+			quarantined: []quar{{ReasonBadJSON, at("f.jsonl", 2, 2*(len(r[1])+1))}},
+		},
+		{
+			name: "json lines after a junk first line, then a broken line", file: "f.jsonl",
+			payload:     lines("garbage", r[1], noBrace, r[2]),
+			want:        "Q:bad-json,e1,Q:bad-json,e2",
+			quarantined: []quar{{ReasonBadJSON, at("f.jsonl", 0, 0)}, {ReasonBadJSON, at("f.jsonl", 2, len("garbage\n")+len(r[1])+1)}},
+		},
+		{
+			name: "json lines with an over-long line", file: "f.jsonl", max: 4096,
+			payload:     lines(r[1], `{"eventName":"x","pad":"`+strings.Repeat("a", 100_000)+`"}`, r[2]),
+			want:        "e1,Q:too-large,e2",
+			quarantined: []quar{{ReasonTooLarge, at("f.jsonl", 1, len(r[1])+1)}},
+		},
+		{
+			name: "records, a record without its closing brace", file: "f.json",
+			payload:     records(r[1], strings.TrimSuffix(r[2], "}"), r[3], r[4]),
+			want:        "e1,Q:bad-json,e3,e4",
+			quarantined: []quar{{ReasonBadJSON, at("f.json", 1, len(`{"Records":[`)+len(r[1])+1)}},
+		},
+		{
+			name: "records, a record cut inside a string", file: "f.json",
+			payload:     records(r[1], r[2][:100], r[3], r[4]),
+			want:        "e1,Q:bad-json,e3,e4",
+			quarantined: []quar{{ReasonBadJSON, at("f.json", 1, len(`{"Records":[`)+len(r[1])+1)}},
+		},
+		{
+			name: "records, a record with an extra closing brace", file: "f.json",
+			payload: records(r[1], `{"x":1}}`, r[3]),
+			want:    "e1,Q:not-a-record,Q:bad-json,e3",
+			quarantined: []quar{
+				{ReasonNotRecord, at("f.json", 1, len(`{"Records":[`)+len(r[1])+1)},
+				{ReasonBadJSON, at("f.json", 2, len(`{"Records":[`)+len(r[1])+1+len(`{"x":1}`))},
+			},
+		},
+		{
+			name: "records gzipped, a record without its closing brace", file: "f.json.gz",
+			payload:     gz(t, records(r[1], strings.TrimSuffix(r[2], "}"), r[3], r[4])),
+			want:        "e1,Q:bad-json,e3,e4",
+			quarantined: []quar{{ReasonBadJSON, at("f.json.gz", 1, len(`{"Records":[`)+len(r[1])+1)}},
+		},
+		{
+			name: "records pretty-printed, a record without its closing brace", file: "f.json",
+			payload:     "{\n  \"Records\": [\n" + prettyRec(r[1]) + ",\n" + strings.TrimSuffix(prettyRec(r[2]), "}") + ",\n" + prettyRec(r[3]) + "\n  ]\n}\n",
+			want:        "e1,Q:bad-json,e3",
+			quarantined: []quar{{ReasonBadJSON, at("f.json", 1, len("{\n  \"Records\": [\n")+len(prettyRec(r[1]))+2+4)}},
+		},
+		{
+			name: "bare array, a record without its closing brace", file: "f.json",
+			payload:     `[` + r[1] + `,` + strings.TrimSuffix(r[2], "}") + `,` + r[3] + `]`,
+			want:        "e1,Q:bad-json,e3",
+			quarantined: []quar{{ReasonBadJSON, at("f.json", 1, 1+len(r[1])+1)}},
+		},
+		{
+			// The scanner gives up on the value at MaxRecordSize; the search
+			// for the next record then reads on through the buffer refills.
+			name: "records, damage longer than the buffer", file: "f.json", max: 4096,
+			payload:     records(r[1], `{"x":"`+strings.Repeat("ab ", 70_000), r[2], r[3]),
+			want:        "e1,Q:too-large,e2,e3",
+			quarantined: []quar{{ReasonTooLarge, at("f.json", 1, len(`{"Records":[`)+len(r[1])+1)}},
+		},
+		{
+			name: "records gzipped, damage longer than the buffer", file: "f.json.gz", max: 4096,
+			payload:     gz(t, records(r[1], `{"x":"`+strings.Repeat("ab ", 70_000), r[2], r[3])),
+			want:        "e1,Q:too-large,e2,e3",
+			quarantined: []quar{{ReasonTooLarge, at("f.json.gz", 1, len(`{"Records":[`)+len(r[1])+1)}},
+		},
+		{
+			name: "json lines, first line longer than the buffer", file: "f.jsonl", max: 4096,
+			payload:     lines(`{"x":"`+strings.Repeat("ab ", 70_000), r[1], r[2]),
+			want:        "Q:too-large,e1,e2",
+			quarantined: []quar{{ReasonTooLarge, at("f.jsonl", 0, 0)}},
+		},
+		{
+			name: "records, the last record cut by the end of the file", file: "f.json",
+			payload:     `{"Records":[` + r[1] + `,` + r[2][:100],
+			want:        "e1,Q:truncated",
+			quarantined: []quar{{ReasonTruncated, at("f.json", 1, len(`{"Records":[`)+len(r[1])+1)}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := c
+			if tc.max > 0 {
+				var err error
+				if c, err = NewConverter(ConverterOptions{Catalog: c.cat, MaxRecordSize: tc.max}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rs, counts := decodeString(t, c, tc.file, tc.payload)
+			if got := ids(rs); got != tc.want {
+				t.Fatalf("results = %q, want %q", got, tc.want)
+			}
+			wantEvents := int64(0)
+			for _, id := range strings.Split(tc.want, ",") {
+				if !strings.HasPrefix(id, "Q:") {
+					wantEvents++
+				}
+			}
+			if got, want := counts.Events, wantEvents; got != want {
+				t.Fatalf("Events = %d, want %d", got, want)
+			}
+			var qs []quar
+			wantCounts := map[string]int64{}
+			for _, q := range tc.quarantined {
+				wantCounts[q.reason]++
+			}
+			for _, r := range rs {
+				if r.Kind != KindQuarantined {
+					continue
+				}
+				qs = append(qs, quar{r.Quarantined.Reason, r.Quarantined.Where})
+				if !strings.HasPrefix(r.Quarantined.Detail, r.Quarantined.Where+": ") {
+					t.Errorf("Detail = %q, want it to start with %q", r.Quarantined.Detail, r.Quarantined.Where)
+				}
+			}
+			if got, want := fmt.Sprint(qs), fmt.Sprint(tc.quarantined); got != want {
+				t.Fatalf("quarantined = %s, want %s", got, want)
+			}
+			if got, want := fmt.Sprint(counts.Quarantined), fmt.Sprint(wantCounts); got != want {
+				t.Fatalf("Counts.Quarantined = %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+// TestDecodeResyncLarge puts damage where the resynchronisation has to read
+// past the scanner's buffer, in plain and gzipped payloads.
+func TestDecodeResyncLarge(t *testing.T) {
+	c := testConverter(t)
+	const n = 2000
+	broken := map[int]func(string) string{
+		0:     func(s string) string { return s[:120] },                    // cut inside a string
+		150:   func(s string) string { return strings.TrimSuffix(s, "}") }, // missing closing brace
+		151:   func(s string) string { return s[:60] },
+		1500:  func(s string) string { return strings.TrimSuffix(s, "}") },
+		n - 2: func(s string) string { return s[:200] },
+	}
+	var elems []string
+	var want []string
+	for i := range n {
+		r := rec(fmt.Sprintf("id-%d", i), "GetUser")
+		if f, ok := broken[i]; ok {
+			elems = append(elems, f(r))
+			want = append(want, "Q:bad-json")
+			continue
+		}
+		elems = append(elems, r)
+		want = append(want, fmt.Sprintf("id-%d", i))
+	}
+	recordsFile := `{"Records":[` + strings.Join(elems, ",") + `]}`
+	linesFile := strings.Join(elems, "\n") + "\n"
+	for _, tc := range []struct{ name, payload string }{
+		{"records", recordsFile},
+		{"records gzipped", gz(t, recordsFile)},
+		{"json lines", linesFile},
+		{"json lines gzipped", gz(t, linesFile)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, counts := decodeString(t, c, "big.json", tc.payload)
+			if got, want := ids(rs), strings.Join(want, ","); got != want {
+				t.Fatalf("results differ (got %d, want %d):\n got %.300s…\nwant %.300s…", len(rs), n, got, want)
+			}
+			if got, want := counts.Events, int64(n-len(broken)); got != want {
+				t.Fatalf("Events = %d, want %d", got, want)
+			}
+			if got, want := counts.Quarantined[ReasonBadJSON], int64(len(broken)); got != want {
+				t.Fatalf("Quarantined[bad-json] = %d, want %d", got, want)
+			}
+		})
+	}
+}

@@ -342,3 +342,77 @@ func (s *scanner) eofErr() error {
 	}
 	return s.err
 }
+
+// seekTail is how many bytes seek keeps unconsumed when it refills: a
+// match that straddles the end of the buffer is found after the refill.
+const seekTail = 256
+
+// seek consumes input up to the next match of find after the first unread
+// byte and returns what it skipped (capped, for quarantine entries) and
+// whether it found a match. find returns the index of the first complete
+// match in b, or -1. The skipped bytes are discarded as the search goes,
+// so seeking through a large input does not grow the buffer. Without a
+// match it consumes everything up to the end of input.
+func (s *scanner) seek(find func(b []byte) int) ([]byte, bool) {
+	var skipped []byte
+	from := s.start + 1 // never match at the damaged value's own start
+	for {
+		if from < s.end {
+			if j := find(s.buf[from:s.end]); j >= 0 {
+				skipped = appendCapped(skipped, s.buf[s.start:from+j])
+				s.start = from + j
+				return skipped, true
+			}
+		}
+		if keep := min(max(from, s.end-seekTail), s.end); keep > s.start {
+			skipped = appendCapped(skipped, s.buf[s.start:keep])
+			s.start = keep
+		}
+		if !s.fill() {
+			skipped = appendCapped(skipped, s.buf[s.start:s.end])
+			s.start = s.end
+			return skipped, false
+		}
+		from = s.start
+	}
+}
+
+// findLineObject finds a newline directly followed by '{': in JSON lines,
+// the start of the next record.
+func findLineObject(b []byte) int { return bytes.Index(b, []byte("\n{")) }
+
+// findRecordStart finds an array element that starts with key: a ','
+// then '{' then "key" then ':', whitespace allowed in between. In valid
+// JSON that byte sequence is always structure, never string content,
+// because the quote before the key would end any string it was in.
+func findRecordStart(b []byte, key string) int {
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(b[i:], ',')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		k := skipWS(b, i+1)
+		if k >= len(b) || b[k] != '{' {
+			continue
+		}
+		k = skipWS(b, k+1)
+		if k >= len(b) || b[k] != '"' || !bytes.HasPrefix(b[k+1:], []byte(key)) {
+			continue
+		}
+		k += 1 + len(key)
+		if k >= len(b) || b[k] != '"' {
+			continue
+		}
+		if k = skipWS(b, k+1); k < len(b) && b[k] == ':' {
+			return i
+		}
+	}
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
