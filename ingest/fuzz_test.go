@@ -21,6 +21,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"detail-type":"AWS API Call via CloudTrail","detail":{"eventTime":"2024-01-01 00:00:00","eventName":"ExecuteStatement","eventSource":"dynamodb.amazonaws.com","userIdentity":{"type":"Root","accountId":"1"},"requestParameters":{"statement":"delete"}}}`))
 	f.Add([]byte{0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0})
 	f.Add([]byte(`{"Records":[{"a":"\"}]"},`))
+	f.Add([]byte(`{"eventVersion":"1.08","eventName":"GetObject` + "\n" + rec("e1", "ListBuckets") + "\n"))
+	f.Add([]byte(`{"Records":[` + rec("e1", "GetUser") + `,{"eventVersion":"1.08","eventName":"x",` + rec("e2", "GetUser") + `]}`))
 	c := testConverter(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n := int64(0)
