@@ -371,6 +371,10 @@ func (d *decoder) wrapper(recKey string) error {
 // with another key order), the damage ends the payload as a quarantined
 // entry naming its offset: a later '{' cannot be told apart from a nested
 // object without knowing the nesting depth, which the damage destroyed.
+// The element after the damage must follow a comma: where several
+// {"Records":[…]} documents follow one another (one per line, as some
+// shippers write them), damage at the end of one also takes the first
+// record of the next, which follows a '[', into its quarantined entry.
 func (d *decoder) array(key string) error {
 	for {
 		b, ok := d.sc.skipSpace()
@@ -422,13 +426,18 @@ func (d *decoder) element(off int64, raw []byte, depth int, next boundary) (bool
 	return false, d.dispatch(off, raw, depth)
 }
 
-// split handles raw, just split off by the scanner, that is not valid
-// JSON (perr). If raw holds the start of a following value (next), the
-// scanner split at the wrong place because of broken brackets: only the
-// bytes before that start are quarantined and the rest is pushed back to
-// the scanner, still in its buffer, to be read again. Otherwise raw is
-// one broken value and is quarantined whole.
+// split handles raw, just split off by the scanner, that is not a record
+// (perr). If raw is not valid JSON and holds the start of a following value
+// (next), the scanner split at the wrong place because of broken brackets:
+// only the bytes before that start are quarantined and the rest is pushed
+// back to the scanner, still in its buffer, to be read again. Otherwise
+// raw is one bad value and is quarantined whole: a valid value that is not
+// an object (a nested array of records, say) has balanced brackets, so the
+// scanner split it off where it ends.
 func (d *decoder) split(off int64, raw []byte, perr error, next boundary) (bool, error) {
+	if errors.Is(perr, errNotObject) {
+		return false, d.quarantine(ReasonBadJSON, off, raw, perr)
+	}
 	k := next.find(raw[1:])
 	if k < 0 {
 		return false, d.quarantine(ReasonBadJSON, off, raw, perr)

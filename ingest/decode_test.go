@@ -361,6 +361,20 @@ func TestDecodeResync(t *testing.T) {
 			quarantined: []quar{{ReasonBadJSON, at("f.json", 1, len("{\n  \"Records\": [\n")+len(prettyRec(r[1]))+2+4)}},
 		},
 		{
+			// Valid JSON that is not a record: its brackets balance, so it
+			// is one bad element and nothing after it is searched.
+			name: "records, a nested array of records", file: "f.json",
+			payload:     records(`[`+r[1]+`,`+r[2]+`]`, r[3], r[4]),
+			want:        "Q:bad-json,e3,e4",
+			quarantined: []quar{{ReasonBadJSON, at("f.json", 0, len(`{"Records":[`))}},
+		},
+		{
+			name: "bare array, a nested array of records", file: "f.json",
+			payload:     `[[` + r[1] + `,` + r[2] + `],` + r[3] + `]`,
+			want:        "Q:bad-json,e3",
+			quarantined: []quar{{ReasonBadJSON, at("f.json", 0, 1)}},
+		},
+		{
 			name: "bare array, a record without its closing brace", file: "f.json",
 			payload:     `[` + r[1] + `,` + strings.TrimSuffix(r[2], "}") + `,` + r[3] + `]`,
 			want:        "e1,Q:bad-json,e3",

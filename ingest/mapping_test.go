@@ -75,6 +75,8 @@ func TestMappingResolveMemo(t *testing.T) {
 		{"lambda.amazonaws.com", "GetFunction20150331v2", "", "lambda:GetFunction"},
 		{"dynamodb.amazonaws.com", "ExecuteStatement", `{"statement":"SELECT * FROM t"}`, "dynamodb:PartiQLSelect"},
 		{"dynamodb.amazonaws.com", "ExecuteStatement", `{"statement":"DELETE FROM t"}`, "dynamodb:PartiQLDelete"},
+		{"dynamodb.amazonaws.com", "ExecuteStatement", `{"statement":"SELECT\n  * FROM t"}`, "dynamodb:PartiQLSelect"},
+		{"dynamodb.amazonaws.com", "ExecuteStatement", `{"statement":"\tupdate\tt SET a=1"}`, "dynamodb:PartiQLUpdate"},
 		{"dynamodb.amazonaws.com", "ExecuteStatement", `{"statement":"SELECT * FROM t"}`, "dynamodb:PartiQLSelect"},
 	} {
 		acts, _, ok := m.Actions(tc.source, tc.name, []byte(tc.params))

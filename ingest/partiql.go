@@ -3,10 +3,12 @@ package ingest
 import "strings"
 
 // partiQLAction returns the action a DynamoDB PartiQL statement needs,
-// by its verb, "" for one it does not know.
+// by its verb, "" for one it does not know. The verb is read like
+// partiQLTarget reads it, so a line break or tab after it counts as a
+// blank too.
 func partiQLAction(stmt string) string {
-	verb, _, _ := strings.Cut(strings.TrimSpace(stmt), " ")
-	switch strings.ToUpper(verb) {
+	s := partiQLScanner{s: stmt}
+	switch strings.ToUpper(s.word()) {
 	case "SELECT":
 		return "dynamodb:PartiQLSelect"
 	case "INSERT":

@@ -22,7 +22,9 @@ const redactedValue = "REDACTED"
 // a string in CloudTrailEvent, where the member reads
 // \"sessionToken\":\"…\" (and with more backslashes when wrapped
 // again). A damaged file of those is quarantined as it is, so the escaped
-// form must be cleaned as well as the plain one.
+// form must be cleaned as well as the plain one. A name spelt with \u
+// escapes ("session\u0054oken") is not recognised: CloudTrail and the AWS
+// tools never write names that way.
 func RedactSecrets(raw []byte) []byte {
 	var out []byte
 	last := 0 // raw[last:] is not yet copied to out
