@@ -107,6 +107,7 @@ type Counts struct {
 	Written        int64            `json:"written"`         // events the store counted (new)
 	Duplicates     int64            `json:"duplicates"`      // events the store already had
 	Facts          int64            `json:"facts"`           // fact keys the store updated, summed over writes (a fact written by two batches counts twice)
+	NewFacts       int64            `json:"new_facts"`       // of those, facts the store did not hold before: distinct facts this input added
 	Denied         int64            `json:"denied"`          // events refused for lack of permission
 	Failed         int64            `json:"failed"`          // authorized calls that failed otherwise (throttling, NoSuch…)
 	Usage          int64            `json:"usage"`           // events mapped to catalog actions
@@ -161,6 +162,7 @@ func (c *Counts) Add(o Counts) {
 	c.Written += o.Written
 	c.Duplicates += o.Duplicates
 	c.Facts += o.Facts
+	c.NewFacts += o.NewFacts
 	c.Denied += o.Denied
 	c.Failed += o.Failed
 	c.Usage += o.Usage

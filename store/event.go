@@ -159,6 +159,7 @@ type WriteResult struct {
 	Events     int // events newly counted
 	Duplicates int // events skipped because their ID was already counted
 	Facts      int // distinct fact keys updated
+	NewFacts   int // of those, keys the store did not hold before
 }
 
 // Snapshot is one IAM model snapshot (the JSON of

@@ -171,7 +171,7 @@ func TestWriteAggregates(t *testing.T) {
 			batches: [][]Event{{ev("1", alice, t0, use("s3:GetObject", bucketA))}},
 			want:    []Fact{{Principal: alice, Action: "s3:GetObject", Resource: bucketA, FirstSeen: t0, LastSeen: t0, Allowed: 1}},
 			days:    map[string][]DayCount{alice + " s3:GetObject": {{Day: t0.Truncate(24 * h), Allowed: 1}}},
-			result:  WriteResult{Events: 1, Facts: 1},
+			result:  WriteResult{Events: 1, Facts: 1, NewFacts: 1},
 		},
 		{
 			name: "out of order across batches, allowed and denied",
@@ -184,7 +184,7 @@ func TestWriteAggregates(t *testing.T) {
 				{Day: t0.Add(-30 * h).Truncate(24 * h), Denied: 1},
 				{Day: t0.Truncate(24 * h), Allowed: 2},
 			}},
-			result: WriteResult{Events: 2, Facts: 1},
+			result: WriteResult{Events: 2, Facts: 1}, // the fact was written by the first batch
 		},
 		{
 			name: "several uses, principals and resources, sorted output",
@@ -208,7 +208,7 @@ func TestWriteAggregates(t *testing.T) {
 				alice + " s3:GetObject":  {{Day: t0.Truncate(24 * h), Allowed: 3}},
 				bob + " kms:ReEncryptTo": {{Day: t0.Truncate(24 * h), Allowed: 2}},
 			},
-			result: WriteResult{Events: 5, Facts: 5},
+			result: WriteResult{Events: 5, Facts: 5, NewFacts: 5},
 		},
 		{
 			name:    "event without uses counts nowhere in facts",
@@ -327,7 +327,7 @@ func TestDedup(t *testing.T) {
 	}
 	t.Run("same batch twice leaves identical contents", func(t *testing.T) {
 		db, _ := openMem(t, nil)
-		if got, want := mustWrite(t, db, batch()), (WriteResult{Events: 3, Facts: 2}); got != want {
+		if got, want := mustWrite(t, db, batch()), (WriteResult{Events: 3, Facts: 2, NewFacts: 2}); got != want {
 			t.Fatalf("first Write = %+v, want %+v", got, want)
 		}
 		before := dump(t, db)
@@ -342,7 +342,7 @@ func TestDedup(t *testing.T) {
 		db, _ := openMem(t, nil)
 		b := batch()
 		b.Events = append(b.Events, b.Events[0], b.Events[2])
-		if got, want := mustWrite(t, db, b), (WriteResult{Events: 3, Duplicates: 2, Facts: 2}); got != want {
+		if got, want := mustWrite(t, db, b), (WriteResult{Events: 3, Duplicates: 2, Facts: 2, NewFacts: 2}); got != want {
 			t.Fatalf("Write = %+v, want %+v", got, want)
 		}
 		fs, _ := db.Facts(context.Background(), FactQuery{Principal: alice})
@@ -444,7 +444,7 @@ func TestDedupHours(t *testing.T) {
 			times []time.Time
 			want  WriteResult
 		}{
-			{"next hour", []time.Time{at, at.Add(2 * time.Minute)}, WriteResult{Events: 1, Facts: 1, Duplicates: 1}},
+			{"next hour", []time.Time{at, at.Add(2 * time.Minute)}, WriteResult{Events: 1, Facts: 1, NewFacts: 1, Duplicates: 1}},
 			{"hour before", []time.Time{at.Add(2 * time.Minute), at}, WriteResult{Events: 1, Facts: 1, Duplicates: 1}},
 			{"back and forth", []time.Time{at, at.Add(3 * time.Hour), at.Add(time.Minute)}, WriteResult{Events: 2, Facts: 1, Duplicates: 1}},
 			{"two hours on", []time.Time{at, at.Add(62 * time.Minute)}, WriteResult{Events: 2, Facts: 1}},
@@ -488,7 +488,7 @@ func TestDedupHours(t *testing.T) {
 		dir := t.TempDir()
 		c := &clock{t: t0}
 		b := &Batch{Events: []Event{ev("e1", alice, t0, use("s3:GetObject", bucketA)), ev("e2", bob, t0.Add(5*time.Hour), use("s3:GetObject", bucketA))}}
-		for i, want := range []WriteResult{{Events: 2, Facts: 2}, {Duplicates: 2}} {
+		for i, want := range []WriteResult{{Events: 2, Facts: 2, NewFacts: 2}, {Duplicates: 2}} {
 			db, err := Open(Options{Dir: dir, Now: c.Now})
 			if err != nil {
 				t.Fatal(err)

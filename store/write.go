@@ -123,6 +123,7 @@ func (db *DB) writeSplit(ctx context.Context, b *Batch, now time.Time) (WriteRes
 		res.Events += pending.Events
 		res.Duplicates += pending.Duplicates
 		res.Facts += pending.Facts
+		res.NewFacts += pending.NewFacts
 		db.committed(done)
 	}, func() { db.abandon(done) })
 	if err != nil {
@@ -408,6 +409,8 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 				if v, err = decodeFactValue(val); err != nil {
 					return res, done, fmt.Errorf("read %q: %w", kb, err)
 				}
+			} else {
+				res.NewFacts++
 			}
 		}
 		v.merge(facts[i].v)

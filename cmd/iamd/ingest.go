@@ -239,6 +239,7 @@ func writeIngestTable(w io.Writer, sum ingest.Summary, top int) error {
 	row("  permissionless", sum.Permissionless)
 	row("  unmapped", sum.UnmappedTotal())
 	row("facts written", sum.Facts)
+	row("  new facts", sum.NewFacts)
 	row("service events", sum.ServiceEvents)
 	row("non-principal", sum.NonPrincipal)
 	row("quarantined", sum.QuarantinedTotal())

@@ -196,27 +196,37 @@ func TestIngestFactsWritten(t *testing.T) {
 	// The same records under another name: not skipped by checkpoint,
 	// every event a duplicate.
 	again := writeTestTrail(t)
+	// The same calls with other event IDs: new events of known facts.
+	later := t.TempDir()
+	if err := os.WriteFile(filepath.Join(later, "trail.json"), []byte(strings.ReplaceAll(testRecords, `"eventID":"`, `"eventID":"later-`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
-		name                       string
-		input                      string
-		written, duplicates, facts int64
+		name                                 string
+		input                                string
+		written, duplicates, facts, newFacts int64
 	}{
 		// alice's s3:ListAllMyBuckets on * and s3:GetObject on b/k; bob's
 		// call maps to no action.
-		{"new events", first, 3, 0, 2},
-		{"same events again", again, 0, 3, 0},
+		{"new events", first, 3, 0, 2, 2},
+		{"same events again", again, 0, 3, 0, 0},
+		{"new events of the same facts", later, 3, 0, 2, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := runIamdStdout(t, "ingest", "--format", "json", "--store", st, tc.input)
 			if err != nil {
 				t.Fatalf("ingest: %v\n%s", err, out)
 			}
-			var sum struct{ Written, Duplicates, Facts int64 }
+			var sum struct {
+				Written, Duplicates, Facts int64
+				NewFacts                   int64 `json:"new_facts"`
+			}
 			if err := json.Unmarshal([]byte(out), &sum); err != nil {
 				t.Fatal(err)
 			}
-			if sum.Written != tc.written || sum.Duplicates != tc.duplicates || sum.Facts != tc.facts {
-				t.Fatalf("written %d duplicates %d facts %d, want %d %d %d", sum.Written, sum.Duplicates, sum.Facts, tc.written, tc.duplicates, tc.facts)
+			if sum.Written != tc.written || sum.Duplicates != tc.duplicates || sum.Facts != tc.facts || sum.NewFacts != tc.newFacts {
+				t.Fatalf("written %d duplicates %d facts %d new %d, want %d %d %d %d", sum.Written, sum.Duplicates, sum.Facts, sum.NewFacts,
+					tc.written, tc.duplicates, tc.facts, tc.newFacts)
 			}
 		})
 	}
@@ -225,8 +235,10 @@ func TestIngestFactsWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := tableRow(out, "facts written"), "facts written  2"; got != want {
-		t.Fatalf("table row %q, want %q\n%s", got, want, out)
+	for name, want := range map[string]string{"facts written": "facts written  2", "new facts": "new facts  2"} {
+		if got := tableRow(out, name); got != want {
+			t.Fatalf("table row %q, want %q\n%s", got, want, out)
+		}
 	}
 }
 
