@@ -318,44 +318,40 @@ func addSeen(list []Seen, value string, t time.Time, limit int) []Seen {
 // mergeSeen folds add into list: counts summed, the later LastSeen kept,
 // sorted most recent first (ties: higher count, then value), capped.
 func mergeSeen(list, add []Seen, limit int) []Seen {
-	for _, a := range add {
-		found := false
-		for i := range list {
-			if list[i].Value == a.Value {
-				list[i].Count += a.Count
-				if a.LastSeen.After(list[i].LastSeen) {
-					list[i].LastSeen = a.LastSeen
-				}
-				found = true
-				break
+	return mergeCapped(list, add, func(a, b Seen) bool { return a.Value == b.Value },
+		func(dst *Seen, a Seen) {
+			dst.Count += a.Count
+			if a.LastSeen.After(dst.LastSeen) {
+				dst.LastSeen = a.LastSeen
 			}
-		}
-		if !found {
-			list = append(list, a)
-		}
-	}
-	sortSeen(list)
-	if len(list) > limit {
-		list = list[:limit]
-	}
-	return list
+		}, seenBefore, limit)
 }
 
 // mergeAccounts folds add into list like mergeSeen: calls summed, the
 // earlier FirstSeen and later LastSeen kept, sorted most recent first
 // (ties: more calls, then account ID), capped.
 func mergeAccounts(list, add []AccountSeen, limit int) []AccountSeen {
+	return mergeCapped(list, add, func(a, b AccountSeen) bool { return a.AccountID == b.AccountID },
+		func(dst *AccountSeen, a AccountSeen) {
+			dst.Calls += a.Calls
+			if a.FirstSeen.Before(dst.FirstSeen) {
+				dst.FirstSeen = a.FirstSeen
+			}
+			if a.LastSeen.After(dst.LastSeen) {
+				dst.LastSeen = a.LastSeen
+			}
+		}, accountBefore, limit)
+}
+
+// mergeCapped folds each entry of add into the entry of list it is the
+// same as (fold), or appends it, then sorts by before and keeps the first
+// limit. It works in place on list.
+func mergeCapped[T any](list, add []T, same func(a, b T) bool, fold func(dst *T, a T), before func(a, b T) bool, limit int) []T {
 	for _, a := range add {
 		found := false
 		for i := range list {
-			if list[i].AccountID == a.AccountID {
-				list[i].Calls += a.Calls
-				if a.FirstSeen.Before(list[i].FirstSeen) {
-					list[i].FirstSeen = a.FirstSeen
-				}
-				if a.LastSeen.After(list[i].LastSeen) {
-					list[i].LastSeen = a.LastSeen
-				}
+			if same(list[i], a) {
+				fold(&list[i], a)
 				found = true
 				break
 			}
@@ -366,7 +362,7 @@ func mergeAccounts(list, add []AccountSeen, limit int) []AccountSeen {
 	}
 	// Insertion sort: lists hold a few dozen entries at most.
 	for i := 1; i < len(list); i++ {
-		for j := i; j > 0 && accountBefore(list[j], list[j-1]); j-- {
+		for j := i; j > 0 && before(list[j], list[j-1]); j-- {
 			list[j], list[j-1] = list[j-1], list[j]
 		}
 	}
@@ -384,15 +380,6 @@ func accountBefore(a, b AccountSeen) bool {
 		return a.Calls > b.Calls
 	}
 	return a.AccountID < b.AccountID
-}
-
-func sortSeen(list []Seen) {
-	// Insertion sort: lists hold a handful of entries.
-	for i := 1; i < len(list); i++ {
-		for j := i; j > 0 && seenBefore(list[j], list[j-1]); j-- {
-			list[j], list[j-1] = list[j-1], list[j]
-		}
-	}
 }
 
 func seenBefore(a, b Seen) bool {
