@@ -176,3 +176,18 @@ func BenchmarkCompileReadOnly(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkServiceRule is an iam:/sts: request that an AWS service rule
+// decides after the policies: the only requests that pay for the rules.
+func BenchmarkServiceRule(b *testing.B) {
+	set := &Set{Identity: []*Policy{readOnlyPolicy(b), mustCompile(b, "AdministratorAccess", doc(stmt{"Effect": "Allow", "Action": "*", "Resource": "*"}))}}
+	b.Run("aws-managed-policy", func(b *testing.B) {
+		benchEval(b, set, userRequest("iam:DeletePolicy", "arn:aws:iam::aws:policy/ReadOnlyAccess"), ImplicitlyDenied)
+	})
+	b.Run("customer-policy", func(b *testing.B) {
+		benchEval(b, set, userRequest("iam:DeletePolicy", "arn:aws:iam::111111111111:policy/team"), Allowed)
+	})
+	b.Run("get-caller-identity", func(b *testing.B) {
+		benchEval(b, set, userRequest("sts:GetCallerIdentity", "*"), Allowed)
+	})
+}

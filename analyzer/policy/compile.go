@@ -399,11 +399,21 @@ func (a *actionSet) match(action string, lower []byte, c int) bool {
 // CheckLayer reports the first statement whose Principal element does not
 // fit the layer: identity-based policies, boundaries, session policies and
 // SCPs must not have Principal or NotPrincipal; a resource-based policy
-// needs one in every statement. RCPs may have either.
+// needs one in every statement. RCPs may have either. In a resource-based
+// policy or an RCP, NotPrincipal with Allow is an error wrapping
+// ErrUnsupported: the IAM User Guide (reference_policies_elements_notprincipal)
+// says "NotPrincipal must be used with "Effect":"Deny". Using it with
+// "Effect":"Allow" is not supported", so no decision about such a statement
+// can be trusted. (Compile itself accepts it, so that the audit can still
+// read and flag it in a role trust policy.)
 func (p *Policy) CheckLayer(l Layer) error {
 	for i := range p.stmts {
 		st := &p.stmts[i]
 		field := fmt.Sprintf("Statement[%d].Principal", i)
+		if (l == LayerResource || l == LayerRCP) && st.notPrinc && st.effect == EffectAllow {
+			return fmt.Errorf("policy %q: %w", p.name, &ParseError{Field: fmt.Sprintf("Statement[%d].NotPrincipal", i), Offset: st.doc.Offset,
+				Err: fmt.Errorf("%w: NotPrincipal with \"Effect\": \"Allow\" (NotPrincipal must be used with Deny; to allow everyone but some principals, use Principal \"*\" with an ArnNotEquals condition on aws:PrincipalArn)", ErrUnsupported)})
+		}
 		switch l {
 		case LayerIdentity, LayerBoundary, LayerSession, LayerSCP:
 			if st.principal != nil {

@@ -11,7 +11,11 @@ type Request struct {
 	// Principal is the caller's ARN: an IAM user, an assumed-role session
 	// (arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION), a federated user
 	// session, a role, the account root, or a service principal such as
-	// "ec2.amazonaws.com".
+	// "ec2.amazonaws.com". A role acts only through its sessions, so a role
+	// ARN stands for a session of that role whose session ARN no policy
+	// names: a Principal naming the role matches it (limited by the
+	// boundary and session policy, as for any session), one naming a
+	// particular session does not, and a NotPrincipal Deny applies to it.
 	Principal string
 	// Action is "service:Action"; compared case-insensitively.
 	Action string
@@ -19,7 +23,10 @@ type Request struct {
 	// type.
 	Resource string
 	// ResourceAccount is the account that owns the resource. Empty means the
-	// principal's own account (a same-account request).
+	// principal's own account (a same-account request). "aws" (AWS-managed
+	// policies and other AWS-owned resources, which carry no resource-based
+	// policy) is evaluated as same-account too: the caller's own policies
+	// decide.
 	ResourceAccount string
 	// Context holds the request context keys. Evaluate uses exactly these:
 	// it does not derive aws:PrincipalArn or any other key on its own.
@@ -160,4 +167,20 @@ func (c *Context) variable(lkey string) (string, bool) {
 		return "", false
 	}
 	return v.Values[0], true
+}
+
+// Warnings lists what makes req unlike a real request, for tools that build
+// requests by hand (a simulator's flags, a cases file). Evaluate decides
+// such a request anyway, literally. Today: a resource that contains "*"
+// (other than "*" itself, the resource of actions without a resource
+// type). AWS evaluates one named resource per request; a policy's Resource
+// pattern matched against "arn:aws:s3:::bucket/*" matches the characters
+// "*" literally, so the decision says nothing about the bucket's objects
+// in general. (An S3 object key may really contain "*", hence a warning
+// rather than an error.)
+func (r *Request) Warnings() []string {
+	if r.Resource != "*" && strings.Contains(r.Resource, "*") {
+		return []string{"resource " + quote(r.Resource) + ` contains "*": a request names one resource, so the ARN is matched literally, not as a pattern of resources`}
+	}
+	return nil
 }

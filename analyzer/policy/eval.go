@@ -97,11 +97,15 @@ type Decision struct {
 	Allows []StatementRef
 	// Denies lists every Deny statement that applied.
 	Denies []StatementRef
+	// Rule is the AWS service rule that decided instead of the policies
+	// (Reason then gives its text), or that refuses the request too when an
+	// explicit deny decided; RuleNone for almost every request.
+	Rule ServiceRule
 }
 
 // Reset clears d, keeping its buffers.
 func (d *Decision) Reset() {
-	d.Result, d.Reason = ImplicitlyDenied, ""
+	d.Result, d.Reason, d.Rule = ImplicitlyDenied, "", RuleNone
 	d.Allows, d.Denies = d.Allows[:0], d.Denies[:0]
 }
 
@@ -142,6 +146,9 @@ type evalState struct {
 // Evaluate decides req against the set, following the AWS IAM User Guide,
 // "Policy evaluation logic" (reference_policies_evaluation-logic). d may be
 // nil when no explanation is needed; otherwise it is reset and filled.
+// After the policies, the few AWS service rules that decide regardless of
+// them apply (ServiceRule: calls that need no permission, resources only
+// AWS may change).
 // Evaluate only reads the set and the request: goroutines may share them,
 // each with its own Decision.
 func (s *Set) Evaluate(req *Request, d *Decision) Result {
@@ -153,6 +160,16 @@ func (s *Set) Evaluate(req *Request, d *Decision) Result {
 		d.Reset()
 	}
 	r, why := s.decide(&e)
+	// Service rules exist only for iam:, kms: and sts: actions: every other
+	// request pays this one comparison.
+	if e.colon == 3 {
+		if rule := serviceRule(&e.pi, req.Action, req.Resource); rule != RuleNone {
+			r, why = applyRule(rule, r, why)
+			if d != nil {
+				d.Rule = rule
+			}
+		}
+	}
 	if d != nil {
 		d.Result, d.Reason = r, why
 	}
@@ -197,7 +214,8 @@ func (s *Set) decide(e *evalState) (Result, string) {
 	}
 	boundaryOK := len(s.Boundary) == 0 || bAllow
 	sessionOK := len(s.Session) == 0 || sAllow
-	sameAccount := e.req.ResourceAccount == "" || e.pi.account == "" || e.req.ResourceAccount == e.pi.account
+	sameAccount := e.req.ResourceAccount == "" || e.pi.account == "" || e.req.ResourceAccount == e.pi.account ||
+		e.req.ResourceAccount == "aws"
 	if sameAccount {
 		// Same account, resource-based policy (reference_policies_evaluation-logic
 		// and access_policies_boundaries): a policy naming the IAM user or

@@ -21,6 +21,7 @@ var (
 	ErrDuplicate       = errors.New("duplicate")
 	ErrUnknownOperator = errors.New("unknown condition operator")
 	ErrWrongLayer      = errors.New("element not allowed in this kind of policy")
+	ErrUnsupported     = errors.New("not supported by AWS")
 )
 
 // ParseError says which field of a policy document is wrong and where.

@@ -10,7 +10,10 @@
 // intersected with a permissions boundary and a session policy when present.
 // Cross-account requests need both the identity side and the resource policy.
 // Role trust policies and KMS key policies must allow even in the same account
-// (Set.ResourcePolicyRequired, RequiresResourcePolicy).
+// (Set.ResourcePolicyRequired, RequiresResourcePolicy). A few AWS service
+// rules decide besides the policies (ServiceRule, Decision.Rule):
+// sts:GetCallerIdentity needs no permission, and no customer principal may
+// change AWS-managed policies, /aws-reserved/ roles or alias/aws/ KMS aliases.
 //
 // Use: Parse (or CompileJSON) each document once, Compile it with a name used
 // in explanations, gather the compiled policies in a Set, and call

@@ -15,7 +15,7 @@ type PrincipalMatch uint8
 const (
 	PrincipalNoMatch PrincipalMatch = iota
 	PrincipalAccount                // the account root or bare account id
-	PrincipalRole                   // the role whose session is calling
+	PrincipalRole                   // the role whose session is calling (or the role ARN given as the caller)
 	PrincipalExact                  // the caller itself, or "*"
 )
 
@@ -193,11 +193,12 @@ func (ps *principalSet) match(pi *principalInfo) PrincipalMatch {
 				m = PrincipalAccount
 			}
 		case entRole:
+			// A role acts only through its sessions: a caller given as the
+			// role ARN is one of them, so naming the role matches it as it
+			// matches a session, and the boundary and session policy
+			// still limit the grant.
 			if (pi.kind == pkSession || pi.kind == pkRole) && e.account == pi.account && e.name == pi.roleName {
 				m = PrincipalRole
-				if pi.kind == pkRole {
-					m = PrincipalExact
-				}
 			}
 		case entExact:
 			if e.name == pi.arn {
@@ -234,19 +235,21 @@ func (ps *principalSet) excludes(pi *principalInfo) bool {
 		case entAccount:
 			acct = acct || e.account == pi.account
 		case entRole:
-			if e.account == pi.account && e.name == pi.roleName {
-				role = role || pi.kind == pkSession
-				self = self || pi.kind == pkRole
-			}
+			role = role || (e.account == pi.account && e.name == pi.roleName)
 		case entExact:
 			self = self || e.name == pi.arn
 		}
 	}
-	if pi.kind == pkRoot {
+	switch pi.kind {
+	case pkRoot:
 		return acct
-	}
-	if pi.kind == pkSession {
+	case pkSession:
 		return acct && role && self
+	case pkRole:
+		// A caller given as the role ARN is a session of the role whose
+		// session ARN no policy lists: the account and the role alone do
+		// not exclude it, as they do not exclude such a session.
+		return false
 	}
 	return acct && self
 }

@@ -246,15 +246,21 @@ func appendNonNil(ps []*policy.Policy, p *policy.Policy) []*policy.Policy {
 // Outcome is the report of one case, one JSON line in `iamd simulate
 // --cases`.
 type Outcome struct {
-	ID       string   `json:"id,omitempty"`
-	Name     string   `json:"name,omitempty"`
-	Decision string   `json:"decision"`
-	Expected string   `json:"expected"`
-	Pass     bool     `json:"pass"`
-	Error    string   `json:"error,omitempty"`
-	Reason   string   `json:"reason,omitempty"`
-	Allows   []string `json:"allows,omitempty"`
-	Denies   []string `json:"denies,omitempty"`
+	ID       string `json:"id,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Decision string `json:"decision"`
+	Expected string `json:"expected"`
+	Pass     bool   `json:"pass"`
+	Error    string `json:"error,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	// Rule names the AWS service rule that decided (policy.ServiceRule),
+	// when one did.
+	Rule   string   `json:"rule,omitempty"`
+	Allows []string `json:"allows,omitempty"`
+	Denies []string `json:"denies,omitempty"`
+	// Warnings say what makes the request unlike a real one
+	// (policy.Request.Warnings); the case is decided anyway.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Run evaluates one case. A case whose policies do not compile has
@@ -273,7 +279,10 @@ func Run(c *Case) Outcome {
 	}
 	var d policy.Decision
 	set.Evaluate(req, &d)
-	out.Decision, out.Reason = d.Result.String(), d.Reason
+	out.Decision, out.Reason, out.Warnings = d.Result.String(), d.Reason, req.Warnings()
+	if d.Rule != policy.RuleNone {
+		out.Rule = d.Rule.String()
+	}
 	for _, r := range d.Allows {
 		out.Allows = append(out.Allows, r.String())
 	}
