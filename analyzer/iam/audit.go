@@ -146,7 +146,7 @@ func Audit(cat *catalog.Catalog, acct *Account, opts AuditOptions) ([]Finding, e
 		admin := false
 		if p.Kind != KindRoot {
 			var f *Finding
-			admin, f = fullAdmin(acct, p, gs, cat)
+			admin, f = fullAdmin(acct, p, gs)
 			if f != nil {
 				out = append(out, *f)
 			}
@@ -185,15 +185,17 @@ func Audit(cat *catalog.Catalog, acct *Account, opts AuditOptions) ([]Finding, e
 	return out, nil
 }
 
-// fullAdmin reports a granted set that holds every catalog action on every
-// resource without conditions, and AdministratorAccess attached directly or
-// through a group (even when its document is not in the snapshot).
-func fullAdmin(acct *Account, p *Principal, gs *GrantedSet, cat *catalog.Catalog) (bool, *Finding) {
+// fullAdmin reports a granted set that holds every grantable catalog action
+// on every resource without conditions (every resource a customer may touch:
+// the AWS rules that refuse some resources to everyone do not count), and
+// AdministratorAccess attached directly or through a group (even when its
+// document is not in the snapshot).
+func fullAdmin(acct *Account, p *Principal, gs *GrantedSet) (bool, *Finding) {
 	var ev []string
-	effective := gs.Len() == cat.Len() && gs.Len() > 0
+	effective := gs.Len() == gs.grantable && gs.Len() > 0
 	if effective {
 		for _, c := range gs.classes {
-			if !c.g.AllResources || c.g.Conditional {
+			if !(c.g.AllResources || c.awsRuleOnly) || c.g.Conditional {
 				effective = false
 			}
 		}

@@ -12,14 +12,28 @@ import (
 
 // Narrowing is a statement that limits a granted action without removing
 // it: a Deny with conditions or on specific resources, a boundary or SCP
-// that allows the action only on some resources or under conditions.
+// that allows the action only on some resources or under conditions; or an
+// AWS service rule that refuses the action on resources only AWS may change
+// (Kind NarrowAWSRule, Rule set, Statement zero).
 type Narrowing struct {
 	Statement policy.StatementRef
 	// Kind is one of the Narrow… constants.
 	Kind string
 	// Resources are the statement's Resource patterns (NotResource
-	// patterns are prefixed with "not ").
+	// patterns are prefixed with "not "); for an AWS rule, the refused
+	// resources, prefixed with "not ".
 	Resources []string `json:",omitempty"`
+	// Rule names the AWS service rule (policy.ServiceRule) of a
+	// NarrowAWSRule narrowing.
+	Rule string `json:",omitempty"`
+}
+
+// Source names what narrows: the statement, or the AWS rule.
+func (n Narrowing) Source() string {
+	if n.Kind == NarrowAWSRule {
+		return "AWS rule " + n.Rule
+	}
+	return n.Statement.String()
 }
 
 // Kinds of Narrowing.
@@ -32,6 +46,11 @@ const (
 	NarrowSCPCondition       = "scp-condition"
 	NarrowRCPDeny            = "rcp-deny"
 	NarrowResourceIsVariable = "deny-resource-uses-variables"
+	// NarrowAWSRule: AWS refuses the action on some resources to every
+	// customer principal whatever the policies allow (AWS-managed
+	// policies, /aws-reserved/ roles, alias/aws/ KMS aliases;
+	// policy.Refusals).
+	NarrowAWSRule = "aws-refuses"
 )
 
 // Grant is one action granted to a principal.
@@ -69,11 +88,17 @@ type GrantedSet struct {
 	cat     *catalog.Catalog
 	bits    bitset
 	classes []*grantClass
+	// grantable is how many catalog actions any policy can grant (the
+	// catalog less the calls that need no permission).
+	grantable int
 }
 
 type grantClass struct {
 	bits bitset
 	g    Grant // Action and ID unset
+	// awsRuleOnly: AllResources would hold but for resources that AWS
+	// refuses to every customer principal.
+	awsRuleOnly bool
 }
 
 // Len returns the number of granted actions.
@@ -179,6 +204,21 @@ type Granter struct {
 	wildcardOnly bitset
 	bySegment    map[string]bitset
 	anySegment   bitset
+
+	// noPermission holds the calls that need no permission
+	// (sts:GetCallerIdentity; sts:GetSessionToken, which a user calls
+	// whatever its policies say and a role cannot call at all): they are
+	// no part of any granted set. refusals are the AWS rules that refuse
+	// actions on some resources to every customer principal.
+	noPermission bitset
+	refusals     []refusal
+}
+
+// refusal is a policy.Refusal over catalog ids.
+type refusal struct {
+	policy.Refusal
+	bits bitset
+	not  []string // the refused resource patterns, prefixed with "not "
 }
 
 // NewGranter returns a Granter for the account; org may be nil (no
@@ -195,6 +235,24 @@ func NewGranter(cat *catalog.Catalog, acct *Account, org *Org) (*Granter, error)
 	g.all = newBitset(cat.Len())
 	for i := range cat.Len() {
 		g.all.set(i)
+	}
+	g.noPermission = newBitset(cat.Len())
+	for _, a := range []string{"sts:GetCallerIdentity", "sts:GetSessionToken"} {
+		if id, ok := cat.ID(a); ok {
+			g.noPermission.set(id)
+		}
+	}
+	for _, r := range policy.Refusals() {
+		rf := refusal{Refusal: r, bits: newBitset(cat.Len())}
+		for _, a := range r.Actions {
+			if id, ok := cat.ID(a); ok {
+				rf.bits.set(id)
+			}
+		}
+		for _, res := range r.Resources {
+			rf.not = append(rf.not, "not "+res)
+		}
+		g.refusals = append(g.refusals, rf)
 	}
 	return g, nil
 }
@@ -303,6 +361,15 @@ func (g *Granter) All() []*GrantedSet {
 // every resource without conditions removes an action; one on specific
 // resources or with conditions only narrows it. Session policies and
 // resource-based policies are outside the principal's own set.
+//
+// The AWS service rules (policy.ServiceRule) apply too: an action that AWS
+// refuses on some resources to every customer principal (deleting an
+// AWS-managed policy, changing an /aws-reserved/ role, an alias/aws/ KMS
+// alias) is narrowed by a NarrowAWSRule narrowing and loses AllResources,
+// and removed when every grant of it reaches only such resources. Calls
+// that need no permission (sts:GetCallerIdentity, sts:GetSessionToken) are
+// in no set: AWS answers them whatever the policies say, and ingest counts
+// them as permissionless rather than as usage.
 func (g *Granter) Granted(p *Principal) *GrantedSet {
 	var pols []*policy.Policy
 	var unknown []string
@@ -323,13 +390,15 @@ func (g *Granter) Granted(p *Principal) *GrantedSet {
 	// (orgs_manage_policies_scps: "SCPs do not affect service-linked
 	// roles"; orgs_manage_policies_rcps likewise).
 	org := !p.ServiceLinked()
+	// org is false exactly for service-linked roles, which also matters
+	// to the AWS rules: the key tells them apart.
 	key := policyKey(pols, boundary, org)
 	if s, ok := g.cache[key]; ok {
 		c := *s
 		c.Principal, c.Kind, c.Unknown = p.ARN, p.Kind, unknown
 		return &c
 	}
-	s := g.compute(pols, boundary, org)
+	s := g.compute(pols, boundary, org, p.ServiceLinked())
 	s.Principal, s.Kind, s.Unknown = p.ARN, p.Kind, unknown
 	g.cache[key] = s
 	return s
@@ -369,8 +438,9 @@ func (g *Granter) collect(pols []*policy.Policy, layer policy.Layer, level int, 
 }
 
 // compute builds the set of pols under boundary, and under the
-// organization's SCPs and RCPs when org is set.
-func (g *Granter) compute(pols []*policy.Policy, boundary *policy.Policy, org bool) *GrantedSet {
+// organization's SCPs and RCPs when org is set; serviceLinked exempts the
+// set from the AWS rules that do not refuse service-linked roles.
+func (g *Granter) compute(pols []*policy.Policy, boundary *policy.Policy, org, serviceLinked bool) *GrantedSet {
 	unknownPats := map[string]bool{}
 	s := &GrantedSet{cat: g.cat}
 	id := g.collect(pols, policy.LayerIdentity, 0, unknownPats)
@@ -424,6 +494,29 @@ func (g *Granter) compute(pols []*policy.Policy, boundary *policy.Policy, org bo
 		}
 	}
 	partial = append(partial, rcpDenies...)
+	// AWS service rules: calls that need no permission are no grant, and
+	// an action that some layer allows only on resources that AWS refuses
+	// to every customer (arn:aws:iam::aws:policy/*, …) is not granted.
+	allowed.andNot(g.noPermission)
+	layers := append([]layerStmts{id}, scps...)
+	if bnd != nil {
+		layers = append(layers, *bnd)
+	}
+	refusals := g.refusalsFor(serviceLinked)
+	for _, r := range refusals {
+		r.bits.each(func(a int) {
+			if !allowed.has(a) {
+				return
+			}
+			for _, l := range layers {
+				if !reachesBeyond(l.allows, a, r) {
+					allowed[a>>6] &^= 1 << (uint(a) & 63)
+					return
+				}
+			}
+		})
+	}
+	s.grantable = g.all.count() - g.noPermission.count()
 	s.bits = allowed
 	for u := range unknownPats {
 		s.UnknownPatterns = append(s.UnknownPatterns, u)
@@ -443,14 +536,21 @@ func (g *Granter) compute(pols []*policy.Policy, boundary *policy.Policy, org bo
 		relevant = append(relevant, l.allows...)
 	}
 	relevant = append(relevant, partial...)
-	classes := []bitset{allowed.clone()}
+	splitters := make([]bitset, 0, len(relevant)+len(g.refusals))
 	for _, si := range relevant {
-		if allowed.subsetOf(si.bits) {
+		splitters = append(splitters, si.bits)
+	}
+	for _, r := range refusals {
+		splitters = append(splitters, r.bits)
+	}
+	classes := []bitset{allowed.clone()}
+	for _, sb := range splitters {
+		if allowed.subsetOf(sb) {
 			continue // covers everything: splits nothing
 		}
 		next := classes[:0:0]
 		for _, c := range classes {
-			in, out, anyIn, anyOut := c.split(si.bits)
+			in, out, anyIn, anyOut := c.split(sb)
 			switch {
 			case anyIn && anyOut:
 				next = append(next, in, out)
@@ -461,9 +561,66 @@ func (g *Granter) compute(pols []*policy.Policy, boundary *policy.Policy, org bo
 		classes = next
 	}
 	for _, c := range classes {
-		s.classes = append(s.classes, &grantClass{bits: c, g: describe(c, id, bnd, scps, partial)})
+		gc := &grantClass{bits: c, g: describe(c, id, bnd, scps, partial)}
+		applyRefusals(gc, refusals)
+		s.classes = append(s.classes, gc)
 	}
 	return s
+}
+
+// reachesBeyond reports whether some Allow of a layer that covers action
+// a has a Resource pattern reaching beyond the resources r refuses.
+func reachesBeyond(allows []*stmtInfo, a int, r *refusal) bool {
+	for _, si := range allows {
+		if !si.bits.has(a) {
+			continue
+		}
+		for _, p := range si.res {
+			if !r.CoversPattern(p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// refusalsFor returns the AWS rules that apply to a principal.
+func (g *Granter) refusalsFor(serviceLinked bool) []*refusal {
+	out := make([]*refusal, 0, len(g.refusals))
+	for i := range g.refusals {
+		if r := &g.refusals[i]; !serviceLinked || !r.ServiceLinkedExempt {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// applyRefusals narrows a class of actions that an AWS rule refuses on some
+// resources: its resource patterns lose those that reach only refused
+// resources, and it is no longer granted on all resources.
+func applyRefusals(gc *grantClass, refusals []*refusal) {
+	probe := -1
+	gc.bits.each(func(i int) {
+		if probe < 0 {
+			probe = i
+		}
+	})
+	for _, r := range refusals {
+		if !r.bits.has(probe) {
+			continue
+		}
+		gr := &gc.g
+		gc.awsRuleOnly = gr.AllResources
+		gr.AllResources = false
+		var keep []string
+		for _, p := range gr.Resources {
+			if !r.CoversPattern(p) {
+				keep = append(keep, p)
+			}
+		}
+		gr.Resources = keep
+		gr.Narrowed = append(gr.Narrowed, Narrowing{Kind: NarrowAWSRule, Rule: r.Rule.String(), Resources: r.not})
+	}
 }
 
 // describe computes the grant attributes shared by every action of a class.
