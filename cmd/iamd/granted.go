@@ -117,7 +117,10 @@ groups), the permissions boundary, organization SCPs (--org) and explicit
 denies. Each action shows its resource scope, whether it depends on
 conditions, the statements that grant it and those that narrow it (a Deny
 on specific resources or with conditions, a boundary or SCP on some
-resources).
+resources, or an AWS rule: AWS-managed policies, /aws-reserved/ roles and
+alias/aws/ KMS aliases are refused to every customer principal). Calls that
+need no permission (sts:GetCallerIdentity, sts:GetSessionToken) are never
+listed.
 
 --iam is the JSON of "aws iam get-account-authorization-details" (or an
 iamd snapshot); --live reads the same from the AWS IAM API instead
@@ -269,8 +272,10 @@ type grantJSON struct {
 }
 
 type narrowingJSON struct {
+	// Statement names the narrowing statement, or "AWS rule <name>".
 	Statement string   `json:"statement"`
 	Kind      string   `json:"kind"`
+	Rule      string   `json:"rule,omitempty"`
 	Resources []string `json:"resources,omitempty"`
 }
 
@@ -282,7 +287,7 @@ func writeGrantedJSON(w io.Writer, gs *iam.GrantedSet, grants []iam.Grant) error
 			gj.Allows = append(gj.Allows, r.String())
 		}
 		for _, n := range g.Narrowed {
-			gj.Narrowed = append(gj.Narrowed, narrowingJSON{Statement: n.Statement.String(), Kind: n.Kind, Resources: n.Resources})
+			gj.Narrowed = append(gj.Narrowed, narrowingJSON{Statement: n.Source(), Kind: n.Kind, Rule: n.Rule, Resources: n.Resources})
 		}
 		out.Grants = append(out.Grants, gj)
 	}
@@ -310,7 +315,11 @@ func writeGrantedTable(w io.Writer, gs *iam.GrantedSet, grants []iam.Grant) erro
 			by = append(by, r.String())
 		}
 		for _, n := range g.Narrowed {
-			nb = append(nb, n.Kind+": "+n.Statement.String())
+			src := n.Kind + ": " + n.Source()
+			if n.Kind == iam.NarrowAWSRule {
+				src += " (" + strings.Join(n.Resources, ", ") + ")"
+			}
+			nb = append(nb, src)
 		}
 		res := strings.Join(g.Resources, ",")
 		if g.AllResources {

@@ -60,6 +60,18 @@ func TestGrantedCommand(t *testing.T) {
 			args:     []string{"--principal", "two-keys", "--service", "ec2"},
 			contains: []string{"granted actions: 0"},
 		},
+		{
+			name: "admin is refused AWS's own resources",
+			args: []string{"--principal", "admin-via-group", "--service", "iam"},
+			contains: []string{"aws-refuses: AWS rule aws-managed-policy-read-only (not arn:*:iam::aws:policy/*)",
+				"aws-refuses: AWS rule aws-reserved-role-protected (not arn:*:iam::*:role/aws-reserved/*)"},
+		},
+		{
+			name:     "calls that need no permission are not listed",
+			args:     []string{"--principal", "admin-via-group", "--service", "sts"},
+			contains: []string{"sts:AssumeRole"},
+			absent:   []string{"sts:GetCallerIdentity", "sts:GetSessionToken"},
+		},
 		{name: "unknown principal", args: []string{"--principal", "nobody"}, wantErr: `--principal "nobody": no such principal`},
 		{name: "unknown service", args: []string{"--principal", "two-keys", "--service", "nosuch"}, wantErr: `--service "nosuch": unknown service prefix`},
 		{name: "bad format", args: []string{"--principal", "two-keys", "--format", "xml"}, wantErr: `--format "xml"`},

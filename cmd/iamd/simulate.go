@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/iamd/iamd/analyzer/catalog"
 	"github.com/iamd/iamd/analyzer/policy"
 	"github.com/iamd/iamd/analyzer/policy/policycase"
 )
@@ -54,6 +55,16 @@ Organization policies: each --scp/--rcp is one level, root first; several
 policy files on one level are separated by commas (--scp root.json,ou.json is
 one level with two policies; --scp root.json --scp ou.json two levels).
 
+A request names one resource. A --resource that contains "*" is matched
+literally, not as a pattern of resources, and "*" itself fits only actions
+without a resource type: simulate warns on stderr in both cases (to see on
+which resources a principal is granted an action, use "iamd granted").
+
+A few calls are decided by an AWS rule besides the policies, and the reason
+names it: sts:GetCallerIdentity needs no permission, even under an explicit
+deny; changing AWS-managed policies, /aws-reserved/ (IAM Identity Center)
+roles or alias/aws/ KMS aliases is refused to every customer principal.
+
 With --cases FILE, run a JSON array of cases (the cases.json format) instead:
 one JSON line per case, then "N passed, N failed"; exit status 1 when any case
 fails.`
@@ -69,7 +80,7 @@ func newSimulateCmd() *cobra.Command {
 			if o.cases != "" {
 				return runSimulateCases(cmd.OutOrStdout(), o.cases)
 			}
-			return runSimulate(cmd.OutOrStdout(), &o)
+			return runSimulate(cmd.OutOrStdout(), cmd.ErrOrStderr(), &o)
 		},
 	}
 	f := cmd.Flags()
@@ -104,7 +115,7 @@ func runSimulateCases(w io.Writer, path string) error {
 	return nil
 }
 
-func runSimulate(w io.Writer, o *simulateOptions) error {
+func runSimulate(w, errw io.Writer, o *simulateOptions) error {
 	if o.format != "table" && o.format != "json" {
 		return fmt.Errorf("--format %q: want table or json", o.format)
 	}
@@ -120,12 +131,45 @@ func runSimulate(w io.Writer, o *simulateOptions) error {
 		return err
 	}
 	set.ResourcePolicyRequired = policy.RequiresResourcePolicy(req.Action, req.Resource)
+	warnings, err := requestWarnings(req)
+	if err != nil {
+		return err
+	}
+	for _, wn := range warnings {
+		fmt.Fprintln(errw, "warning: "+wn)
+	}
 	var d policy.Decision
 	set.Evaluate(req, &d)
 	if o.format == "json" {
-		return writeDecisionJSON(w, &d)
+		return writeDecisionJSON(w, &d, warnings)
 	}
 	return writeDecisionTable(w, &d)
+}
+
+// requestWarnings says what makes the request unlike a real one: a resource
+// with "*" in it (matched literally), or "*" for an action that acts on a
+// resource type, where a real request names the resource.
+func requestWarnings(req *policy.Request) ([]string, error) {
+	warnings := req.Warnings()
+	if len(warnings) > 0 {
+		warnings[len(warnings)-1] += ` (to see on which resources an action is granted, use "iamd granted")`
+	}
+	if req.Resource != "*" {
+		return warnings, nil
+	}
+	cat, err := catalog.Load()
+	if err != nil {
+		return nil, fmt.Errorf("load action catalog: %w", err)
+	}
+	if a, ok := cat.Lookup(req.Action); ok && !a.WildcardOnly() {
+		var types []string
+		for _, r := range a.Resources {
+			types = append(types, r.Type)
+		}
+		warnings = append(warnings, fmt.Sprintf(`--resource is "*" but %s acts on a resource (%s): a real request names its ARN, and only statements whose Resource matches "*" apply to this one`,
+			a.FullName(), strings.Join(types, ", ")))
+	}
+	return warnings, nil
 }
 
 func loadSimulateSet(o *simulateOptions) (*policy.Set, error) {
@@ -287,13 +331,19 @@ func refsJSON(refs []policy.StatementRef) []refJSON {
 	return out
 }
 
-func writeDecisionJSON(w io.Writer, d *policy.Decision) error {
+func writeDecisionJSON(w io.Writer, d *policy.Decision, warnings []string) error {
 	out := struct {
 		Decision string    `json:"decision"`
 		Reason   string    `json:"reason"`
+		Rule     string    `json:"rule,omitempty"`
+		RuleDoc  string    `json:"ruleDoc,omitempty"`
 		Allows   []refJSON `json:"allows"`
 		Denies   []refJSON `json:"denies"`
-	}{d.Result.String(), d.Reason, refsJSON(d.Allows), refsJSON(d.Denies)}
+		Warnings []string  `json:"warnings,omitempty"`
+	}{Decision: d.Result.String(), Reason: d.Reason, Allows: refsJSON(d.Allows), Denies: refsJSON(d.Denies), Warnings: warnings}
+	if d.Rule != policy.RuleNone {
+		out.Rule, out.RuleDoc = d.Rule.String(), d.Rule.Doc()
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(out); err != nil {
@@ -306,6 +356,9 @@ func writeDecisionTable(w io.Writer, d *policy.Decision) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "decision:\t%s\n", d.Result)
 	fmt.Fprintf(tw, "reason:\t%s\n", d.Reason)
+	if d.Rule != policy.RuleNone {
+		fmt.Fprintf(tw, "rule:\t%s (%s)\n", d.Rule, d.Rule.Doc())
+	}
 	if len(d.Allows)+len(d.Denies) > 0 {
 		fmt.Fprintln(tw, "\nEFFECT\tLAYER\tPOLICY\tSTATEMENT")
 		for _, refs := range [][]policy.StatementRef{d.Denies, d.Allows} {

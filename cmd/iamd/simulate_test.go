@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -216,5 +218,121 @@ func TestParseContextFlags(t *testing.T) {
 				t.Errorf("got %s %v multi=%v, want %s %v multi=%v", v.Type, v.Values, v.Multi, tt.typ, tt.vals, tt.multi)
 			}
 		})
+	}
+}
+
+// runIamdSplit runs the root command in-process with stdout and stderr
+// apart.
+func runIamdSplit(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	root := newRootCmd()
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetArgs(args)
+	err = root.Execute()
+	return out.String(), errb.String(), err
+}
+
+func writeTemp(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestSimulateRulesAndWarnings: the reason and the rule line name the AWS
+// rule that decided (an explicit deny still wins), and a request resource
+// that is not one real resource draws a warning on stderr while the
+// decision is still printed.
+func TestSimulateRulesAndWarnings(t *testing.T) {
+	alice := "arn:aws:iam::111111111111:user/alice"
+	denyIAM := writeTemp(t, "deny-iam.json", `{"Version":"2012-10-17","Statement":{"Sid":"NoPolicyDeletes","Effect":"Deny","Action":"iam:DeletePolicy","Resource":"*"}}`)
+	tests := []struct {
+		name             string
+		args             []string
+		decision, reason string
+		rule             string
+		warning          string // "" = no warning
+	}{
+		{"managed policy refused", []string{"--action", "iam:DeletePolicy", "--resource", "arn:aws:iam::aws:policy/ReadOnlyAccess", "--identity", simTestdata + "admin.json"},
+			"ImplicitlyDenied", policy.ReasonAWSManagedPolicy, "aws-managed-policy-read-only", ""},
+		{"managed policy, explicit deny", []string{"--action", "iam:DeletePolicy", "--resource", "arn:aws:iam::aws:policy/ReadOnlyAccess", "--identity", simTestdata + "admin.json", "--identity", denyIAM},
+			"ExplicitlyDenied", policy.ReasonExplicitDeny, "aws-managed-policy-read-only", ""},
+		{"caller identity under a deny", []string{"--action", "sts:GetCallerIdentity", "--identity", writeTemp(t, "deny-all.json", `{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"*","Resource":"*"}}`)},
+			"Allowed", policy.ReasonGetCallerIdentity, "get-caller-identity-needs-no-permission", ""},
+		{"wildcard in the resource", []string{"--action", "s3:GetObject", "--resource", "arn:aws:s3:::bucket1/*", "--identity", simTestdata + "admin.json"},
+			"Allowed", policy.ReasonIdentityAllow, "", `resource "arn:aws:s3:::bucket1/*" contains "*"`},
+		{"star for an action on a resource", []string{"--action", "s3:GetObject", "--identity", simTestdata + "admin.json"},
+			"Allowed", policy.ReasonIdentityAllow, "", `--resource is "*" but s3:GetObject acts on a resource (`},
+		{"star for an action without resource type", []string{"--action", "s3:ListAllMyBuckets", "--identity", simTestdata + "admin.json"},
+			"Allowed", policy.ReasonIdentityAllow, "", ""},
+		{"one named resource", []string{"--action", "s3:GetObject", "--resource", "arn:aws:s3:::bucket1/a.txt", "--identity", simTestdata + "admin.json"},
+			"Allowed", policy.ReasonIdentityAllow, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, err := runIamdSplit(t, append([]string{"simulate", "--principal", alice}, tt.args...)...)
+			if err != nil {
+				t.Fatalf("simulate: %v\n%s%s", err, out, errOut)
+			}
+			if got := firstField(out, "decision:"); got != tt.decision {
+				t.Errorf("decision=%q, want %q\n%s", got, tt.decision, out)
+			}
+			if got := firstField(out, "reason:"); got != tt.reason {
+				t.Errorf("reason=%q, want %q", got, tt.reason)
+			}
+			if got := firstField(out, "rule:"); !strings.HasPrefix(got, tt.rule) || (tt.rule == "") != (got == "") {
+				t.Errorf("rule line %q, want one naming %q", got, tt.rule)
+			}
+			if tt.warning == "" && errOut != "" || !strings.Contains(errOut, tt.warning) {
+				t.Errorf("stderr %q, want a warning containing %q", errOut, tt.warning)
+			}
+			if strings.Contains(out, "warning") {
+				t.Errorf("warning on stdout: %s", out)
+			}
+		})
+	}
+	out, _, err := runIamdSplit(t, "simulate", "--format", "json", "--principal", alice, "--action", "s3:GetObject", "--resource", "arn:aws:s3:::b/*", "--identity", simTestdata+"admin.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Decision string
+		Warnings []string
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got.Decision != "Allowed" || len(got.Warnings) != 1 {
+		t.Errorf("JSON %s (err %v), want Allowed with one warning", out, err)
+	}
+}
+
+// TestSimulateRejectsNotPrincipalAllow pins the decision on NotPrincipal
+// with Allow in a resource-based policy: an error naming the statement, not
+// a guess.
+func TestSimulateRejectsNotPrincipalAllow(t *testing.T) {
+	rp := writeTemp(t, "bucket.json", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::111111111111:user/bob"},"Action":"s3:GetObject","Resource":"*"}]}`)
+	_, _, err := runIamdSplit(t, "simulate", "--principal", "arn:aws:iam::111111111111:user/alice", "--action", "s3:GetObject",
+		"--resource", "arn:aws:s3:::b/x", "--resource-policy", rp)
+	if err == nil || !errors.Is(err, policy.ErrUnsupported) || !strings.Contains(err.Error(), "Statement[0].NotPrincipal") {
+		t.Fatalf("err=%v, want ErrUnsupported at Statement[0].NotPrincipal", err)
+	}
+}
+
+// TestSimulateSharedDocCases runs the AWS IAM User Guide cases through the
+// command: every one passes.
+func TestSimulateSharedDocCases(t *testing.T) {
+	const shared = "../../../shared/testdata/policy-eval/aws-iam-user-guide/cases.json"
+	if _, err := os.Stat(shared); err != nil {
+		t.Skipf("AWS IAM User Guide cases: shared test data not found at %s", shared)
+	}
+	out, err := runIamd(t, "simulate", "--cases", shared)
+	if err != nil {
+		t.Fatalf("simulate --cases: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if got, want := lines[len(lines)-1], "78 passed, 0 failed"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
 	}
 }
