@@ -13,5 +13,5 @@ func ExampleGenerateOne() {
 	c := difftest.GenerateOne(20261123, 4)
 	o := policycase.Run(&c)
 	fmt.Println(c.Label(), c.Request.Action, o.Decision)
-	// Output: gen/20261123/4 s3:GetObject ImplicitlyDenied
+	// Output: gen/20261123/4 iam:PassRole ImplicitlyDenied
 }

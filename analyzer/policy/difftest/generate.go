@@ -28,6 +28,13 @@ type action struct {
 	resourcePolicy bool
 	// listKeys are service keys of type ArrayOfString for this action.
 	listKeys []string
+	// resourceAccount, when set, gives the account that owns a resource
+	// made by arn (AWS-managed policies belong to "aws").
+	resourceAccount func(g *gen, arn string) string
+	// trust marks sts:AssumeRole: the resource policy is the role's trust
+	// policy, which has no Resource element and always exists; a KMS key
+	// (keyPolicy) always has its key policy too.
+	trust, keyPolicy bool
 }
 
 func s3Object(g *gen, _ string) string {
@@ -47,12 +54,53 @@ func iamUser(g *gen, account string) string {
 	return "arn:aws:iam::" + account + ":user/" + g.pick(userNames)
 }
 
-// vocabulary avoids kms:* and sts:* on purpose: the reference gives KMS key
-// policies and STS trust policies service-specific trust rules (its
-// KmsServiceAuthorizer/StsServiceAuthorizer) that are outside the general
-// evaluation logic both engines share. It also avoids IAM actions on
-// AWS-managed policies and aws-reserved roles, which the reference denies by
-// a service rule.
+// iamPolicy is an AWS-managed policy (which no customer may change) or a
+// customer-managed one.
+func iamPolicy(g *gen, account string) string {
+	if g.chance(0.6) {
+		return "arn:aws:iam::aws:policy/" + g.pick([]string{"ReadOnlyAccess", "AdministratorAccess", "job-function/Billing"})
+	}
+	return "arn:aws:iam::" + account + ":policy/" + g.pick([]string{"team-read", "aws-like-name"})
+}
+
+// policyAccount gives an AWS-managed policy the account "aws" half of the
+// time, as its ARN does, and the caller's account otherwise.
+func policyAccount(g *gen, arn string) string {
+	if strings.HasPrefix(arn, "arn:aws:iam::aws:") && g.chance(0.5) {
+		return "aws"
+	}
+	return g.resAc
+}
+
+// iamRole is an IAM Identity Center role under /aws-reserved/ (only AWS may
+// change it) or an ordinary role.
+func iamRole(g *gen, account string) string {
+	if g.chance(0.6) {
+		return "arn:aws:iam::" + account + ":role/aws-reserved/sso.amazonaws.com/" + g.pick([]string{"AWSReservedSSO_Admin_0a1b2c3d", "eu-west-1/AWSReservedSSO_Read_4e5f"})
+	}
+	return "arn:aws:iam::" + account + ":role/" + g.pick([]string{"Dev", "app/worker", "team/aws-reserved/x"})
+}
+
+// trustedRole is a role to assume, in the account given.
+func trustedRole(g *gen, account string) string {
+	return "arn:aws:iam::" + account + ":role/" + g.pick([]string{"Dev", "Ops", "deploy/Target"})
+}
+
+// kmsKey is a customer managed KMS key.
+func kmsKey(g *gen, account string) string {
+	return "arn:aws:kms:" + region + ":" + account + ":key/" + g.pick([]string{"1234abcd-12ab-34cd-56ef-1234567890ab", "0987dcba-09fe-87dc-65ba-ab0987654321"})
+}
+
+// kmsAlias is an alias of an AWS managed key (alias/aws/…, reserved) or a
+// customer alias.
+func kmsAlias(g *gen, account string) string {
+	return "arn:aws:kms:" + region + ":" + account + ":alias/" + g.pick([]string{"aws/s3", "aws/ebs", "team/app", "aws-like"})
+}
+
+// vocabulary is the general vocabulary: actions that only the general
+// evaluation logic decides. It has no kms: or sts: action: those, and the
+// IAM actions on AWS-managed policies and /aws-reserved/ roles, are in
+// ruleVocabulary, which a quarter of the cases draw from.
 func vocabulary() []action {
 	return []action{
 		{name: "s3:GetObject", arn: s3Object, resourcePolicy: true},
@@ -72,6 +120,38 @@ func vocabulary() []action {
 	}
 }
 
+// ruleVocabulary is the actions that AWS service rules decide besides the
+// policies (policy.ServiceRule): the calls that need no permission, the
+// IAM actions on AWS-managed policies and /aws-reserved/ roles, and the
+// KMS alias actions on alias/aws/ aliases, each also on ordinary resources
+// and beside the read actions the rules leave alone. None of these resources
+// carries a resource-based policy.
+func ruleVocabulary() []action {
+	return []action{
+		{name: "sts:GetCallerIdentity"},
+		{name: "sts:GetSessionToken"},
+		{name: "iam:DeletePolicy", arn: iamPolicy, resourceAccount: policyAccount},
+		{name: "iam:CreatePolicyVersion", arn: iamPolicy, resourceAccount: policyAccount},
+		{name: "iam:SetDefaultPolicyVersion", arn: iamPolicy, resourceAccount: policyAccount},
+		{name: "iam:TagPolicy", arn: iamPolicy, resourceAccount: policyAccount},
+		{name: "iam:GetPolicy", arn: iamPolicy, resourceAccount: policyAccount},
+		{name: "iam:UpdateAssumeRolePolicy", arn: iamRole},
+		{name: "iam:PutRolePolicy", arn: iamRole},
+		{name: "iam:DeleteRole", arn: iamRole},
+		{name: "iam:AttachRolePolicy", arn: iamRole},
+		{name: "iam:GetRole", arn: iamRole},
+		{name: "iam:PassRole", arn: iamRole},
+		{name: "kms:CreateAlias", arn: kmsAlias},
+		{name: "kms:DeleteAlias", arn: kmsAlias},
+		{name: "kms:UpdateAlias", arn: kmsAlias},
+		// Trust and key policies, which must allow even in the same
+		// account (policy.RequiresResourcePolicy).
+		{name: "sts:AssumeRole", arn: trustedRole, resourcePolicy: true, trust: true},
+		{name: "kms:Decrypt", arn: kmsKey, resourcePolicy: true, keyPolicy: true},
+		{name: "kms:Encrypt", arn: kmsKey, resourcePolicy: true, keyPolicy: true},
+	}
+}
+
 var (
 	buckets   = []string{"team-data", "logs-archive"}
 	userNames = []string{"alice", "bob"}
@@ -84,6 +164,8 @@ var (
 		"dynamodb:*Item", "dynamodb:GetItem", "dynamodb:Put*",
 		"sqs:*", "sqs:*Message", "sqs:SendMessage",
 		"iam:*User", "iam:GetUser", "iam:Create*", "ec2:Describe*", "ec2:DescribeInstances",
+		"iam:*", "iam:*Policy*", "iam:DeletePolicy", "iam:*Role*", "iam:Get*", "iam:Update*",
+		"kms:*", "kms:*Alias", "kms:DeleteAlias", "sts:*", "sts:Get*", "sts:GetCallerIdentity",
 	}
 	objectKeys = []string{"home/alice/notes.txt", "home/bob/a.txt", "public/index.html", "private/x.bin", "home/Alice/n.txt"}
 	teams      = []string{"dev", "ops", "Dev"}
@@ -107,11 +189,27 @@ type principal struct {
 	session  bool   // an assumed-role session (may carry a session policy)
 }
 
+// homePrincipals are the callers in the home account, for actions whose
+// resources have no resource-based policy (no cross-account access).
+func homePrincipals() []principal {
+	var out []principal
+	for _, p := range principals() {
+		if p.account == homeAccount {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func principals() []principal {
 	return []principal{
 		{arn: "arn:aws:iam::" + homeAccount + ":user/alice", account: homeAccount, username: "alice"},
 		{arn: "arn:aws:iam::" + homeAccount + ":user/bob", account: homeAccount, username: "bob"},
 		{arn: "arn:aws:sts::" + homeAccount + ":assumed-role/Dev/alice-session", account: homeAccount, role: "Dev", session: true},
+		// The role itself as the caller: it stands for a session of the
+		// role, so a resource policy naming the role is limited by the
+		// boundary exactly as for the session above.
+		{arn: "arn:aws:iam::" + homeAccount + ":role/Dev", account: homeAccount, role: "Dev"},
 		{arn: "arn:aws:iam::" + otherAccount + ":user/carol", account: otherAccount, username: "carol"},
 		{arn: "arn:aws:sts::" + otherAccount + ":assumed-role/Ops/ops-session", account: otherAccount, role: "Ops", session: true},
 	}
@@ -121,7 +219,9 @@ func principals() []principal {
 type gen struct {
 	r     *rand.Rand
 	acts  []action
+	rules []action
 	pals  []principal
+	home  []principal
 	act   action
 	pal   principal
 	resAc string
@@ -146,12 +246,16 @@ func Generate(seed uint64, n int) []Case {
 // GenerateOne makes case index of seed on its own, so a failing case can be
 // rebuilt without generating the ones before it.
 func GenerateOne(seed uint64, index int) Case {
-	g := &gen{r: rand.New(rand.NewPCG(seed, uint64(index))), acts: vocabulary(), pals: principals()}
+	g := &gen{r: rand.New(rand.NewPCG(seed, uint64(index))), acts: vocabulary(), rules: ruleVocabulary(), pals: principals(), home: homePrincipals()}
 	return g.build(fmt.Sprintf("gen/%d/%d", seed, index))
 }
 
 func (g *gen) build(name string) Case {
-	g.act = g.acts[g.r.IntN(len(g.acts))]
+	if g.chance(0.25) {
+		g.act = g.rules[g.r.IntN(len(g.rules))]
+	} else {
+		g.act = g.acts[g.r.IntN(len(g.acts))]
+	}
 	g.pal = g.pals[g.r.IntN(len(g.pals))]
 	// Mostly same-account; cross-account only where the resource side can
 	// have a policy at all.
@@ -160,7 +264,7 @@ func (g *gen) build(name string) Case {
 		g.resAc = otherAccount
 	}
 	if g.pal.account != homeAccount && !g.act.resourcePolicy {
-		g.pal = g.pals[g.r.IntN(3)]
+		g.pal = g.home[g.r.IntN(len(g.home))]
 	}
 	res := "*"
 	if g.act.arn != nil {
@@ -171,6 +275,9 @@ func (g *gen) build(name string) Case {
 	c.Request.Action = g.act.name
 	c.Request.Resource.Resource = res
 	c.Request.Resource.AccountID = g.resAc
+	if g.act.resourceAccount != nil {
+		c.Request.Resource.AccountID = g.act.resourceAccount(g, res)
+	}
 	c.Request.Context = g.context()
 
 	for n := g.r.IntN(3) + boolInt(g.chance(0.6)); n > 0; n-- {
@@ -182,7 +289,7 @@ func (g *gen) build(name string) Case {
 	if g.pal.session && g.chance(0.3) {
 		c.SessionPolicy = g.policy(res, layerSession)
 	}
-	if g.act.resourcePolicy && (g.resAc != g.pal.account || g.chance(0.45)) {
+	if g.act.resourcePolicy && (g.resAc != g.pal.account || g.act.trust || g.act.keyPolicy || g.chance(0.45)) {
 		c.ResourcePolicy = g.policy(res, layerResource)
 	}
 	if g.chance(0.3) {
@@ -360,11 +467,15 @@ func (g *gen) statement(res string, l layer, i int) map[string]any {
 	if g.chance(0.12) {
 		rkey = "NotResource"
 	}
-	st[rkey] = g.resourceValue(res)
+	if l != layerResource || !g.act.trust {
+		st[rkey] = g.resourceValue(res)
+	}
 	if l == layerResource {
-		// NotPrincipal only with Deny, as the IAM User Guide
-		// (reference_policies_elements_notprincipal) requires.
-		if deny && g.chance(0.2) {
+		// NotPrincipal belongs with Deny, as the IAM User Guide
+		// (reference_policies_elements_notprincipal) requires; once in a
+		// while with Allow, which AWS calls unsupported and iamd rejects.
+		// A trust policy takes no NotPrincipal at all.
+		if !g.act.trust && ((deny && g.chance(0.2)) || (!deny && g.chance(0.02))) {
 			st["NotPrincipal"] = map[string]any{"AWS": g.principalList()}
 		} else {
 			st["Principal"] = g.principalValue()
@@ -425,8 +536,14 @@ func (g *gen) resourceGlob(res string) string {
 		return g.pick([]string{"arn:aws:dynamodb:*:*:table/Bo?ks", "arn:aws:dynamodb:us-east-1:" + homeAccount + ":table/*", "arn:aws:dynamodb:*:*:table/Orders"})
 	case strings.HasPrefix(res, "arn:aws:sqs:"):
 		return g.pick([]string{"arn:aws:sqs:*:" + homeAccount + ":*", "arn:aws:sqs:us-east-1:*:jobs*", "arn:aws:sqs:*:*:jobs-???"})
+	case strings.HasPrefix(res, "arn:aws:iam:") && strings.Contains(res, ":policy/"):
+		return g.pick([]string{"arn:aws:iam::aws:policy/*", "arn:aws:iam::*:policy/*", "arn:aws:iam::" + homeAccount + ":policy/*", "arn:*:iam::aws:policy/*Access"})
+	case strings.HasPrefix(res, "arn:aws:iam:") && strings.Contains(res, ":role/"):
+		return g.pick([]string{"arn:aws:iam::" + homeAccount + ":role/*", "arn:aws:iam::*:role/aws-reserved/*", "arn:aws:iam::" + homeAccount + ":role/aws-reserved/sso.amazonaws.com/*", "arn:aws:iam::*:role/D?v"})
 	case strings.HasPrefix(res, "arn:aws:iam:"):
 		return g.pick([]string{"arn:aws:iam::" + homeAccount + ":user/*", "arn:aws:iam::*:user/a*", "arn:aws:iam::" + otherAccount + ":user/*"})
+	case strings.HasPrefix(res, "arn:aws:kms:"):
+		return g.pick([]string{"arn:aws:kms:*:*:alias/*", "arn:aws:kms:" + region + ":" + homeAccount + ":alias/aws/*", "arn:aws:kms:*:" + homeAccount + ":alias/team/*"})
 	}
 	return g.pick([]string{"*", "arn:aws:s3:::*"})
 }

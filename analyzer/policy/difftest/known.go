@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/netip"
 	"strings"
+
+	"github.com/iamd/iamd/analyzer/policy"
 )
 
 // Difference names a documented class of disagreement between iamd and the
@@ -35,6 +37,20 @@ func Differences() []Difference {
 		{Name: "date-epoch-seconds", Owner: "reference", Applies: dateEpochValue},
 		{Name: "notprincipal-without-account", Owner: "reference", Applies: func(c *Case) bool { return notPrincipalPartial(c) == partialNoAccount }},
 		{Name: "notprincipal-account-without-principal", Owner: "undecided", Applies: func(c *Case) bool { return notPrincipalPartial(c) == partialAccountOnly }},
+		{Name: "iam-rule-hides-explicit-deny", Owner: "reference", Applies: func(c *Case) bool { return refusedBy(c, policy.RuleAWSManagedPolicy, policy.RuleReservedRole) },
+			Decisions: func(ours, ref string) bool { return ours == "ExplicitlyDenied" && ref == "ImplicitlyDenied" }},
+		{Name: "get-session-token-needs-no-permission", Owner: "reference", Applies: func(c *Case) bool { return ruleOf(c) == policy.RuleGetSessionToken },
+			Decisions: func(ours, _ string) bool { return ours == "Allowed" }},
+		{Name: "get-session-token-needs-long-term-credentials", Owner: "reference", Applies: func(c *Case) bool { return ruleOf(c) == policy.RuleLongTermCredentials },
+			Decisions: func(ours, ref string) bool { return ours != "Allowed" && ref == "Allowed" }},
+		{Name: "aws-owned-resource-is-not-cross-account", Owner: "reference", Applies: func(c *Case) bool { return c.Request.Resource.AccountID == "aws" },
+			Decisions: func(ours, ref string) bool { return ours == "Allowed" && ref == "ImplicitlyDenied" }},
+		{Name: "pass-role-aws-reserved-role", Owner: "undecided", Applies: passReservedRole,
+			Decisions: func(ours, ref string) bool { return ours != "ImplicitlyDenied" && ref == "ImplicitlyDenied" }},
+		{Name: "notprincipal-role-arn-caller", Owner: "undecided", Applies: notPrincipalNamesCallerRole,
+			Decisions: func(ours, ref string) bool { return ours == "ExplicitlyDenied" }},
+		{Name: "notprincipal-with-allow-rejected", Owner: "reference", Applies: notPrincipalAllow,
+			Decisions: func(ours, _ string) bool { return ours == "Error" }},
 	}
 }
 
@@ -360,6 +376,80 @@ func notPrincipalPartial(c *Case) notPrincipalKind {
 		}
 	})
 	return kind
+}
+
+// ruleOf is the AWS service rule that decides the case's request besides
+// its policies (policy.RuleFor).
+func ruleOf(c *Case) policy.ServiceRule {
+	return policy.RuleFor(c.Request.Principal, c.Request.Action, c.Request.Resource.Resource)
+}
+
+// refusedBy: the request is one that an IAM rule refuses (an AWS-managed
+// policy changed, an /aws-reserved/ role changed). The reference's
+// IamServiceAuthorizer then answers ImplicitlyDenied even when a policy
+// denies explicitly; its own KmsServiceAuthorizer keeps the explicit deny,
+// and the IAM User Guide (reference_policies_evaluation-logic, "Deny
+// evaluation") ends every evaluation at an explicit deny, which iamd
+// reports.
+func refusedBy(c *Case, rules ...policy.ServiceRule) bool {
+	r := ruleOf(c)
+	for _, x := range rules {
+		if r == x {
+			return true
+		}
+	}
+	return false
+}
+
+// passReservedRole: iam:PassRole on a role under /aws-reserved/. The
+// reference refuses it with the role-modifying actions (ImplicitlyDenied,
+// even over an explicit deny); AWS documents the
+// protection of those roles as "only modifiable by AWS" and no refusal of
+// PassRole, which changes nothing about the role, so iamd lets the policies
+// decide (policy.RuleReservedRole).
+func passReservedRole(c *Case) bool {
+	return strings.EqualFold(c.Request.Action, "iam:PassRole") && strings.Contains(c.Request.Resource.Resource, ":role/aws-reserved/")
+}
+
+// notPrincipalNamesCallerRole: the caller is given as a role ARN and a Deny
+// with NotPrincipal names that role. iamd takes a role ARN for a session
+// of the role that no policy names (policy.Request.Principal), and the IAM
+// User Guide (reference_policies_elements_notprincipal) requires the
+// session ARN to be named as well, so the Deny applies; the reference
+// excludes the role ARN caller as an IAM role.
+func notPrincipalNamesCallerRole(c *Case) bool {
+	caller := c.Request.Principal
+	if !strings.HasPrefix(caller, "arn:aws:iam::") || !strings.Contains(caller, ":role/") {
+		return false
+	}
+	found := false
+	statements(c, func(st map[string]any) {
+		np, ok := st["NotPrincipal"].(map[string]any)
+		if !ok || st["Effect"] != "Deny" {
+			return
+		}
+		for _, n := range strs(np["AWS"]) {
+			if n == caller {
+				found = true
+			}
+		}
+	})
+	return found
+}
+
+// notPrincipalAllow: a statement with NotPrincipal and Allow. AWS documents
+// it as unsupported ("NotPrincipal must be used with "Effect":"Deny". Using
+// it with "Effect":"Allow" is not supported",
+// reference_policies_elements_notprincipal), so iamd rejects the policy
+// (policy.ErrUnsupported); the reference evaluates it as "everyone but".
+func notPrincipalAllow(c *Case) bool {
+	found := false
+	statements(c, func(st map[string]any) {
+		if _, ok := st["NotPrincipal"]; ok && st["Effect"] == "Allow" {
+			found = true
+		}
+	})
+	return found
 }
 
 // accountOf is the account field of an ARN.

@@ -149,3 +149,69 @@ func TestDifferencePredicates(t *testing.T) {
 		})
 	}
 }
+
+// TestServiceRulePredicates covers the differences around the AWS service
+// rules, role-ARN callers and NotPrincipal with Allow, each on a minimal
+// case with the decision pair it explains, and on near misses: another
+// action or resource, the other caller kind, the pair the difference does
+// not produce.
+func TestServiceRulePredicates(t *testing.T) {
+	const (
+		user    = "arn:aws:iam::111122223333:user/alice"
+		session = "arn:aws:sts::111122223333:assumed-role/Dev/alice-session"
+		role    = "arn:aws:iam::111122223333:role/Dev"
+		managed = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+		sso     = "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0a1b2c3d"
+	)
+	stmt := func(s string) string { return `{"Version":"2012-10-17","Statement":` + s + `}` }
+	allowAll := stmt(`{"Effect":"Allow","Action":"*","Resource":"*"}`)
+	req := func(principal, action, resource, account string) *Case {
+		c := mkCase(t, principal, `{}`, allowAll, "", "")
+		c.Request.Action, c.Request.Resource.Resource, c.Request.Resource.AccountID = action, resource, account
+		return c
+	}
+	withResourcePolicy := func(c *Case, doc string) *Case {
+		c.ResourcePolicy = json.RawMessage(doc)
+		return c
+	}
+	tests := []struct {
+		name      string
+		c         *Case
+		ours, ref string
+		want      string
+	}{
+		{"managed policy, explicit deny", req(user, "iam:DeletePolicy", managed, homeAccount), "ExplicitlyDenied", "ImplicitlyDenied", "iam-rule-hides-explicit-deny"},
+		{"reserved role, explicit deny", req(session, "iam:UpdateAssumeRolePolicy", sso, homeAccount), "ExplicitlyDenied", "ImplicitlyDenied", "iam-rule-hides-explicit-deny"},
+		{"customer policy, explicit deny", req(user, "iam:DeletePolicy", "arn:aws:iam::111122223333:policy/p", homeAccount), "ExplicitlyDenied", "ImplicitlyDenied", ""},
+		{"managed policy, allowed by iamd", req(user, "iam:DeletePolicy", managed, homeAccount), "Allowed", "ImplicitlyDenied", ""},
+		{"alias rule, explicit deny", req(user, "kms:DeleteAlias", "arn:aws:kms:us-east-1:111122223333:alias/aws/s3", homeAccount), "ExplicitlyDenied", "ImplicitlyDenied", ""},
+		{"session token, user", req(user, "sts:GetSessionToken", "*", homeAccount), "Allowed", "ExplicitlyDenied", "get-session-token-needs-no-permission"},
+		{"session token, user, iamd denies", req(user, "sts:GetSessionToken", "*", homeAccount), "ImplicitlyDenied", "Allowed", ""},
+		{"session token, session", req(session, "sts:GetSessionToken", "*", homeAccount), "ImplicitlyDenied", "Allowed", "get-session-token-needs-long-term-credentials"},
+		{"session token, role ARN", req(role, "sts:GetSessionToken", "*", homeAccount), "ExplicitlyDenied", "Allowed", "get-session-token-needs-long-term-credentials"},
+		{"caller identity", req(user, "sts:GetCallerIdentity", "*", homeAccount), "Allowed", "ImplicitlyDenied", ""},
+		{"AWS-owned resource", req(user, "iam:GetPolicy", managed, "aws"), "Allowed", "ImplicitlyDenied", "aws-owned-resource-is-not-cross-account"},
+		{"AWS-managed policy in the caller's account", req(user, "iam:GetPolicy", managed, homeAccount), "Allowed", "ImplicitlyDenied", ""},
+		{"pass reserved role", req(user, "iam:PassRole", sso, homeAccount), "Allowed", "ImplicitlyDenied", "pass-role-aws-reserved-role"},
+		{"pass reserved role, explicit deny", req(user, "iam:PassRole", sso, homeAccount), "ExplicitlyDenied", "ImplicitlyDenied", "pass-role-aws-reserved-role"},
+		{"pass ordinary role", req(user, "iam:PassRole", role, homeAccount), "Allowed", "ImplicitlyDenied", ""},
+		{"NotPrincipal names the calling role", withResourcePolicy(req(role, "s3:GetObject", "arn:aws:s3:::team-data/x", homeAccount),
+			stmt(`{"Effect":"Deny","NotPrincipal":{"AWS":["`+role+`","111122223333"]},"Action":"*","Resource":"*"}`)), "ExplicitlyDenied", "Allowed", "notprincipal-role-arn-caller"},
+		{"NotPrincipal names the role, session caller", withResourcePolicy(req(session, "s3:GetObject", "arn:aws:s3:::team-data/x", homeAccount),
+			stmt(`{"Effect":"Deny","NotPrincipal":{"AWS":["`+role+`","111122223333"]},"Action":"*","Resource":"*"}`)), "ExplicitlyDenied", "Allowed", "notprincipal-account-without-principal"},
+		{"NotPrincipal names another role", withResourcePolicy(req(role, "s3:GetObject", "arn:aws:s3:::team-data/x", homeAccount),
+			stmt(`{"Effect":"Deny","NotPrincipal":{"AWS":["arn:aws:iam::444455556666:role/Dev","444455556666"]},"Action":"*","Resource":"*"}`)), "ExplicitlyDenied", "Allowed", ""},
+		{"NotPrincipal with Allow", withResourcePolicy(req(user, "s3:GetObject", "arn:aws:s3:::team-data/x", homeAccount),
+			stmt(`{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:user/bob"},"Action":"*","Resource":"*"}`)), "Error", "Allowed", "notprincipal-with-allow-rejected"},
+		{"NotPrincipal with Deny, an error", withResourcePolicy(req(user, "s3:GetObject", "arn:aws:s3:::team-data/x", homeAccount),
+			stmt(`{"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:user/bob"},"Action":"*","Resource":"*"}`)), "Error", "Allowed", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, ok := KnownDifference(tt.c, tt.ours, tt.ref)
+			if got := d.Name; got != tt.want || ok != (tt.want != "") {
+				t.Fatalf("KnownDifference()=%q,%v want %q", got, ok, tt.want)
+			}
+		})
+	}
+}
