@@ -58,6 +58,19 @@ func (b bitset) split(o bitset) (in, out bitset, anyIn, anyOut bool) {
 	return in, out, anyIn, anyOut
 }
 
+// overlap reports whether b has elements in o and elements outside it,
+// without allocating: split only pays when both hold.
+func (b bitset) overlap(o bitset) (anyIn, anyOut bool) {
+	for i := range b {
+		anyIn = anyIn || b[i]&o[i] != 0
+		anyOut = anyOut || b[i]&^o[i] != 0
+		if anyIn && anyOut {
+			return true, true
+		}
+	}
+	return anyIn, anyOut
+}
+
 // subsetOf reports whether every element of b is in o.
 func (b bitset) subsetOf(o bitset) bool {
 	for i := range b {

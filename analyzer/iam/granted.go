@@ -550,13 +550,12 @@ func (g *Granter) compute(pols []*policy.Policy, boundary *policy.Policy, org, s
 		}
 		next := classes[:0:0]
 		for _, c := range classes {
-			in, out, anyIn, anyOut := c.split(sb)
-			switch {
-			case anyIn && anyOut:
-				next = append(next, in, out)
-			default:
+			if anyIn, anyOut := c.overlap(sb); !anyIn || !anyOut {
 				next = append(next, c)
+				continue
 			}
+			in, out, _, _ := c.split(sb)
+			next = append(next, in, out)
 		}
 		classes = next
 	}
