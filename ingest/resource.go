@@ -475,7 +475,7 @@ func (c *Converter) buildARNs(prefix string, r *record, ev *store.Event, p *requ
 func reEncryptKeys(refs []string, src, dst string) (from, to string, ok bool) {
 	var keys []string
 	for _, a := range refs {
-		if strings.HasPrefix(a, "arn:") && strings.Contains(a, ":kms:") && strings.Contains(a, ":key/") {
+		if isKeyARN(a) {
 			keys = appendUnique(keys, a)
 		}
 	}
@@ -506,7 +506,11 @@ func reEncryptKeys(refs []string, src, dst string) (from, to string, ok bool) {
 	return "", "", false
 }
 
-func isKeyARN(a string) bool { return strings.HasPrefix(a, "arn:") && strings.Contains(a, ":key/") }
+// isKeyARN reports whether s is the ARN of a KMS key (not an alias).
+func isKeyARN(s string) bool {
+	a, ok := catalog.ParseARN(s)
+	return ok && a.Service == "kms" && strings.HasPrefix(a.Resource, "key/")
+}
 
 // deletedKeys returns the keys of an s3 DeleteObjects request body
 // (requestParameters.delete) when it lists at most max of them; all is

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/netip"
 	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 )
 
 // Difference names a documented class of disagreement between iamd and the
@@ -363,10 +365,10 @@ func notPrincipalPartial(c *Case) notPrincipalKind {
 }
 
 // accountOf is the account field of an ARN.
-func accountOf(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 5 {
+func accountOf(s string) string {
+	a, err := arn.Parse(s)
+	if err != nil {
 		return ""
 	}
-	return parts[4]
+	return a.AccountID
 }
