@@ -902,6 +902,10 @@ func (p *jsonParser) params(rp *requestParams) error {
 			err = p.setStr(&rp.Path)
 		case "rolearn":
 			err = p.setStr(&rp.RoleARN)
+		case "snapshotid":
+			err = p.setStr(&rp.SnapshotID)
+		case "trailname":
+			err = p.setStr(&rp.TrailName)
 		case "sourcekeyid":
 			err = p.setStr(&rp.SourceKeyID)
 		case "destinationkeyid":

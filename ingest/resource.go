@@ -31,6 +31,8 @@ type requestParams struct {
 	LogGroupName string   `json:"logGroupName"`
 	Path         string   `json:"path"`
 	RoleARN      string   `json:"roleArn"`
+	SnapshotID   string   `json:"snapshotId"` // ec2 snapshot calls
+	TrailName    string   `json:"trailName"`  // cloudtrail's *Selectors calls; the others say name
 	// kms:ReEncrypt's keys; the source is absent for symmetric keys,
 	// whose ciphertext names it.
 	SourceKeyID      string   `json:"sourceKeyId"`
@@ -253,6 +255,8 @@ func (b *arnBuilder) run() bool {
 		b.sts()
 	case "ec2":
 		b.ec2()
+	case "cloudtrail":
+		b.cloudtrail()
 	default:
 		return false
 	}
@@ -535,6 +539,28 @@ func (b *arnBuilder) ec2() {
 	}
 	if p.InstanceID != "" {
 		b.build("instance", "InstanceId", p.InstanceID)
+	}
+	// ModifySnapshotAttribute, DescribeSnapshotAttribute,
+	// ResetSnapshotAttribute, DeleteSnapshot. A snapshot's ARN has no
+	// account; the catalog's format leaves it out.
+	if p.SnapshotID != "" {
+		b.build("snapshot", "SnapshotId", p.SnapshotID)
+	}
+}
+
+// cloudtrail reads the trail of the trail calls: "name" (trailName for
+// the selector calls), the trail's name or ARN (CloudTrail API reference,
+// e.g. DeleteTrail, StopLogging, PutEventSelectors: "Specifies the name or
+// the CloudTrail ARN of the trail"). A name means a trail of the account
+// and Region called: those calls must be made in the trail's home Region
+// (else InvalidHomeRegionException), and a trail seen from another Region
+// (a shadow trail) is named by its ARN.
+func (b *arnBuilder) cloudtrail() {
+	switch b.r.EventName {
+	case "CreateTrail", "DeleteTrail", "UpdateTrail", "GetTrail", "GetTrailStatus", "StartLogging", "StopLogging",
+		"GetEventSelectors", "PutEventSelectors", "GetInsightSelectors", "PutInsightSelectors":
+		b.nameOrARN(b.p.Name, "trail", "TrailName")
+		b.nameOrARN(b.p.TrailName, "trail", "TrailName")
 	}
 }
 
