@@ -191,58 +191,6 @@ func TestParamsItemListsAllocateNothing(t *testing.T) {
 	}
 }
 
-// The trail of CloudTrail's trail calls and the snapshot of EC2's
-// snapshot-attribute calls, from requestParameters as CloudTrail logs
-// them (shapes taken from the shared invictus-ir and Panther samples):
-// "name" for most trail calls and "trailName" for the selector calls,
-// each a trail name or ARN; "snapshotId" for the snapshot.
-func TestTrailAndSnapshotResources(t *testing.T) {
-	c := testConverter(t)
-	const (
-		trail    = "arn:aws:cloudtrail:eu-west-1:111122223333:trail/"
-		snapshot = "arn:aws:ec2:eu-west-1::snapshot/"
-	)
-	for _, tc := range []struct {
-		name, source, event, extra string
-		uses                       string
-	}{
-		{"DeleteTrail by name", "cloudtrail", "DeleteTrail", `,"requestParameters":{"name":"stratus-red-team-ctlr-trail-zqfsvooxqj"}`,
-			"cloudtrail:DeleteTrail " + trail + "stratus-red-team-ctlr-trail-zqfsvooxqj"},
-		{"StopLogging by name", "cloudtrail", "StopLogging", `,"requestParameters":{"name":"stratus-red-team-ct-stop-trail-qzbgnfqisx"}`,
-			"cloudtrail:StopLogging " + trail + "stratus-red-team-ct-stop-trail-qzbgnfqisx"},
-		// An ARN names its own Region and account.
-		{"StopLogging by ARN", "cloudtrail", "StopLogging", `,"requestParameters":{"name":"arn:aws:cloudtrail:us-west-2:123456789012:trail/example-trail"}`,
-			"cloudtrail:StopLogging arn:aws:cloudtrail:us-west-2:123456789012:trail/example-trail"},
-		{"PutEventSelectors by trailName", "cloudtrail", "PutEventSelectors",
-			`,"requestParameters":{"trailName":"stratus-red-team-ctes-trail-qyxyekjbtk","eventSelectors":[{"readWriteType":"ReadOnly","includeManagementEvents":false,"dataResources":[{"type":"AWS::S3::Object","values":[]},{"type":"AWS::Lambda::Function","values":[]}],"excludeManagementEventSources":[]}]}`,
-			"cloudtrail:PutEventSelectors " + trail + "stratus-red-team-ctes-trail-qyxyekjbtk"},
-		{"PutEventSelectors by name ARN", "cloudtrail", "PutEventSelectors",
-			`,"requestParameters":{"name":"arn:aws:cloudtrail:eu-west-1:111122223333:trail/t1","eventSelectors":[]}`,
-			"cloudtrail:PutEventSelectors " + trail + "t1"},
-		{"GetEventSelectors by trailName", "cloudtrail", "GetEventSelectors", `,"requestParameters":{"trailName":"t2"}`,
-			"cloudtrail:GetEventSelectors " + trail + "t2"},
-		// Not a trail call: an event data store's name is no trail.
-		{"CreateEventDataStore name", "cloudtrail", "CreateEventDataStore", `,"requestParameters":{"name":"eds"}`,
-			"cloudtrail:CreateEventDataStore *"},
-		{"DeleteTrail without parameters", "cloudtrail", "DeleteTrail", `,"requestParameters":null`, "cloudtrail:DeleteTrail *"},
-		{"ModifySnapshotAttribute", "ec2", "ModifySnapshotAttribute",
-			`,"requestParameters":{"snapshotId":"snap-083d3b857c13988bc","createVolumePermission":{"add":{"items":[{"userId":"012345678912"}]}},"attributeType":"CREATE_VOLUME_PERMISSION"}`,
-			"ec2:ModifySnapshotAttribute " + snapshot + "snap-083d3b857c13988bc"},
-		{"ResetSnapshotAttribute", "ec2", "ResetSnapshotAttribute", `,"requestParameters":{"snapshotId":"snap-1111","attributeType":"CREATE_VOLUME_PERMISSION"}`,
-			"ec2:ResetSnapshotAttribute " + snapshot + "snap-1111"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := convertOne(t, c, mk(idUser, tc.source, tc.event, tc.extra))
-			if r.Kind != KindUsage {
-				t.Fatalf("Kind = %v, want %v", r.Kind, KindUsage)
-			}
-			if got := usesString(r.Event.Uses); got != tc.uses {
-				t.Fatalf("Uses = %q, want %q", got, tc.uses)
-			}
-		})
-	}
-}
-
 // Every DeleteTrail, StopLogging, PutEventSelectors and
 // ModifySnapshotAttribute of the shared samples (real logs and rule-test
 // events) that names its trail or snapshot is charged on that resource,
