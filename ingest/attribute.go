@@ -3,6 +3,9 @@ package ingest
 import (
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+
+	"github.com/iamd/iamd/analyzer/catalog"
 	"github.com/iamd/iamd/store"
 )
 
@@ -130,17 +133,17 @@ func (c *Converter) attribute(r *record, ev *store.Event) Kind {
 // roleFromAssumedRole turns arn:aws:sts::123:assumed-role/Name/session into
 // arn:aws:iam::123:role/Name. The role path is not in the session ARN, so
 // this is only the fallback when sessionIssuer is missing.
-func roleFromAssumedRole(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || !strings.HasPrefix(parts[5], "assumed-role/") {
+func roleFromAssumedRole(s string) string {
+	a, err := arn.Parse(s)
+	if err != nil {
 		return ""
 	}
-	rest := strings.TrimPrefix(parts[5], "assumed-role/")
+	rest, ok := strings.CutPrefix(a.Resource, "assumed-role/")
 	name, _, _ := strings.Cut(rest, "/")
-	if name == "" {
+	if !ok || name == "" {
 		return ""
 	}
-	return "arn:" + parts[1] + ":iam::" + parts[4] + ":role/" + name
+	return arn.ARN{Partition: a.Partition, Service: "iam", AccountID: a.AccountID, Resource: "role/" + name}.String()
 }
 
 // sessionName is the last ARN segment (assumed-role/Role/SESSION,
@@ -158,10 +161,8 @@ func sessionName(arn, principalID string) string {
 // partitionOf takes the partition from an ARN, else derives it from the
 // region.
 func partitionOf(arn, region string) string {
-	if strings.HasPrefix(arn, "arn:") {
-		if p, _, ok := strings.Cut(arn[4:], ":"); ok && p != "" {
-			return p
-		}
+	if a, ok := catalog.ParseARN(arn); ok && a.Partition != "" {
+		return a.Partition
 	}
 	switch {
 	case strings.HasPrefix(region, "cn-"):

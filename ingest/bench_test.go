@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -423,4 +424,35 @@ func TestBuildBenchInput(t *testing.T) {
 	}
 	in := buildBenchInput(t, dir, copies)
 	t.Logf("%d files, %d records, %d bytes gzipped in %s", len(in.files), in.records, in.bytes, dir)
+}
+
+// BenchmarkParseRecord runs the record parser alone over the invictus
+// records held in memory, one goroutine, no conversion: the JSON part of
+// decoding, for comparing changes to fastjson.go on a shared machine.
+func BenchmarkParseRecord(b *testing.B) {
+	_, raws := readInvictus(b)
+	var recs []json.RawMessage
+	var size int64
+	for _, raw := range raws {
+		var file struct{ Records []json.RawMessage }
+		if err := json.Unmarshal(raw, &file); err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range file.Records {
+			recs = append(recs, r)
+			size += int64(len(r))
+		}
+	}
+	strs := newInterner()
+	var r record
+	b.SetBytes(size)
+	for b.Loop() {
+		for _, raw := range recs {
+			r = record{}
+			if _, err := parseRecordPrefix(raw, &r, strs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(len(recs)*b.N), "ns/rec")
 }

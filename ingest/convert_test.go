@@ -133,6 +133,7 @@ func usesString(us []store.Use) string {
 
 func TestMappingAndResources(t *testing.T) {
 	c := testConverter(t)
+	const trailARN = "arn:aws:cloudtrail:eu-west-1:111122223333:trail/"
 	for _, tc := range []struct {
 		name, source, event, extra string
 		kind                       Kind
@@ -179,6 +180,35 @@ func TestMappingAndResources(t *testing.T) {
 		{"AssumeRole with source identity and tags", "sts", "AssumeRole", `,"requestParameters":{"roleArn":"arn:aws:iam::444455556666:role/R","roleSessionName":"s","sourceIdentity":"jane","tags":[{"key":"k","value":"v"}]}`, KindUsage,
 			"sts:AssumeRole arn:aws:iam::444455556666:role/R | sts:SetSourceIdentity arn:aws:iam::444455556666:role/R | sts:TagSession arn:aws:iam::444455556666:role/R"},
 		{"plain AssumeRole", "sts", "AssumeRole", `,"requestParameters":{"roleArn":"arn:aws:iam::444455556666:role/R","roleSessionName":"s"}`, KindUsage, "sts:AssumeRole arn:aws:iam::444455556666:role/R"},
+		// The trail of CloudTrail's trail calls and the snapshot of EC2's
+		// snapshot-attribute calls, from requestParameters as CloudTrail
+		// logs them (the shapes of the shared invictus-ir and Panther
+		// samples): "name" for most trail calls and "trailName" for the
+		// selector calls, each a trail name or ARN; "snapshotId".
+		{"DeleteTrail by name", "cloudtrail", "DeleteTrail", `,"requestParameters":{"name":"stratus-red-team-ctlr-trail-zqfsvooxqj"}`, KindUsage,
+			"cloudtrail:DeleteTrail " + trailARN + "stratus-red-team-ctlr-trail-zqfsvooxqj"},
+		{"StopLogging by name", "cloudtrail", "StopLogging", `,"requestParameters":{"name":"stratus-red-team-ct-stop-trail-qzbgnfqisx"}`, KindUsage,
+			"cloudtrail:StopLogging " + trailARN + "stratus-red-team-ct-stop-trail-qzbgnfqisx"},
+		// An ARN names its own Region and account.
+		{"StopLogging by ARN", "cloudtrail", "StopLogging", `,"requestParameters":{"name":"arn:aws:cloudtrail:us-west-2:123456789012:trail/example-trail"}`, KindUsage,
+			"cloudtrail:StopLogging arn:aws:cloudtrail:us-west-2:123456789012:trail/example-trail"},
+		{"PutEventSelectors by trailName", "cloudtrail", "PutEventSelectors",
+			`,"requestParameters":{"trailName":"stratus-red-team-ctes-trail-qyxyekjbtk","eventSelectors":[{"readWriteType":"ReadOnly","includeManagementEvents":false,"dataResources":[{"type":"AWS::S3::Object","values":[]},{"type":"AWS::Lambda::Function","values":[]}],"excludeManagementEventSources":[]}]}`, KindUsage,
+			"cloudtrail:PutEventSelectors " + trailARN + "stratus-red-team-ctes-trail-qyxyekjbtk"},
+		{"PutEventSelectors by name ARN", "cloudtrail", "PutEventSelectors",
+			`,"requestParameters":{"name":"arn:aws:cloudtrail:eu-west-1:111122223333:trail/t1","eventSelectors":[]}`, KindUsage,
+			"cloudtrail:PutEventSelectors " + trailARN + "t1"},
+		{"GetEventSelectors by trailName", "cloudtrail", "GetEventSelectors", `,"requestParameters":{"trailName":"t2"}`, KindUsage,
+			"cloudtrail:GetEventSelectors " + trailARN + "t2"},
+		// Not a trail call: an event data store's name is no trail.
+		{"CreateEventDataStore name", "cloudtrail", "CreateEventDataStore", `,"requestParameters":{"name":"eds"}`, KindUsage,
+			"cloudtrail:CreateEventDataStore *"},
+		{"DeleteTrail without parameters", "cloudtrail", "DeleteTrail", `,"requestParameters":null`, KindUsage, "cloudtrail:DeleteTrail *"},
+		{"ModifySnapshotAttribute", "ec2", "ModifySnapshotAttribute",
+			`,"requestParameters":{"snapshotId":"snap-083d3b857c13988bc","createVolumePermission":{"add":{"items":[{"userId":"012345678912"}]}},"attributeType":"CREATE_VOLUME_PERMISSION"}`, KindUsage,
+			"ec2:ModifySnapshotAttribute arn:aws:ec2:eu-west-1::snapshot/snap-083d3b857c13988bc"},
+		{"ResetSnapshotAttribute", "ec2", "ResetSnapshotAttribute", `,"requestParameters":{"snapshotId":"snap-1111","attributeType":"CREATE_VOLUME_PERMISSION"}`, KindUsage,
+			"ec2:ResetSnapshotAttribute arn:aws:ec2:eu-west-1::snapshot/snap-1111"},
 		{"apigateway verb", "apigateway", "GetResource", "", KindUsage, "apigateway:GET *"},
 		{"catalog fallback", "guardduty", "ListDetectors", "", KindUsage, "guardduty:ListDetectors *"},
 		{"permissionless GetCallerIdentity", "sts", "GetCallerIdentity", "", KindPermissionless, ""},

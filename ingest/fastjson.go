@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/bits"
+	"unicode"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -15,9 +18,21 @@ import (
 // field it visits; on real CloudTrail (1.26 KB a record, most of it in
 // requestParameters/responseElements we never look at) it ran at about a
 // third of the gunzip speed, this at about twice that (docs/performance.md).
-// The skipped parts are checked for structure (balanced brackets, closed
-// strings, known literals) but not fully validated. The differential fuzz
-// test holds it to encoding/json's answers.
+// The skipped parts are validated as encoding/json validates them
+// (brackets, strings with their escapes and control bytes, numbers,
+// literals) without being built. FuzzParseRecord holds the parser to
+// encoding/json's answers on arbitrary input: the same accept or reject,
+// the same field values, down to duplicate keys (the last wins; objects
+// merge), values of the wrong type (ignored) and null (ignored, or nil
+// for a pointer), case-insensitive keys (Unicode folding included), and
+// invalid UTF-8.
+//
+// Invalid UTF-8 in a string is replaced by U+FFFD, one per bad byte, as
+// encoding/json does: CloudTrail writes only valid UTF-8, so such bytes
+// mean damage, and leaving them raw let them into store keys, where a
+// report or the JSON API would print them as U+FFFD anyway, so that two
+// different keys could print as one. Replacing them at the parser makes
+// every string ingest keeps valid UTF-8.
 
 type jsonParser struct {
 	b []byte
@@ -112,39 +127,51 @@ func (p *jsonParser) ws() {
 }
 
 // stringEnd returns the index after the closing quote of the string that
-// starts at p.i (a '"'), and whether it holds escapes.
+// starts at p.i (a '"'), and what it holds (escapes, bytes beyond ASCII).
+// A control byte (below 0x20) or a bad escape in the string is an error,
+// as in encoding/json.
 //
-// Most strings in a record are short keys and values, for which two
-// bytes.IndexByte calls (quote, then backslash) cost more in call
-// overhead than in scanning, and string scanning was 14 % of decoding.
-// So the first bytes are scanned eight at a time for either byte in a
-// word (SWAR); a string still open after that is left to IndexByte's
-// vector loop.
-func (p *jsonParser) stringEnd() (int, bool, error) {
+// Strings are scanned eight bytes at a time (SWAR, stopBytes) up to the
+// first byte that is not plain: the quote, a backslash, a control byte
+// or a byte beyond ASCII. CloudTrail's strings are mostly plain ASCII and
+// short, so the loop mostly ends at its closing quote in a word or two;
+// the rest is left to escapedEnd, byte by byte. (An IndexByte for the
+// quote, whose vector loop wins on long strings, would need a second pass
+// for the other bytes: string scanning is a seventh of decoding.)
+func (p *jsonParser) stringEnd() (int, strInfo, error) {
 	b := p.b
 	j := p.i + 1
-	for n := 0; n < swarWords && j+8 <= len(b); n++ {
+	for ; j+8 <= len(b); j += 8 {
 		x := binary.LittleEndian.Uint64(b[j:])
-		q := x ^ (swarLow * '"')
-		s := x ^ (swarLow * '\\')
-		if m := ((q-swarLow)&^q | (s-swarLow)&^s) & swarHigh; m != 0 {
+		if m := stopBytes(x); m != 0 {
 			j += bits.TrailingZeros64(m) >> 3
 			if b[j] == '"' {
-				return j + 1, false, nil
+				return j + 1, 0, nil
 			}
 			return p.escapedEnd(j)
 		}
-		j += 8
 	}
-	k := bytes.IndexByte(b[j:], '"')
-	if k < 0 {
-		return 0, false, p.errf("unterminated string")
-	}
-	bs := bytes.IndexByte(b[j:j+k], '\\')
-	if bs < 0 {
-		return j + k + 1, false, nil
-	}
-	return p.escapedEnd(j + bs)
+	return p.escapedEnd(j)
+}
+
+// strInfo says what stringEnd found in a string.
+type strInfo uint8
+
+const (
+	strEscaped  strInfo = 1 << iota // a backslash escape
+	strNonASCII                     // a byte of 0x80 or above
+)
+
+// stopBytes flags (0x80 in a byte of the result) the bytes of the word x
+// that end stringEnd's fast loop: quotes, backslashes, control bytes and
+// bytes beyond ASCII. The lowest flag is exact; higher ones may be
+// borrows. Flipping bit 1 maps the quote (0x22) to 0x20 and keeps the
+// control bytes below it, while no other byte goes below 0x21, so one
+// "less than 0x21" test finds both.
+func stopBytes(x uint64) uint64 {
+	t := x ^ (swarLow * 0x02)
+	s := x ^ (swarLow * '\\')
+	return ((t-swarLow*0x21)&^t | (s-swarLow)&^s | x) & swarHigh
 }
 
 // Constants of the word-at-a-time byte search: a word with 0x01 (0x80) in
@@ -152,70 +179,132 @@ func (p *jsonParser) stringEnd() (int, bool, error) {
 // first zero byte of x; higher flags may be borrows, so only the lowest
 // is used.
 const (
-	swarLow   = 0x0101010101010101
-	swarHigh  = 0x8080808080808080
-	swarWords = 4
+	swarLow  = 0x0101010101010101
+	swarHigh = 0x8080808080808080
 )
 
-// escapedEnd finishes stringEnd from m, the index of a backslash.
-func (p *jsonParser) escapedEnd(m int) (int, bool, error) {
-	for m < len(p.b) {
-		switch p.b[m] {
-		case '\\':
-			m += 2
-		case '"':
-			return m + 1, true, nil
-		default:
+// escapedEnd finishes stringEnd from m, byte by byte, checking escapes
+// and control bytes as encoding/json does and noting bytes beyond ASCII.
+func (p *jsonParser) escapedEnd(m int) (int, strInfo, error) {
+	b := p.b
+	var info strInfo
+	for m < len(b) {
+		c := b[m]
+		switch {
+		case c == '"':
+			return m + 1, info, nil
+		case c < 0x20:
+			p.i = m
+			return 0, 0, p.errf("control byte %#02x in a string", c)
+		case c != '\\':
+			if c >= utf8.RuneSelf {
+				info |= strNonASCII
+			}
 			m++
+			continue
+		}
+		if m+1 >= len(b) {
+			break
+		}
+		info |= strEscaped
+		switch b[m+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			m += 2
+		case 'u':
+			if m+6 > len(b) || !isHex4(b[m+2:m+6]) {
+				p.i = m
+				return 0, 0, p.errf("bad \\u escape in a string")
+			}
+			m += 6
+		default:
+			p.i = m
+			return 0, 0, p.errf("bad escape \\%c in a string", b[m+1])
 		}
 	}
-	return 0, false, p.errf("unterminated string")
+	return 0, 0, p.errf("unterminated string")
+}
+
+func isHex4(h []byte) bool {
+	for _, c := range h[:4] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // str reads a string value; a value of another type is skipped and gives "".
-func (p *jsonParser) str() (string, error) { return p.readString(-1) }
+func (p *jsonParser) str() (string, error) {
+	s, _, err := p.readString(-1)
+	return s, err
+}
 
-// istr is str for a value that repeats across records: interned when the
-// parser has an interner.
-func (p *jsonParser) istr(slot int) (string, error) { return p.readString(slot) }
+// setStr reads a value into *dst if it is a string; a value of another
+// type (null included) is skipped and leaves *dst as it was, as
+// encoding/json does, so that of two members of the same name the last
+// string wins.
+func (p *jsonParser) setStr(dst *string) error { return p.setString(dst, -1) }
 
-// viewStr is str without a copy when the string has no escapes: the result
-// shares the parsed bytes and is valid only while they are. For values
-// that are read during the record's conversion and never kept (its time).
-func (p *jsonParser) viewStr() (string, error) { return p.readString(slotView) }
+// setIstr is setStr for a value that repeats across records: interned
+// when the parser has an interner.
+func (p *jsonParser) setIstr(dst *string, slot int) error { return p.setString(dst, slot) }
 
-// slotView asks readString for a string sharing the input (viewStr).
+// setView is setStr without a copy when the string has no escapes: the
+// result shares the parsed bytes and is valid only while they are. For
+// values that are read during the record's conversion and never kept
+// (its time).
+func (p *jsonParser) setView(dst *string) error { return p.setString(dst, slotView) }
+
+func (p *jsonParser) setString(dst *string, slot int) error {
+	s, ok, err := p.readString(slot)
+	if ok {
+		*dst = s
+	}
+	return err
+}
+
+// slotView asks readString for a string sharing the input (setView).
 const slotView = -2
 
-func (p *jsonParser) readString(slot int) (string, error) {
+// readString reads a string value, and ok true; a value of another type
+// is skipped and gives ok false.
+func (p *jsonParser) readString(slot int) (string, bool, error) {
 	p.ws()
 	if p.i >= len(p.b) {
-		return "", p.errf("unexpected end")
+		return "", false, p.errf("unexpected end")
 	}
 	if p.b[p.i] != '"' {
-		return "", p.skip()
+		return "", false, p.skip()
 	}
-	end, esc, err := p.stringEnd()
+	end, info, err := p.stringEnd()
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	raw := p.b[p.i:end]
 	p.i = end
-	if !esc {
-		body := raw[1 : len(raw)-1]
+	// Invalid UTF-8 takes the slow path, which replaces it (see the top
+	// of this file).
+	if body := raw[1 : len(raw)-1]; info == 0 || info == strNonASCII && utf8.Valid(body) {
 		switch {
 		case slot == slotView && len(body) > 0:
-			return unsafe.String(&body[0], len(body)), nil
+			return unsafe.String(&body[0], len(body)), true, nil
 		case slot >= 0 && p.strs != nil:
-			return p.strs.str(slot, body), nil
+			return p.strs.str(slot, body), true, nil
 		}
-		return string(body), nil
+		return string(body), true, nil
 	}
+	return p.unquote(raw)
+}
+
+// unquote is readString's slow path: escapes and invalid UTF-8, left to
+// encoding/json (apart, so that its result's address does not move
+// readString's to the heap).
+func (p *jsonParser) unquote(raw []byte) (string, bool, error) {
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", p.errf("bad string escape")
+		return "", false, p.errf("bad string: %v", err)
 	}
-	return s, nil
+	return s, true, nil
 }
 
 // rawValue returns the bytes of the next value.
@@ -421,7 +510,7 @@ func (p *jsonParser) object(field func(key []byte) error) error {
 		if p.i >= len(p.b) || p.b[p.i] != '"' {
 			return p.errf("expected object key")
 		}
-		end, esc, err := p.stringEnd()
+		end, info, err := p.stringEnd()
 		if err != nil {
 			return err
 		}
@@ -432,12 +521,15 @@ func (p *jsonParser) object(field func(key []byte) error) error {
 			return p.errf("expected : after key")
 		}
 		p.i++
-		if esc {
+		if info&strEscaped != 0 {
 			var k string
 			if json.Unmarshal(p.b[end-len(key)-2:end], &k) != nil {
 				return p.errf("bad key escape")
 			}
 			key = []byte(k)
+		}
+		if info != 0 {
+			key = foldKey(key)
 		}
 		if err := field(key); err != nil {
 			return err
@@ -477,7 +569,14 @@ func (p *jsonParser) isObject() bool {
 // fields of unexpected types are left empty.
 func parseRecord(raw []byte, r *record) error {
 	n, err := parseRecordPrefix(raw, r, nil)
-	if err != nil {
+	if errors.Is(err, errNotObject) {
+		// A value, but is it the only one? ("000" is not.)
+		p := &jsonParser{b: raw}
+		p.ws()
+		if p.skip() == nil {
+			n = p.i
+		}
+	} else if err != nil {
 		return err
 	}
 	p := &jsonParser{b: raw, i: n}
@@ -485,7 +584,7 @@ func parseRecord(raw []byte, r *record) error {
 	if p.i != len(p.b) {
 		return p.errf("data after the record")
 	}
-	return nil
+	return err
 }
 
 // parseRecordPrefix parses the record that starts raw and returns how many
@@ -500,63 +599,74 @@ func parseRecordPrefix(raw []byte, r *record, strs *interner) (int, error) {
 		}
 		return 0, errNotObject
 	}
-	var err error
-	if err = p.object(func(k []byte) error {
+	if err := p.object(func(k []byte) error {
 		if unreadRecordKey(k) {
 			return p.skip()
 		}
 		switch string(fold(k, &buf)) {
 		case "eventid":
-			r.EventID, err = p.str()
+			return p.setStr(&r.EventID)
 		case "eventtime":
-			r.EventTime, err = p.viewStr()
+			return p.setView(&r.EventTime)
 		case "@timestamp":
-			r.Timestamp, err = p.viewStr()
+			return p.setView(&r.Timestamp)
 		case "eventsource":
-			r.EventSource, err = p.istr(slotEventSource)
+			return p.setIstr(&r.EventSource, slotEventSource)
 		case "eventname":
-			r.EventName, err = p.istr(slotEventName)
+			return p.setIstr(&r.EventName, slotEventName)
 		case "eventtype":
-			r.EventType, err = p.istr(slotEventType)
+			return p.setIstr(&r.EventType, slotEventType)
 		case "awsregion":
-			r.AWSRegion, err = p.istr(slotRegion)
+			return p.setIstr(&r.AWSRegion, slotRegion)
 		case "sourceipaddress":
-			r.SourceIPAddress, err = p.istr(slotSourceIP)
+			return p.setIstr(&r.SourceIPAddress, slotSourceIP)
 		case "useragent":
-			r.UserAgent, err = p.istr(slotUserAgent)
+			return p.setIstr(&r.UserAgent, slotUserAgent)
 		case "errorcode":
-			r.ErrorCode, err = p.istr(slotErrorCode)
+			return p.setIstr(&r.ErrorCode, slotErrorCode)
 		case "recipientaccountid":
-			r.RecipientAccountID, err = p.istr(slotRecipient)
+			return p.setIstr(&r.RecipientAccountID, slotRecipient)
 		case "detail-type":
-			r.DetailType, err = p.str()
+			return p.setStr(&r.DetailType)
 		case "digeststarttime":
-			r.DigestStart, err = p.str()
+			return p.setStr(&r.DigestStart)
 		case "cloudtrailevent":
-			p.ws()
-			if p.i < len(p.b) && p.b[p.i] == '"' {
-				var s string
-				if s, err = p.str(); err == nil {
-					r.CloudTrailEvent = &s
-				}
-			} else {
-				err = p.skip()
+			// A string is a wrapped record; null clears it; another
+			// type is ignored (encoding/json would point at "").
+			if p.isNull() {
+				r.CloudTrailEvent = nil
+				return p.skip()
 			}
+			s, ok, err := p.readString(-1)
+			if ok {
+				r.CloudTrailEvent = &s
+			}
+			return err
 		case "useridentity":
-			if p.isObject() {
+			// As encoding/json treats a pointer to a struct: null clears
+			// it; any other value allocates it if needed, an object then
+			// fills it (merging with an earlier userIdentity member), a
+			// value of another type leaves it empty.
+			if p.isNull() {
+				r.UserIdentity = nil
+				return p.skip()
+			}
+			if r.UserIdentity == nil {
 				r.ui, r.sc = userIdentity{}, sessionContext{}
 				r.UserIdentity = &r.ui
-				err = p.userIdentity(r.UserIdentity, &r.sc)
-			} else {
-				err = p.skip()
 			}
+			if !p.isObject() {
+				return p.skip()
+			}
+			return p.userIdentity(r.UserIdentity, &r.sc)
 		case "requestparameters":
 			// Parsed here for the resource fields rather than skipped
 			// and parsed again by the conversion.
 			p.ws()
 			start := p.i
+			r.params = requestParams{}
+			var err error
 			if p.isObject() {
-				r.params = requestParams{}
 				err = p.params(&r.params)
 			} else {
 				err = p.skip()
@@ -564,31 +674,41 @@ func parseRecordPrefix(raw []byte, r *record, strs *interner) (int, error) {
 			if err == nil {
 				r.RequestParameters = p.b[start:p.i]
 			}
+			return err
 		case "resources":
-			r.Resources, err = p.rawValue()
+			return p.setRaw(&r.Resources, false)
 		case "records":
-			r.Records, err = p.rawValue()
-			if err == nil && bytes.Equal(r.Records, []byte("null")) {
-				r.Records = nil
-			}
+			return p.setRaw(&r.Records, true)
 		case "events":
-			r.Events, err = p.rawValue()
-			if err == nil && bytes.Equal(r.Events, []byte("null")) {
-				r.Events = nil
-			}
+			return p.setRaw(&r.Events, true)
 		case "detail":
-			r.Detail, err = p.rawValue()
-			if err == nil && bytes.Equal(r.Detail, []byte("null")) {
-				r.Detail = nil
-			}
-		default:
-			err = p.skip()
+			return p.setRaw(&r.Detail, true)
 		}
-		return err
+		return p.skip()
 	}); err != nil {
 		return 0, err
 	}
 	return p.i, nil
+}
+
+// setRaw reads the next value's bytes into *dst; with nullIsNil, null
+// gives nil (the decoder branches on a wrapper's field being set).
+func (p *jsonParser) setRaw(dst *json.RawMessage, nullIsNil bool) error {
+	v, err := p.rawValue()
+	if err != nil {
+		return err
+	}
+	if nullIsNil && string(v) == "null" {
+		v = nil
+	}
+	*dst = v
+	return nil
+}
+
+// isNull reports whether the next value is null.
+func (p *jsonParser) isNull() bool {
+	p.ws()
+	return bytes.HasPrefix(p.b[p.i:], []byte("null"))
 }
 
 // unreadRecordKey reports whether k is a record field, spelt as CloudTrail
@@ -604,98 +724,102 @@ func unreadRecordKey(k []byte) bool {
 	return false
 }
 
-// userIdentity parses into u, keeping a session context in sc.
+// userIdentity parses into u, keeping a session context in sc. Its
+// pointers follow encoding/json as the record's userIdentity does.
 func (p *jsonParser) userIdentity(u *userIdentity, sc *sessionContext) error {
-	var err error
 	var buf [64]byte
 	return p.object(func(k []byte) error {
 		switch string(fold(k, &buf)) {
 		case "type":
-			u.Type, err = p.istr(slotUserType)
+			return p.setIstr(&u.Type, slotUserType)
 		case "principalid":
-			u.PrincipalID, err = p.istr(slotPrincipalID)
+			return p.setIstr(&u.PrincipalID, slotPrincipalID)
 		case "arn":
-			u.ARN, err = p.istr(slotUserARN)
+			return p.setIstr(&u.ARN, slotUserARN)
 		case "accountid":
-			u.AccountID, err = p.istr(slotUserAccount)
+			return p.setIstr(&u.AccountID, slotUserAccount)
 		case "accesskeyid":
-			u.AccessKeyID, err = p.istr(slotAccessKey)
+			return p.setIstr(&u.AccessKeyID, slotAccessKey)
 		case "username":
-			u.UserName, err = p.istr(slotUserName)
+			return p.setIstr(&u.UserName, slotUserName)
 		case "invokedby":
-			u.InvokedBy, err = p.istr(slotInvokedBy)
+			return p.setIstr(&u.InvokedBy, slotInvokedBy)
 		case "identityprovider":
-			u.IdentityProvider, err = p.istr(slotIdP)
+			return p.setIstr(&u.IdentityProvider, slotIdP)
 		case "sourceidentity":
-			u.SourceIdentity, err = p.istr(slotSourceIdentity)
+			return p.setIstr(&u.SourceIdentity, slotSourceIdentity)
 		case "sessioncontext":
-			if p.isObject() {
+			if p.isNull() {
+				u.SessionContext = nil
+				return p.skip()
+			}
+			if u.SessionContext == nil {
+				*sc = sessionContext{}
 				u.SessionContext = sc
-				err = p.sessionContext(u.SessionContext)
-			} else {
-				err = p.skip()
 			}
+			if !p.isObject() {
+				return p.skip()
+			}
+			return p.sessionContext(u.SessionContext)
 		case "onbehalfof":
-			if p.isObject() {
-				u.OnBehalfOf = &onBehalfOf{}
-				err = p.object(func(k []byte) error {
-					switch string(fold(k, &buf)) {
-					case "userid":
-						u.OnBehalfOf.UserID, err = p.str()
-					case "identitystorearn":
-						u.OnBehalfOf.IdentityStoreARN, err = p.str()
-					default:
-						err = p.skip()
-					}
-					return err
-				})
-			} else {
-				err = p.skip()
+			if p.isNull() {
+				u.OnBehalfOf = nil
+				return p.skip()
 			}
-		default:
-			err = p.skip()
+			if u.OnBehalfOf == nil {
+				u.OnBehalfOf = &onBehalfOf{}
+			}
+			if !p.isObject() {
+				return p.skip()
+			}
+			o := u.OnBehalfOf
+			return p.object(func(k []byte) error {
+				switch string(fold(k, &buf)) {
+				case "userid":
+					return p.setStr(&o.UserID)
+				case "identitystorearn":
+					return p.setStr(&o.IdentityStoreARN)
+				}
+				return p.skip()
+			})
 		}
-		return err
+		return p.skip()
 	})
 }
 
 func (p *jsonParser) sessionContext(sc *sessionContext) error {
-	var err error
 	var buf [64]byte
 	return p.object(func(k []byte) error {
 		switch string(fold(k, &buf)) {
 		case "sourceidentity":
-			sc.SourceIdentity, err = p.istr(slotSourceIdentity)
+			return p.setIstr(&sc.SourceIdentity, slotSourceIdentity)
 		case "sessionissuer":
 			if !p.isObject() {
 				return p.skip()
 			}
 			si := &sc.SessionIssuer
-			err = p.object(func(k []byte) error {
+			return p.object(func(k []byte) error {
 				switch string(fold(k, &buf)) {
 				case "type":
-					si.Type, err = p.istr(slotIssuerType)
+					return p.setIstr(&si.Type, slotIssuerType)
 				case "arn":
-					si.ARN, err = p.istr(slotIssuerARN)
+					return p.setIstr(&si.ARN, slotIssuerARN)
 				case "accountid":
-					si.AccountID, err = p.istr(slotIssuerAccount)
+					return p.setIstr(&si.AccountID, slotIssuerAccount)
 				case "username":
-					si.UserName, err = p.istr(slotIssuerName)
-				default:
-					err = p.skip()
+					return p.setIstr(&si.UserName, slotIssuerName)
 				}
-				return err
+				return p.skip()
 			})
-		default:
-			err = p.skip()
 		}
-		return err
+		return p.skip()
 	})
 }
 
 // fold lowercases an ASCII key into buf, since encoding/json (and so the
 // reference) matches field names case-insensitively and some re-exported
-// records lower-case them. Keys longer than buf match nothing anyway.
+// records lower-case them. Keys longer than buf match nothing anyway; a
+// key beyond ASCII has been through foldKey.
 func fold(k []byte, buf *[64]byte) []byte {
 	if len(k) > len(buf) {
 		return k
@@ -709,6 +833,31 @@ func fold(k []byte, buf *[64]byte) []byte {
 	return buf[:len(k)]
 }
 
+// foldKey prepares a key with bytes beyond ASCII for fold, by
+// encoding/json's rule of matching names, each character as
+// unicode.ToUpper(unicode.ToLower(r)): a few characters fold to ASCII
+// letters ("ſ" to S, the Kelvin sign to K, dotless "ı" to I), so
+// "eventſource" names eventSource there too. It returns a copy with
+// those characters replaced, or k itself when some character stays
+// beyond ASCII (no field name is). The object walker calls it for a key
+// stringEnd found beyond ASCII, or escaped: the names CloudTrail writes
+// never are, so the copy costs nothing in practice.
+func foldKey(k []byte) []byte {
+	out := make([]byte, 0, len(k))
+	for i := 0; i < len(k); {
+		r, size := utf8.DecodeRune(k[i:])
+		i += size
+		if r >= utf8.RuneSelf {
+			r = unicode.ToUpper(unicode.ToLower(r))
+		}
+		if r >= utf8.RuneSelf {
+			return k
+		}
+		out = append(out, byte(r))
+	}
+	return out
+}
+
 // params parses the requestParameters object at p.i into rp: the fields
 // used to build resource ARNs. Like parseRecord it leaves fields of other
 // types empty.
@@ -718,45 +867,49 @@ func (p *jsonParser) params(rp *requestParams) error {
 	return p.object(func(k []byte) error {
 		switch string(fold(k, &buf)) {
 		case "bucketname":
-			rp.BucketName, err = p.str()
+			err = p.setStr(&rp.BucketName)
 		case "key":
-			rp.Key, err = p.str()
+			err = p.setStr(&rp.Key)
 		case "x-amz-copy-source":
-			rp.CopySource, err = p.str()
+			err = p.setStr(&rp.CopySource)
 		case "username":
-			rp.UserName, err = p.str()
+			err = p.setStr(&rp.UserName)
 		case "rolename":
-			rp.RoleName, err = p.str()
+			err = p.setStr(&rp.RoleName)
 		case "groupname":
-			rp.GroupName, err = p.str()
+			err = p.setStr(&rp.GroupName)
 		case "policyarn":
-			rp.PolicyARN, err = p.str()
+			err = p.setStr(&rp.PolicyARN)
 		case "functionname":
-			rp.FunctionName, err = p.str()
+			err = p.setStr(&rp.FunctionName)
 		case "tablename":
-			rp.TableName, err = p.str()
+			err = p.setStr(&rp.TableName)
 		case "queueurl":
-			rp.QueueURL, err = p.str()
+			err = p.setStr(&rp.QueueURL)
 		case "topicarn":
-			rp.TopicARN, err = p.str()
+			err = p.setStr(&rp.TopicARN)
 		case "keyid":
-			rp.KeyID, err = p.str()
+			err = p.setStr(&rp.KeyID)
 		case "secretid":
-			rp.SecretID, err = p.str()
+			err = p.setStr(&rp.SecretID)
 		case "name":
-			rp.Name, err = p.str()
+			err = p.setStr(&rp.Name)
 		case "instanceid":
-			rp.InstanceID, err = p.str()
+			err = p.setStr(&rp.InstanceID)
 		case "loggroupname":
-			rp.LogGroupName, err = p.str()
+			err = p.setStr(&rp.LogGroupName)
 		case "path":
-			rp.Path, err = p.str()
+			err = p.setStr(&rp.Path)
 		case "rolearn":
-			rp.RoleARN, err = p.str()
+			err = p.setStr(&rp.RoleARN)
+		case "snapshotid":
+			err = p.setStr(&rp.SnapshotID)
+		case "trailname":
+			err = p.setStr(&rp.TrailName)
 		case "sourcekeyid":
-			rp.SourceKeyID, err = p.str()
+			err = p.setStr(&rp.SourceKeyID)
 		case "destinationkeyid":
-			rp.DestinationKeyID, err = p.str()
+			err = p.setStr(&rp.DestinationKeyID)
 		// Lists of items, read only for the calls that need them
 		// (deletedKeys, transactTables, partiQLTables): kept raw,
 		// which costs no more than skipping them.
@@ -770,8 +923,10 @@ func (p *jsonParser) params(rp *requestParams) error {
 			rp.statements, err = p.rawValue()
 		case "sourceidentity":
 			var v string
-			v, err = p.str()
-			rp.sourceIdentity = v != ""
+			var ok bool
+			if v, ok, err = p.readString(-1); ok {
+				rp.sourceIdentity = v != ""
+			}
 		case "tags", "principaltags":
 			var v []byte
 			v, err = p.rawValue()

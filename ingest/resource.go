@@ -31,6 +31,8 @@ type requestParams struct {
 	LogGroupName string   `json:"logGroupName"`
 	Path         string   `json:"path"`
 	RoleARN      string   `json:"roleArn"`
+	SnapshotID   string   `json:"snapshotId"` // ec2 snapshot calls
+	TrailName    string   `json:"trailName"`  // cloudtrail's *Selectors calls; the others say name
 	// kms:ReEncrypt's keys; the source is absent for symmetric keys,
 	// whose ciphertext names it.
 	SourceKeyID      string   `json:"sourceKeyId"`
@@ -65,15 +67,6 @@ func requestString(params []byte, field string) string {
 	return s
 }
 
-// resourceServices are the prefixes whose requestParameters we read.
-func resourceService(prefix string) bool {
-	switch prefix {
-	case "s3", "iam", "lambda", "dynamodb", "sqs", "sns", "kms", "secretsmanager", "ssm", "ec2", "logs", "sts":
-		return true
-	}
-	return false
-}
-
 // uses pairs each action with the resources it acted on: the ARNs in
 // resources[] and those built from requestParameters, keeping for each
 // action only ARNs that fit one of its resource types in the catalog. An
@@ -92,30 +85,25 @@ func (c *Converter) uses(r *record, ev *store.Event, m resolved) []store.Use {
 		}
 	}
 	var built builtARNs
-	var sessionAttrs int // 1: sourceIdentity, 2: session tags (sts:AssumeRole*)
-	if resourceService(prefix) {
-		p := r.params
-		built = c.buildARNs(prefix, r, ev, &p, refs)
-		if prefix == "sts" && strings.HasPrefix(r.EventName, "AssumeRole") {
-			if p.sourceIdentity {
-				sessionAttrs |= 1
-			}
-			if p.tags {
-				sessionAttrs |= 2
-			}
-		}
+	b := arnBuilder{c: c, r: r, p: &r.params, refs: refs, prefix: prefix,
+		principal: ev.Principal, principalType: ev.PrincipalType, acct: ev.RecipientAccountID}
+	if b.acct == "" {
+		b.acct = ev.AccountID
+	}
+	if b.run() {
+		built = b.out
 		for _, a := range built.arns {
 			cands = appendUnique(cands, clean(a))
 		}
 	}
 	copySource := built.copySource
 
-	if copySource == "" && prefix == "sts" && (sessionAttrs&1 != 0 || sessionAttrs&2 != 0) {
+	if built.setSourceIdentity || built.tagSession {
 		actions = append([]string(nil), actions...)
-		if sessionAttrs&1 != 0 {
+		if built.setSourceIdentity {
 			actions = append(actions, "sts:SetSourceIdentity")
 		}
-		if sessionAttrs&2 != 0 {
+		if built.tagSession {
 			actions = append(actions, "sts:TagSession")
 		}
 	}
@@ -188,6 +176,10 @@ type builtARNs struct {
 	// fallback is for an action that no candidate fits, instead of "*":
 	// the bucket's objects for a DeleteObjects whose keys are unknown.
 	fallback string
+	// The session attributes of an sts:AssumeRole* request, each of which
+	// needs an action of its own: a source identity needs
+	// sts:SetSourceIdentity, session tags sts:TagSession.
+	setSourceIdentity, tagSession bool
 }
 
 type actionARNs struct {
@@ -233,232 +225,343 @@ func (b *builtARNs) add(action, arn string) {
 // charged as the bucket's objects (bucket/*).
 const maxDeletedKeys = 100
 
-// buildARNs builds resource ARNs from requestParameters with the catalog's
-// ARN formats. refs are the ARNs of the record's resources[].
-func (c *Converter) buildARNs(prefix string, r *record, ev *store.Event, p *requestParams, refs []string) (out builtARNs) {
-	acct := ev.RecipientAccountID
-	if acct == "" {
-		acct = ev.AccountID
-	}
-	part := partitionOf(ev.Principal, r.AWSRegion)
-	region := r.AWSRegion
-	// arnOf builds an ARN of a resource type of the service, "" when the
-	// catalog cannot.
-	arnOf := func(typ string, kv ...string) string {
-		a, err := c.cat.BuildARNFunc(prefix, typ, func(name string) string {
-			// The pairs first: SQS names the queue's own account.
-			for i := 0; i+1 < len(kv); i += 2 {
-				if kv[i] == name {
-					return kv[i+1]
-				}
-			}
-			switch name {
-			case "Partition":
-				return part
-			case "Region":
-				return region
-			case "Account":
-				return acct
-			}
-			return ""
-		})
-		if err != nil {
-			return ""
-		}
-		return a
-	}
-	var arns []string
-	build := func(typ string, kv ...string) {
-		if a := arnOf(typ, kv...); a != "" {
-			arns = append(arns, a)
-		}
-	}
-	isARN := func(s string) bool { return strings.HasPrefix(s, "arn:") }
-	switch prefix {
+// run reads the request's resources, one method per service, and
+// reports whether the service is one whose requests are read (others'
+// actions get resources[] or "*"). The methods are called directly, not
+// through a table of funcs, so that b stays on the stack.
+func (b *arnBuilder) run() bool {
+	switch b.prefix {
 	case "s3":
-		if p.BucketName != "" {
-			build("bucket", "BucketName", p.BucketName)
-			if p.Key != "" {
-				build("object", "BucketName", p.BucketName, "ObjectName", p.Key)
-			}
-			if r.EventName == "DeleteObjects" {
-				// CloudTrail mostly logs DeleteObjects without its keys
-				// ("delete":""), and the bucket's objects are what the call
-				// can have deleted.
-				out.fallback = clean(arnOf("object", "BucketName", p.BucketName, "ObjectName", "*"))
-				keys, all := deletedKeys(p.delete, maxDeletedKeys)
-				if all {
-					for _, k := range keys {
-						build("object", "BucketName", p.BucketName, "ObjectName", k)
-					}
-				}
-			}
-		}
-		if src := strings.TrimPrefix(p.CopySource, "/"); src != "" {
-			src, _, _ = strings.Cut(src, "?versionId=")
-			if b, k, ok := strings.Cut(src, "/"); ok && b != "" && k != "" {
-				if a, err := c.cat.BuildARN("s3", "object", map[string]string{"Partition": part, "BucketName": b, "ObjectName": k}); err == nil {
-					out.copySource = a
-				}
-			}
-		}
+		b.s3()
 	case "iam":
-		// IAM is global: the account is the principal's, paths unknown.
-		switch {
-		case p.UserName != "":
-			build("user", "UserNameWithPath", p.UserName)
-		case ev.PrincipalType == "IAMUser" && p.RoleName == "" && p.GroupName == "":
-			// User APIs called without UserName act on the calling user
-			// (GetUser, ListAccessKeys, CreateAccessKey, …); actions without
-			// a user resource type drop it in the catalog check.
-			arns = append(arns, ev.Principal)
-		}
-		if p.RoleName != "" {
-			build("role", "RoleNameWithPath", p.RoleName)
-		}
-		if p.GroupName != "" {
-			build("group", "GroupNameWithPath", p.GroupName)
-		}
-		if isARN(p.PolicyARN) {
-			arns = append(arns, p.PolicyARN)
-		}
+		b.iam()
 	case "lambda":
-		switch fn := p.FunctionName; {
-		case isARN(fn):
-			arns = append(arns, fn)
-		case fn != "":
-			build("function", "FunctionName", fn)
-		}
+		b.lambda()
 	case "dynamodb":
-		tableARN := func(t, index string) string {
-			switch {
-			case isARN(t):
-				return t
-			case t == "":
-				return ""
-			case index != "":
-				return arnOf("index", "TableName", t, "IndexName", index)
-			}
-			return arnOf("table", "TableName", t)
-		}
-		if a := tableARN(p.TableName, ""); a != "" {
-			arns = append(arns, a)
-		}
-		// Each item of a transaction or PartiQL batch names its own table.
-		// An action with an item whose table could not be read gets no
-		// list of its own: the call's candidates (or "*") cover that
-		// item too.
-		var unread []string
-		item := func(action, table, index string) {
-			if a := tableARN(table, index); a != "" {
-				out.add(action, a)
-			} else {
-				unread = appendUnique(unread, action)
-			}
-		}
-		switch r.EventName {
-		case "TransactWriteItems", "TransactGetItems":
-			transactTables(p.transactItems, func(action, table string) { item(action, table, "") })
-		case "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction":
-			partiQLTables(p.statement, p.statements, func(action, table, index string) {
-				if action != "dynamodb:PartiQLSelect" {
-					index = "" // only a select reads an index
-				}
-				item(action, table, index)
-			})
-		}
-		if len(unread) > 0 {
-			kept := out.perAction[:0]
-			for _, pa := range out.perAction {
-				if !slices.Contains(unread, pa.action) {
-					kept = append(kept, pa)
-				}
-			}
-			out.perAction = kept
-		}
+		b.dynamodb()
 	case "sqs":
-		// https://sqs.us-east-1.amazonaws.com/123456789012/name
-		if u := p.QueueURL; u != "" {
-			parts := strings.Split(strings.TrimRight(u, "/"), "/")
-			if len(parts) >= 2 {
-				qacct, name := parts[len(parts)-2], parts[len(parts)-1]
-				if allDigits(qacct) && name != "" {
-					build("queue", "Account", qacct, "QueueName", name)
-				}
-			}
-		}
+		b.sqs()
 	case "sns":
-		if isARN(p.TopicARN) {
-			arns = append(arns, p.TopicARN)
-		}
+		b.sns()
 	case "kms":
-		keyARN := func(k string) string {
-			switch {
-			case isARN(k):
-				return k
-			case strings.HasPrefix(k, "alias/"):
-				return arnOf("alias", "Alias", strings.TrimPrefix(k, "alias/"))
-			case k != "":
-				return arnOf("key", "KeyId", k)
-			}
-			return ""
-		}
-		if a := keyARN(p.KeyID); a != "" {
-			arns = append(arns, a)
-		}
-		if r.EventName == "ReEncrypt" {
-			from, to, ok := reEncryptKeys(refs, keyARN(p.SourceKeyID), keyARN(p.DestinationKeyID))
-			if ok {
-				out.add("kms:ReEncryptFrom", from)
-				out.add("kms:ReEncryptTo", to)
-			}
-		}
+		b.kms()
 	case "secretsmanager":
-		switch s := p.SecretID; {
-		case isARN(s):
-			arns = append(arns, s)
-		case s != "":
-			// A secret's ARN ends in a random 6-character suffix that the
-			// request does not carry; AWS documents name-?????? as the way
-			// to name a secret in a policy.
-			build("Secret", "SecretId", s+"-??????")
-		}
+		b.secretsmanager()
 	case "ssm":
-		if strings.Contains(ev.EventName, "Parameter") {
-			names := append([]string(nil), p.Names...)
-			if p.Name != "" {
-				names = append(names, p.Name)
+		b.ssm()
+	case "logs":
+		b.logs()
+	case "sts":
+		b.sts()
+	case "ec2":
+		b.ec2()
+	case "cloudtrail":
+		b.cloudtrail()
+	default:
+		return false
+	}
+	return true
+}
+
+// arnBuilder builds the resource ARNs of one request from its
+// requestParameters with the catalog's ARN formats, into out.
+//
+// It holds no pointer to the event being converted: the catalog's ARN
+// builder leaks what it is given, and escape analysis, which does not
+// tell fields apart, would move such an event to the heap with it.
+type arnBuilder struct {
+	c      *Converter
+	r      *record
+	p      *requestParams // the record's, read only
+	refs   []string       // the ARNs of the record's resources[]
+	prefix string         // the service
+
+	principal, principalType string // the caller's
+
+	// The values of the ARN formats' common placeholders: the account
+	// that received the request; its partition and region, set by the
+	// first arnOf.
+	acct, part, region string
+
+	out builtARNs
+}
+
+// arnOf builds an ARN of a resource type of the service, "" when the
+// catalog cannot. kv are placeholder names and values, looked up before
+// the common ones (SQS names the queue's own account).
+func (b *arnBuilder) arnOf(typ string, kv ...string) string {
+	if b.part == "" {
+		b.part = partitionOf(b.principal, b.r.AWSRegion)
+		b.region = b.r.AWSRegion
+	}
+	a, err := b.c.cat.BuildARNFunc(b.prefix, typ, func(name string) string {
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i] == name {
+				return kv[i+1]
 			}
-			if p.Path != "" {
-				names = append(names, p.Path)
-			}
-			for _, n := range names {
-				if isARN(n) {
-					arns = append(arns, n)
-				} else if n != "" {
-					build("parameter", "ParameterNameWithoutLeadingSlash", strings.TrimPrefix(n, "/"))
+		}
+		switch name {
+		case "Partition":
+			return b.part
+		case "Region":
+			return b.region
+		case "Account":
+			return b.acct
+		}
+		return ""
+	})
+	if err != nil {
+		return ""
+	}
+	return a
+}
+
+// build adds the ARN arnOf builds, if any, to the call's candidates.
+func (b *arnBuilder) build(typ string, kv ...string) {
+	if a := b.arnOf(typ, kv...); a != "" {
+		b.out.arns = append(b.out.arns, a)
+	}
+}
+
+// addARN adds s to the call's candidates if it is meant as an ARN, and
+// reports whether it is. A value that starts with "arn:" but is not a
+// well-formed ARN fits no resource type later and gives "*", rather than
+// being taken for a name.
+func (b *arnBuilder) addARN(s string) bool {
+	if !strings.HasPrefix(s, "arn:") {
+		return false
+	}
+	b.out.arns = append(b.out.arns, s)
+	return true
+}
+
+// nameOrARN adds the resource a parameter names: an ARN as is, a name
+// (non-empty) as the ARN of type typ with the name as placeholder.
+func (b *arnBuilder) nameOrARN(s, typ, placeholder string) {
+	if s != "" && !b.addARN(s) {
+		b.build(typ, placeholder, s)
+	}
+}
+
+func (b *arnBuilder) s3() {
+	p := b.p
+	if p.BucketName != "" {
+		b.build("bucket", "BucketName", p.BucketName)
+		if p.Key != "" {
+			b.build("object", "BucketName", p.BucketName, "ObjectName", p.Key)
+		}
+		if b.r.EventName == "DeleteObjects" {
+			// CloudTrail mostly logs DeleteObjects without its keys
+			// ("delete":""), and the bucket's objects are what the call
+			// can have deleted.
+			b.out.fallback = clean(b.arnOf("object", "BucketName", p.BucketName, "ObjectName", "*"))
+			keys, all := deletedKeys(p.delete, maxDeletedKeys)
+			if all {
+				for _, k := range keys {
+					b.build("object", "BucketName", p.BucketName, "ObjectName", k)
 				}
 			}
-		}
-	case "logs":
-		if g := p.LogGroupName; g != "" {
-			build("log-group", "LogGroupName", g)
-		}
-	case "sts":
-		if isARN(p.RoleARN) {
-			arns = append(arns, p.RoleARN)
-		}
-	case "ec2":
-		ids := p.instanceIDs
-		if p.InstanceID != "" {
-			ids = append(ids, p.InstanceID)
-		}
-		for _, id := range ids {
-			build("instance", "InstanceId", id)
 		}
 	}
-	out.arns = arns
-	return out
+	if src := strings.TrimPrefix(p.CopySource, "/"); src != "" {
+		src, _, _ = strings.Cut(src, "?versionId=")
+		if bucket, k, ok := strings.Cut(src, "/"); ok && bucket != "" && k != "" {
+			b.out.copySource = b.arnOf("object", "BucketName", bucket, "ObjectName", k)
+		}
+	}
+}
+
+// iam: IAM is global; the account is the principal's, paths unknown.
+func (b *arnBuilder) iam() {
+	p := b.p
+	switch {
+	case p.UserName != "":
+		b.build("user", "UserNameWithPath", p.UserName)
+	case b.principalType == "IAMUser" && p.RoleName == "" && p.GroupName == "":
+		// User APIs called without UserName act on the calling user
+		// (GetUser, ListAccessKeys, CreateAccessKey, …); actions without
+		// a user resource type drop it in the catalog check.
+		b.out.arns = append(b.out.arns, b.principal)
+	}
+	if p.RoleName != "" {
+		b.build("role", "RoleNameWithPath", p.RoleName)
+	}
+	if p.GroupName != "" {
+		b.build("group", "GroupNameWithPath", p.GroupName)
+	}
+	b.addARN(p.PolicyARN)
+}
+
+func (b *arnBuilder) lambda() { b.nameOrARN(b.p.FunctionName, "function", "FunctionName") }
+
+// tableARN is the ARN of a DynamoDB table (or of its index), "" for no
+// table.
+func (b *arnBuilder) tableARN(table, index string) string {
+	switch {
+	case strings.HasPrefix(table, "arn:"):
+		return table
+	case table == "":
+		return ""
+	case index != "":
+		return b.arnOf("index", "TableName", table, "IndexName", index)
+	}
+	return b.arnOf("table", "TableName", table)
+}
+
+func (b *arnBuilder) dynamodb() {
+	p := b.p
+	if a := b.tableARN(p.TableName, ""); a != "" {
+		b.out.arns = append(b.out.arns, a)
+	}
+	// Each item of a transaction or PartiQL batch names its own table.
+	// An action with an item whose table could not be read gets no list
+	// of its own: the call's candidates (or "*") cover that item too.
+	var unread []string
+	item := func(action, table, index string) {
+		if a := b.tableARN(table, index); a != "" {
+			b.out.add(action, a)
+		} else {
+			unread = appendUnique(unread, action)
+		}
+	}
+	switch b.r.EventName {
+	case "TransactWriteItems", "TransactGetItems":
+		transactTables(p.transactItems, func(action, table string) { item(action, table, "") })
+	case "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction":
+		partiQLTables(p.statement, p.statements, func(action, table, index string) {
+			if action != "dynamodb:PartiQLSelect" {
+				index = "" // only a select reads an index
+			}
+			item(action, table, index)
+		})
+	}
+	if len(unread) > 0 {
+		kept := b.out.perAction[:0]
+		for _, pa := range b.out.perAction {
+			if !slices.Contains(unread, pa.action) {
+				kept = append(kept, pa)
+			}
+		}
+		b.out.perAction = kept
+	}
+}
+
+// sqs reads the queue URL, https://sqs.us-east-1.amazonaws.com/123456789012/name,
+// whose account is the queue's own.
+func (b *arnBuilder) sqs() {
+	u := b.p.QueueURL
+	if u == "" {
+		return
+	}
+	parts := strings.Split(strings.TrimRight(u, "/"), "/")
+	if len(parts) >= 2 {
+		qacct, name := parts[len(parts)-2], parts[len(parts)-1]
+		if allDigits(qacct) && name != "" {
+			b.build("queue", "Account", qacct, "QueueName", name)
+		}
+	}
+}
+
+func (b *arnBuilder) sns() { b.addARN(b.p.TopicARN) }
+
+// keyARN is the ARN of a KMS key named by id, alias or ARN, "" for none.
+func (b *arnBuilder) keyARN(k string) string {
+	switch {
+	case strings.HasPrefix(k, "arn:"):
+		return k
+	case strings.HasPrefix(k, "alias/"):
+		return b.arnOf("alias", "Alias", strings.TrimPrefix(k, "alias/"))
+	case k != "":
+		return b.arnOf("key", "KeyId", k)
+	}
+	return ""
+}
+
+func (b *arnBuilder) kms() {
+	p := b.p
+	if a := b.keyARN(p.KeyID); a != "" {
+		b.out.arns = append(b.out.arns, a)
+	}
+	if b.r.EventName == "ReEncrypt" {
+		from, to, ok := reEncryptKeys(b.refs, b.keyARN(p.SourceKeyID), b.keyARN(p.DestinationKeyID))
+		if ok {
+			b.out.add("kms:ReEncryptFrom", from)
+			b.out.add("kms:ReEncryptTo", to)
+		}
+	}
+}
+
+func (b *arnBuilder) secretsmanager() {
+	if s := b.p.SecretID; s != "" && !b.addARN(s) {
+		// A secret's ARN ends in a random 6-character suffix that the
+		// request does not carry; AWS documents name-?????? as the way
+		// to name a secret in a policy.
+		b.build("Secret", "SecretId", s+"-??????")
+	}
+}
+
+func (b *arnBuilder) ssm() {
+	if !strings.Contains(b.r.EventName, "Parameter") {
+		return
+	}
+	p := b.p
+	param := func(n string) {
+		if n != "" && !b.addARN(n) {
+			b.build("parameter", "ParameterNameWithoutLeadingSlash", strings.TrimPrefix(n, "/"))
+		}
+	}
+	for _, n := range p.Names {
+		param(n)
+	}
+	param(p.Name)
+	param(p.Path)
+}
+
+func (b *arnBuilder) logs() {
+	if g := b.p.LogGroupName; g != "" {
+		b.build("log-group", "LogGroupName", g)
+	}
+}
+
+func (b *arnBuilder) sts() {
+	p := b.p
+	b.addARN(p.RoleARN)
+	if strings.HasPrefix(b.r.EventName, "AssumeRole") {
+		b.out.setSourceIdentity = p.sourceIdentity
+		b.out.tagSession = p.tags
+	}
+}
+
+func (b *arnBuilder) ec2() {
+	p := b.p
+	for _, id := range p.instanceIDs {
+		b.build("instance", "InstanceId", id)
+	}
+	if p.InstanceID != "" {
+		b.build("instance", "InstanceId", p.InstanceID)
+	}
+	// ModifySnapshotAttribute, DescribeSnapshotAttribute,
+	// ResetSnapshotAttribute, DeleteSnapshot. A snapshot's ARN has no
+	// account; the catalog's format leaves it out.
+	if p.SnapshotID != "" {
+		b.build("snapshot", "SnapshotId", p.SnapshotID)
+	}
+}
+
+// cloudtrail reads the trail of the trail calls: "name" (trailName for
+// the selector calls), the trail's name or ARN (CloudTrail API reference,
+// e.g. DeleteTrail, StopLogging, PutEventSelectors: "Specifies the name or
+// the CloudTrail ARN of the trail"). A name means a trail of the account
+// and Region called: those calls must be made in the trail's home Region
+// (else InvalidHomeRegionException), and a trail seen from another Region
+// (a shadow trail) is named by its ARN.
+func (b *arnBuilder) cloudtrail() {
+	switch b.r.EventName {
+	case "CreateTrail", "DeleteTrail", "UpdateTrail", "GetTrail", "GetTrailStatus", "StartLogging", "StopLogging",
+		"GetEventSelectors", "PutEventSelectors", "GetInsightSelectors", "PutInsightSelectors":
+		b.nameOrARN(b.p.Name, "trail", "TrailName")
+		b.nameOrARN(b.p.TrailName, "trail", "TrailName")
+	}
 }
 
 // reEncryptKeys tells the source key of a kms:ReEncrypt from its
@@ -475,7 +578,7 @@ func (c *Converter) buildARNs(prefix string, r *record, ev *store.Event, p *requ
 func reEncryptKeys(refs []string, src, dst string) (from, to string, ok bool) {
 	var keys []string
 	for _, a := range refs {
-		if strings.HasPrefix(a, "arn:") && strings.Contains(a, ":kms:") && strings.Contains(a, ":key/") {
+		if isKeyARN(a) {
 			keys = appendUnique(keys, a)
 		}
 	}
@@ -506,7 +609,11 @@ func reEncryptKeys(refs []string, src, dst string) (from, to string, ok bool) {
 	return "", "", false
 }
 
-func isKeyARN(a string) bool { return strings.HasPrefix(a, "arn:") && strings.Contains(a, ":key/") }
+// isKeyARN reports whether s is the ARN of a KMS key (not an alias).
+func isKeyARN(s string) bool {
+	a, ok := catalog.ParseARN(s)
+	return ok && a.Service == "kms" && strings.HasPrefix(a.Resource, "key/")
+}
 
 // deletedKeys returns the keys of an s3 DeleteObjects request body
 // (requestParameters.delete) when it lists at most max of them; all is

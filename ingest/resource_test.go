@@ -190,3 +190,36 @@ func TestParamsItemListsAllocateNothing(t *testing.T) {
 		t.Errorf("raw lists not kept: %+v", rp)
 	}
 }
+
+// Every DeleteTrail, StopLogging, PutEventSelectors and
+// ModifySnapshotAttribute of the shared samples (real logs and rule-test
+// events) that names its trail or snapshot is charged on that resource,
+// not on "*".
+func TestSharedTrailAndSnapshotResources(t *testing.T) {
+	c := testConverter(t)
+	rs, _ := convertFiles(t, c, sharedFiles(t))
+	want := map[string]string{
+		"cloudtrail:DeleteTrail":       ":trail/",
+		"cloudtrail:StopLogging":       ":trail/",
+		"cloudtrail:PutEventSelectors": ":trail/",
+		"ec2:ModifySnapshotAttribute":  ":snapshot/",
+	}
+	seen := map[string]int{}
+	for _, r := range rs {
+		for _, u := range r.Event.Uses {
+			part, ok := want[u.Action]
+			if !ok || r.Event.Outcome != 0 {
+				continue
+			}
+			seen[u.Action]++
+			if !strings.HasPrefix(u.Resource, "arn:") || !strings.Contains(u.Resource, part) {
+				t.Errorf("%s %s: resource %q, want a %s ARN", r.Event.ID, u.Action, u.Resource, strings.Trim(part, ":/"))
+			}
+		}
+	}
+	for a := range want {
+		if seen[a] == 0 {
+			t.Errorf("no %s in the shared samples", a)
+		}
+	}
+}

@@ -247,7 +247,8 @@ func seenList(m map[string]*Seen) []Seen {
 
 // applyEvents aggregates the new events in memory (many events → few
 // keys) and read-modify-writes each aggregate once in txn, together with
-// the dedup segments of those events.
+// the dedup segments of those events: one pass over the events (dedup,
+// then aggregate), then one write step per kind of key.
 //
 // Allocation matters here (a batch touches thousands of keys): keys are
 // built in a scratch buffer and looked up without copying, aggregates
@@ -262,270 +263,406 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 	if len(events) == 0 {
 		return res, done, nil
 	}
-	var (
-		window     = dedupWindow{added: map[int64]*[]uint64{}}
-		factIdx    = make(map[string]int32, len(events))
-		facts      = make([]factAgg, 0, len(events))
-		dayIdx     = make(map[string]int32, len(events)/2)
-		days       = make([]dayAgg, 0, len(events)/2)
-		principals = make(map[string]struct{})
-		keys       = make(map[string]*keyAgg)
-		sessions   = make(map[string]*sessAgg)
-		cross      map[string]*crossAgg
-		raws       []*badger.Entry
-		buf        = db.takeTxnBuf(len(events))
-		scratch    []byte
-	)
-	nowUnix := now.Unix()
-	dedupExpiry := now.Add(db.opts.DedupTTL).Unix()
-	wallExpiry := uint64(time.Now().Add(db.opts.DedupTTL).Unix())
+	a := newBatchAgg(db, len(events), now)
 	done.dedupMark = db.dedup.clock + 1
 	// Set before any hash is added, so that a failed transaction can take
 	// back what the cache was told (DB.abandon).
-	done.dedup = window.added
+	done.dedup = a.window.added
 
 	for i := range events {
 		ev := &events[i]
-		t := ev.Time.UTC()
-		hour, hash := dedupHour(t), dedupHash(ev.ID)
-		// The same rule inside the batch as against the store (its hour
-		// or either neighbour), so that how events fall into batches
-		// never decides what counts: a second ingest of the same input
-		// must find every event it counted the first time.
-		if err := window.move(db.dedup, txn, hour, nowUnix); err != nil {
+		counted, err := a.count(txn, ev)
+		if err != nil {
 			return res, done, fmt.Errorf("event %q: %w", ev.ID, err)
 		}
-		if window.seen(hash, nowUnix) {
+		if !counted {
 			res.Duplicates++
 			continue
 		}
-		// Only counted events are anchors, in the batch as in the store.
-		window.add(db.dedup, hash, dedupExpiry)
 		res.Events++
-		principals[ev.Principal] = struct{}{}
-
-		day := dayNumber(t)
-		var actions map[string]struct{}
-		if len(ev.Uses) > 1 {
-			actions = make(map[string]struct{}, len(ev.Uses))
-		}
-		for j, u := range ev.Uses {
-			// The same action on the same resource twice in one record
-			// (rare) is one use.
-			if dupUse(ev.Uses[:j], u) {
-				continue
-			}
-			scratch = appendKey(scratch[:0], pfxFact, ev.Principal, u.Action, u.Resource)
-			fi, ok := factIdx[string(scratch)]
-			if !ok {
-				fi = int32(len(facts))
-				k := string(scratch)
-				factIdx[k] = fi
-				facts = append(facts, factAgg{key: k})
-			}
-			facts[fi].v.add(t, ev.Outcome)
-			if actions != nil {
-				if _, ok := actions[u.Action]; ok {
-					continue
-				}
-				actions[u.Action] = struct{}{}
-			}
-			scratch = putInt64(append(appendKey(scratch[:0], pfxDay, ev.Principal, u.Action), sep), day)
-			di, ok := dayIdx[string(scratch)]
-			if !ok {
-				di = int32(len(days))
-				k := string(scratch)
-				dayIdx[k] = di
-				days = append(days, dayAgg{key: k})
-			}
-			if ev.Outcome == OutcomeDenied {
-				days[di].v.denied++
-			} else {
-				days[di].v.allowed++
-			}
-		}
-
-		if ev.AccessKeyID != "" {
-			ka := keys[ev.AccessKeyID]
-			if ka == nil {
-				ka = &keyAgg{first: t, last: t, ips: map[string]*Seen{}, uas: map[string]*Seen{}}
-				keys[ev.AccessKeyID] = ka
-			}
-			if ka.owner == "" || !t.Before(ka.ownerTime) {
-				ka.owner, ka.ownerTime = ev.Principal, t
-			}
-			if t.Before(ka.first) {
-				ka.first = t
-			}
-			if t.After(ka.last) {
-				ka.last = t
-			}
-			ka.calls++
-			bump(ka.ips, ev.SourceIP, t)
-			bump(ka.uas, ev.UserAgent, t)
-		}
-		if ev.SessionName != "" || ev.SourceIdentity != "" {
-			sa := sessions[ev.Principal]
-			if sa == nil {
-				sa = &sessAgg{names: map[string]*Seen{}, idents: map[string]*Seen{}}
-				sessions[ev.Principal] = sa
-			}
-			bump(sa.names, ev.SessionName, t)
-			bump(sa.idents, ev.SourceIdentity, t)
-		}
-		// One compare for the common same-account call. An event without
-		// either account (not from ingest) says nothing about crossing.
-		if ev.RecipientAccountID != ev.AccountID && ev.RecipientAccountID != "" && ev.AccountID != "" {
-			ca := cross[ev.Principal]
-			if ca == nil {
-				if cross == nil {
-					cross = make(map[string]*crossAgg)
-				}
-				ca = &crossAgg{recipients: map[string]*AccountSeen{}}
-				cross[ev.Principal] = ca
-			}
-			ca.add(ev.AccountID, ev.RecipientAccountID, t)
-		}
-		if db.opts.RawRetention > 0 && len(ev.Raw) > 0 {
-			e := encoder{}
-			e.uvarint(uint64(now.Add(db.opts.RawRetention).Unix()))
-			e.bytes(capRaw(ev.Raw))
-			raws = append(raws, badger.NewEntry(key(pfxRaw, ev.ID), e.b).
-				WithTTL(db.opts.RawRetention))
-		}
+		a.add(ev)
 	}
 
-	puts := make([]aggPut, 0, len(facts)+len(days)+len(principals))
-	for i := range facts {
-		kb := buf.str(facts[i].key)
+	puts := make([]aggPut, 0, len(a.facts)+len(a.days)+len(a.principals))
+	if puts, err = a.writeFacts(txn, puts, &res); err != nil {
+		return res, done, err
+	}
+	if puts, err = a.writeDays(txn, puts); err != nil {
+		return res, done, err
+	}
+	if puts, err = a.writePrincipals(txn, puts); err != nil {
+		return res, done, err
+	}
+	if puts, err = a.writeKeys(txn, puts); err != nil {
+		return res, done, err
+	}
+	if err = a.writeSessions(txn); err != nil {
+		return res, done, err
+	}
+	if err = a.writeCross(txn); err != nil {
+		return res, done, err
+	}
+	if done.dedupSeq, err = a.writeDedup(txn); err != nil {
+		return res, done, err
+	}
+	if err = a.writeRaws(txn); err != nil {
+		return res, done, err
+	}
+	done.puts = puts
+	return res, done, nil
+}
+
+// batchAgg is what one transaction's events add up to, by key, before
+// anything is written: facts, day counts, principals, access keys,
+// sessions, cross-account recipients, raw records, and the dedup window
+// with the hashes of the counted events.
+type batchAgg struct {
+	db  *DB
+	now time.Time
+
+	window     dedupWindow
+	factIdx    map[string]int32 // fact key → index in facts
+	facts      []factAgg
+	dayIdx     map[string]int32 // day-count key → index in days
+	days       []dayAgg
+	principals map[string]struct{}
+	keys       map[string]*keyAgg
+	sessions   map[string]*sessAgg
+	cross      map[string]*crossAgg // nil until a cross-account call
+	raws       []*badger.Entry
+
+	buf     *txnBuf
+	scratch []byte
+
+	nowUnix     int64
+	dedupExpiry int64  // by Options.Now, stored in the segments
+	wallExpiry  uint64 // by the wall clock, Badger's TTL of temporary keys
+}
+
+func newBatchAgg(db *DB, events int, now time.Time) *batchAgg {
+	return &batchAgg{
+		db:          db,
+		now:         now,
+		window:      dedupWindow{added: map[int64]*[]uint64{}},
+		factIdx:     make(map[string]int32, events),
+		facts:       make([]factAgg, 0, events),
+		dayIdx:      make(map[string]int32, events/2),
+		days:        make([]dayAgg, 0, events/2),
+		principals:  make(map[string]struct{}),
+		keys:        make(map[string]*keyAgg),
+		sessions:    make(map[string]*sessAgg),
+		buf:         db.takeTxnBuf(events),
+		nowUnix:     now.Unix(),
+		dedupExpiry: now.Add(db.opts.DedupTTL).Unix(),
+		wallExpiry:  uint64(time.Now().Add(db.opts.DedupTTL).Unix()),
+	}
+}
+
+// count decides whether ev counts or is a duplicate, and if it counts
+// adds its hash to the dedup cache and to the batch's segments.
+func (a *batchAgg) count(txn *badger.Txn, ev *Event) (bool, error) {
+	hour, hash := dedupHour(ev.Time.UTC()), dedupHash(ev.ID)
+	// The same rule inside the batch as against the store (its hour or
+	// either neighbour), so that how events fall into batches never
+	// decides what counts: a second ingest of the same input must find
+	// every event it counted the first time.
+	if err := a.window.move(a.db.dedup, txn, hour, a.nowUnix); err != nil {
+		return false, err
+	}
+	if a.window.seen(hash, a.nowUnix) {
+		return false, nil
+	}
+	// Only counted events are anchors, in the batch as in the store.
+	a.window.add(a.db.dedup, hash, a.dedupExpiry)
+	return true, nil
+}
+
+// add aggregates a counted event.
+func (a *batchAgg) add(ev *Event) {
+	t := ev.Time.UTC()
+	a.principals[ev.Principal] = struct{}{}
+	a.addUses(ev, t)
+	if ev.AccessKeyID != "" {
+		a.addKey(ev, t)
+	}
+	if ev.SessionName != "" || ev.SourceIdentity != "" {
+		a.addSession(ev, t)
+	}
+	// One compare for the common same-account call. An event without
+	// either account (not from ingest) says nothing about crossing.
+	if ev.RecipientAccountID != ev.AccountID && ev.RecipientAccountID != "" && ev.AccountID != "" {
+		a.addCross(ev, t)
+	}
+	if a.db.opts.RawRetention > 0 && len(ev.Raw) > 0 {
+		a.addRaw(ev)
+	}
+}
+
+// addUses counts each use in its fact, and each action once in its day.
+func (a *batchAgg) addUses(ev *Event, t time.Time) {
+	day := dayNumber(t)
+	var actions map[string]struct{}
+	if len(ev.Uses) > 1 {
+		actions = make(map[string]struct{}, len(ev.Uses))
+	}
+	for j, u := range ev.Uses {
+		// The same action on the same resource twice in one record
+		// (rare) is one use.
+		if dupUse(ev.Uses[:j], u) {
+			continue
+		}
+		a.scratch = appendKey(a.scratch[:0], pfxFact, ev.Principal, u.Action, u.Resource)
+		fi, ok := a.factIdx[string(a.scratch)]
+		if !ok {
+			fi = int32(len(a.facts))
+			k := string(a.scratch)
+			a.factIdx[k] = fi
+			a.facts = append(a.facts, factAgg{key: k})
+		}
+		a.facts[fi].v.add(t, ev.Outcome)
+		if actions != nil {
+			if _, ok := actions[u.Action]; ok {
+				continue
+			}
+			actions[u.Action] = struct{}{}
+		}
+		a.scratch = putInt64(append(appendKey(a.scratch[:0], pfxDay, ev.Principal, u.Action), sep), day)
+		di, ok := a.dayIdx[string(a.scratch)]
+		if !ok {
+			di = int32(len(a.days))
+			k := string(a.scratch)
+			a.dayIdx[k] = di
+			a.days = append(a.days, dayAgg{key: k})
+		}
+		if ev.Outcome == OutcomeDenied {
+			a.days[di].v.denied++
+		} else {
+			a.days[di].v.allowed++
+		}
+	}
+}
+
+func (a *batchAgg) addKey(ev *Event, t time.Time) {
+	ka := a.keys[ev.AccessKeyID]
+	if ka == nil {
+		ka = &keyAgg{first: t, last: t, ips: map[string]*Seen{}, uas: map[string]*Seen{}}
+		a.keys[ev.AccessKeyID] = ka
+	}
+	if ka.owner == "" || !t.Before(ka.ownerTime) {
+		ka.owner, ka.ownerTime = ev.Principal, t
+	}
+	if t.Before(ka.first) {
+		ka.first = t
+	}
+	if t.After(ka.last) {
+		ka.last = t
+	}
+	ka.calls++
+	bump(ka.ips, ev.SourceIP, t)
+	bump(ka.uas, ev.UserAgent, t)
+}
+
+func (a *batchAgg) addSession(ev *Event, t time.Time) {
+	sa := a.sessions[ev.Principal]
+	if sa == nil {
+		sa = &sessAgg{names: map[string]*Seen{}, idents: map[string]*Seen{}}
+		a.sessions[ev.Principal] = sa
+	}
+	bump(sa.names, ev.SessionName, t)
+	bump(sa.idents, ev.SourceIdentity, t)
+}
+
+func (a *batchAgg) addCross(ev *Event, t time.Time) {
+	ca := a.cross[ev.Principal]
+	if ca == nil {
+		if a.cross == nil {
+			a.cross = make(map[string]*crossAgg)
+		}
+		ca = &crossAgg{recipients: map[string]*AccountSeen{}}
+		a.cross[ev.Principal] = ca
+	}
+	ca.add(ev.AccountID, ev.RecipientAccountID, t)
+}
+
+func (a *batchAgg) addRaw(ev *Event) {
+	e := encoder{}
+	e.uvarint(uint64(a.now.Add(a.db.opts.RawRetention).Unix()))
+	e.bytes(capRaw(ev.Raw))
+	a.raws = append(a.raws, badger.NewEntry(key(pfxRaw, ev.ID), e.b).WithTTL(a.db.opts.RawRetention))
+}
+
+// writeFacts merges each fact's additions into its stored value (from the
+// cache, else read) and writes it, counting Facts and NewFacts.
+func (a *batchAgg) writeFacts(txn *badger.Txn, puts []aggPut, res *WriteResult) ([]aggPut, error) {
+	db, buf := a.db, a.buf
+	for i := range a.facts {
+		kb := buf.str(a.facts[i].key)
 		cached, ok := db.aggs.get(kb)
 		v := cached.fact
 		if !ok {
-			val, found, err := getCopy(txn, kb, &scratch)
+			val, found, err := getCopy(txn, kb, &a.scratch)
 			if err != nil {
-				return res, done, err
+				return puts, err
 			}
 			if found {
 				if v, err = decodeFactValue(val); err != nil {
-					return res, done, fmt.Errorf("read %q: %w", kb, err)
+					return puts, fmt.Errorf("read %q: %w", kb, err)
 				}
 			} else {
 				res.NewFacts++
 			}
 		}
-		v.merge(facts[i].v)
+		v.merge(a.facts[i].v)
 		start := len(buf.b)
 		buf.b = v.encode(buf.b)
 		enc := buf.since(start)
 		if err := buf.set(txn, kb, enc, 0); err != nil {
-			return res, done, err
+			return puts, err
 		}
 		if !db.aggs.enabled() {
 			continue
 		}
 		// Cache what a read would return: the value decoded from its
 		// encoding (which rounds times to what the encoding holds).
-		if v, err = decodeFactValue(enc); err != nil {
-			return res, done, fmt.Errorf("encode %q: %w", kb, err)
+		v, err := decodeFactValue(enc)
+		if err != nil {
+			return puts, fmt.Errorf("encode %q: %w", kb, err)
 		}
-		puts = append(puts, aggPut{key: facts[i].key, v: aggValue{fact: v}})
+		puts = append(puts, aggPut{key: a.facts[i].key, v: aggValue{fact: v}})
 	}
-	res.Facts = len(facts)
-	for i := range days {
-		kb := buf.str(days[i].key)
+	res.Facts = len(a.facts)
+	return puts, nil
+}
+
+// writeDays adds each day count's additions to its stored value.
+func (a *batchAgg) writeDays(txn *badger.Txn, puts []aggPut) ([]aggPut, error) {
+	db, buf := a.db, a.buf
+	for i := range a.days {
+		kb := buf.str(a.days[i].key)
 		cached, ok := db.aggs.get(kb)
 		v := cached.day
 		if !ok {
-			val, found, err := getCopy(txn, kb, &scratch)
+			val, found, err := getCopy(txn, kb, &a.scratch)
 			if err != nil {
-				return res, done, err
+				return puts, err
 			}
 			if found {
 				if v, err = decodeDayValue(val); err != nil {
-					return res, done, fmt.Errorf("read %q: %w", kb, err)
+					return puts, fmt.Errorf("read %q: %w", kb, err)
 				}
 			}
 		}
-		v.allowed += days[i].v.allowed
-		v.denied += days[i].v.denied
+		v.allowed += a.days[i].v.allowed
+		v.denied += a.days[i].v.denied
 		start := len(buf.b)
 		buf.b = v.encode(buf.b)
 		if err := buf.set(txn, kb, buf.since(start), 0); err != nil {
-			return res, done, err
+			return puts, err
 		}
-		puts = append(puts, aggPut{key: days[i].key, v: aggValue{day: v}})
+		puts = append(puts, aggPut{key: a.days[i].key, v: aggValue{day: v}})
 	}
-	for p := range principals {
+	return puts, nil
+}
+
+// writePrincipals adds the principals the store does not know yet.
+func (a *batchAgg) writePrincipals(txn *badger.Txn, puts []aggPut) ([]aggPut, error) {
+	for p := range a.principals {
 		pk := key(pfxPrincipal, p)
-		if _, ok := db.aggs.get(pk); ok {
+		if _, ok := a.db.aggs.get(pk); ok {
 			continue
 		}
 		if _, err := txn.Get(pk); errors.Is(err, badger.ErrKeyNotFound) {
 			if err := txn.Set(pk, nil); err != nil {
-				return res, done, err
+				return puts, err
 			}
 		} else if err != nil {
-			return res, done, fmt.Errorf("read principal %q: %w", p, err)
+			return puts, fmt.Errorf("read principal %q: %w", p, err)
 		}
 		puts = append(puts, aggPut{key: string(pk)})
 	}
-	for id, add := range keys {
-		put, err := db.mergeKey(txn, id, add, wallExpiry, &scratch)
+	return puts, nil
+}
+
+// writeKeys merges each access key's usage (mergeKey).
+func (a *batchAgg) writeKeys(txn *badger.Txn, puts []aggPut) ([]aggPut, error) {
+	for id, add := range a.keys {
+		put, err := a.db.mergeKey(txn, id, add, a.wallExpiry, &a.scratch)
 		if err != nil {
-			return res, done, err
+			return puts, err
 		}
 		if put.key != "" {
 			puts = append(puts, put)
 		}
 	}
-	for p, add := range sessions {
+	return puts, nil
+}
+
+// writeSessions merges each principal's session names and source
+// identities into its stored lists.
+func (a *batchAgg) writeSessions(txn *badger.Txn) error {
+	for p, add := range a.sessions {
 		sk := key(pfxSessions, p)
 		s := PrincipalSessions{Principal: p}
 		if err := getValue(txn, sk, func(b []byte) (err error) { s, err = decodeSessions(p, b); return err }); err != nil {
-			return res, done, err
+			return err
 		}
 		s.SessionNames = mergeSeen(s.SessionNames, seenList(add.names), MaxSessionSeen)
 		s.SourceIdentities = mergeSeen(s.SourceIdentities, seenList(add.idents), MaxSessionSeen)
 		if err := txn.Set(sk, encodeSessions(nil, s)); err != nil {
-			return res, done, err
+			return err
 		}
 	}
-	for p, add := range cross {
+	return nil
+}
+
+// writeCross merges each principal's cross-account recipients.
+func (a *batchAgg) writeCross(txn *badger.Txn) error {
+	for p, add := range a.cross {
 		if err := mergeCrossAccount(txn, p, add); err != nil {
-			return res, done, err
+			return err
 		}
 	}
+	return nil
+}
+
+// writeDedup writes one dedup segment per hour the counted events fall
+// in, and returns the next segment number (0 when none was written).
+func (a *batchAgg) writeDedup(txn *badger.Txn) (uint64, error) {
 	var hours []int64
-	for h, hs := range window.added {
+	for h, hs := range a.window.added {
 		if len(*hs) > 0 {
 			hours = append(hours, h)
 		}
 	}
-	if len(hours) > 0 {
-		slices.Sort(hours)
-		seq, err := db.nextDedupSeq(txn, len(hours))
-		if err != nil {
-			return res, done, err
-		}
-		for i, h := range hours {
-			// Sorted, so that the same events make the same segment.
-			hs := *window.added[h]
-			slices.Sort(hs)
-			e := badger.NewEntry(dedupSegmentKey(h, seq+uint64(i)), encodeDedupSegment(dedupExpiry, hs)).
-				WithTTL(db.opts.DedupTTL)
-			if err := txn.SetEntry(e); err != nil {
-				return res, done, err
-			}
-		}
-		done.dedupSeq = seq + uint64(len(hours))
+	if len(hours) == 0 {
+		return 0, nil
 	}
-	done.puts = puts
-	for _, e := range raws {
+	slices.Sort(hours)
+	seq, err := a.db.nextDedupSeq(txn, len(hours))
+	if err != nil {
+		return 0, err
+	}
+	for i, h := range hours {
+		// Sorted, so that the same events make the same segment.
+		hs := *a.window.added[h]
+		slices.Sort(hs)
+		e := badger.NewEntry(dedupSegmentKey(h, seq+uint64(i)), encodeDedupSegment(a.dedupExpiry, hs)).
+			WithTTL(a.db.opts.DedupTTL)
 		if err := txn.SetEntry(e); err != nil {
-			return res, done, err
+			return 0, err
 		}
 	}
-	return res, done, nil
+	return seq + uint64(len(hours)), nil
+}
+
+// writeRaws writes the raw records kept for RawRetention.
+func (a *batchAgg) writeRaws(txn *badger.Txn) error {
+	for _, e := range a.raws {
+		if err := txn.SetEntry(e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // applied is what a transaction wrote that the caches learn once it has

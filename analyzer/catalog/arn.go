@@ -4,39 +4,46 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 )
 
-// splitARN splits an ARN (or ARN format) into its first five colon-separated
-// fields (arn, partition, service, region, account) and the resource part,
-// which may itself contain colons.
-func splitARN(s string) (fields [5]string, resource string, ok bool) {
-	for i := 0; i < 5; i++ {
-		j := strings.IndexByte(s, ':')
-		if j < 0 {
-			return fields, "", false
-		}
-		fields[i], s = s[:j], s[j+1:]
+// ParseARN splits an ARN (or an ARN format or pattern) into its fields by
+// the rules of the AWS SDK's arn.Parse, which the rest of iamd uses where
+// speed does not matter: it starts with "arn:" and has at least five
+// colons; the resource (the sixth field) keeps any further colons; fields
+// may be empty. Unlike arn.Parse it does not allocate (the fields are
+// substrings of s), as ingest and the granted-set index split an ARN per
+// candidate resource. A fuzz test holds the two to the same answers.
+func ParseARN(s string) (arn.ARN, bool) {
+	const prefix = "arn:"
+	if len(s) < len(prefix) || s[:len(prefix)] != prefix {
+		return arn.ARN{}, false
 	}
-	return fields, s, true
+	var f [4]string
+	rest := s[len(prefix):]
+	for i := range f {
+		j := strings.IndexByte(rest, ':')
+		if j < 0 {
+			return arn.ARN{}, false
+		}
+		f[i], rest = rest[:j], rest[j+1:]
+	}
+	return arn.ARN{Partition: f[0], Service: f[1], Region: f[2], AccountID: f[3], Resource: rest}, true
 }
 
-// matchARN reports whether arn fits the ARN format and how many literal
+// matchARN reports whether s fits the ARN format and how many literal
 // characters of the format it matched. Placeholders in the partition,
 // service, region and account fields match within that field only; in the
 // resource part they match any non-empty run, '/' and ':' included (S3
 // object keys and IAM paths contain '/').
-func matchARN(format, arn string) (lits int, ok bool) {
-	ff, fr, ok1 := splitARN(format)
-	af, ar, ok2 := splitARN(arn)
-	if !ok1 || !ok2 {
-		return 0, false
-	}
-	for i := range ff {
-		if !matchTemplate(ff[i], af[i]) {
-			return 0, false
-		}
-	}
-	if !matchTemplate(fr, ar) {
+func matchARN(format, s string) (lits int, ok bool) {
+	f, ok1 := ParseARN(format)
+	a, ok2 := ParseARN(s)
+	if !ok1 || !ok2 ||
+		!matchTemplate(f.Partition, a.Partition) || !matchTemplate(f.Service, a.Service) ||
+		!matchTemplate(f.Region, a.Region) || !matchTemplate(f.AccountID, a.AccountID) ||
+		!matchTemplate(f.Resource, a.Resource) {
 		return 0, false
 	}
 	return literalLen(format), true

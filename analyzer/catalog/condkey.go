@@ -233,9 +233,9 @@ func literalLen(s string) int {
 }
 
 // matchTemplate reports whether s fits template t, where each placeholder
-// matches one or more characters of any kind and everything else matches
-// itself. It is the classic linear-backtracking wildcard match with each
-// placeholder read as "?*".
+// matches one or more characters of any kind (charLen) and everything else
+// matches itself. It is the classic linear-backtracking wildcard match
+// with each placeholder read as "?*".
 func matchTemplate(t, s string) bool {
 	tx, sx := 0, 0
 	starT, starS := -1, -1
@@ -244,7 +244,7 @@ func matchTemplate(t, s string) bool {
 			if p := placeholderLen(t[tx:]); p > 0 {
 				if sx < len(s) {
 					tx += p
-					sx++
+					sx += charLen(s, sx)
 					starT, starS = tx, sx
 					continue
 				}
@@ -255,7 +255,7 @@ func matchTemplate(t, s string) bool {
 			}
 		}
 		if starT >= 0 && starS < len(s) {
-			starS++
+			starS += charLen(s, starS)
 			tx, sx = starT, starS
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/iamd/iamd/analyzer/catalog"
 )
@@ -55,14 +56,20 @@ func naiveMatch(p, s string) bool {
 	}
 	switch p[0] {
 	case '*':
-		for i := 0; i <= len(s); i++ {
+		for i := 0; ; {
 			if naiveMatch(p[1:], s[i:]) {
 				return true
 			}
+			if i == len(s) {
+				return false
+			}
+			_, n := utf8.DecodeRuneInString(s[i:])
+			i += n
 		}
-		return false
 	case '?':
-		return s != "" && naiveMatch(p[1:], s[1:])
+		// One character: a code point, or one byte that is not UTF-8.
+		_, n := utf8.DecodeRuneInString(s)
+		return s != "" && naiveMatch(p[1:], s[n:])
 	}
 	return s != "" && s[0] == p[0] && naiveMatch(p[1:], s[1:])
 }

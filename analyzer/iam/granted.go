@@ -799,23 +799,17 @@ func (g *Granter) buildResourceIndex() {
 	}
 }
 
-// arnService returns the service field of an ARN or ARN pattern
-// ("arn:aws:s3:::b" → "s3") and whether it is literal (no wildcard or
-// policy variable), without allocating.
-func arnService(arn string) (string, bool) {
-	if !strings.HasPrefix(arn, "arn:") {
+// arnService returns the service field of an ARN, a catalog ARN format or
+// a Resource pattern ("arn:aws:s3:::b" → "s3") and whether it is literal,
+// so that only that service's resources can match, without allocating.
+// It is not when the service holds a wildcard or placeholder, nor when the
+// partition holds a wildcard: in a Resource pattern "*" also matches
+// colons, so "arn:*:iam::*" matches "arn:aws:s3:::bucket/x:iam::y" (a
+// format's ${Partition} placeholder stays within its field).
+func arnService(s string) (string, bool) {
+	a, ok := catalog.ParseARN(s)
+	if !ok {
 		return "", false
 	}
-	rest := arn[4:]
-	i := strings.IndexByte(rest, ':')
-	if i < 0 {
-		return "", false
-	}
-	rest = rest[i+1:]
-	j := strings.IndexByte(rest, ':')
-	if j < 0 {
-		return "", false
-	}
-	svc := rest[:j]
-	return svc, svc != "" && !strings.ContainsAny(svc, "*?$")
+	return a.Service, a.Service != "" && !strings.ContainsAny(a.Service, "*?$") && !strings.ContainsAny(a.Partition, "*?")
 }

@@ -147,6 +147,17 @@ func TestGrantedRules(t *testing.T) {
 			},
 		},
 		{
+			// "*" in the partition also matches colons, so this pattern
+			// matches S3 objects such as arn:aws:s3:::b/k:iam::1:x too.
+			name: "wildcard partition reaches other services",
+			doc:  oneUser(stmts(`{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:*:iam::*:x"}`), "", "", ""),
+			check: func(t *testing.T, s *GrantedSet) {
+				if !s.Has("s3:GetObject") {
+					t.Error("s3:GetObject dropped: the pattern matches S3 objects whose key holds \":iam:\"")
+				}
+			},
+		},
+		{
 			name: "explicit deny removes wildcard grant",
 			doc: oneUser(stmts(`{"Effect":"Allow","Action":"*","Resource":"*"}`,
 				`{"Effect":"Deny","Action":"iam:*","Resource":"*"}`), "", "", ""),
@@ -455,6 +466,46 @@ rcp:
 					t.Errorf("s3:GetObject narrowed by RCP=%v, want %v (%v)", got, tc.wantRCP, narrowKinds(gr))
 				}
 			})
+		}
+	}
+}
+
+func TestARNService(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		svc     string
+		literal bool
+	}{
+		{"arn:aws:s3:::b", "s3", true},
+		{"arn:${Partition}:iam::${Account}:role/${RoleNameWithPath}", "iam", true}, // a catalog format
+		{"arn:aws:s3*:::b", "s3*", false},
+		{"arn:*:iam::*:x", "iam", false}, // "*" in the partition may swallow the service
+		{"arn:aws?:iam::1:x", "iam", false},
+		{"arn:aws:iam::*", "", false}, // four colons: not an ARN
+		{"*", "", false},
+		{"arn:aws::::x", "", false},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			svc, lit := arnService(tc.in)
+			if svc != tc.svc || lit != tc.literal {
+				t.Fatalf("arnService(%q) = %q, %v; want %q, %v", tc.in, svc, lit, tc.svc, tc.literal)
+			}
+		})
+	}
+}
+
+func TestAccountOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"arn:aws:iam::111122223333:user/a":                "111122223333",
+		"arn:aws:sts::111122223333:assumed-role/r/s":      "111122223333",
+		"arn:aws-cn:iam::111122223333:role/p/r":           "111122223333",
+		"arn:aws:iam::111122223333":                       "",
+		"111122223333":                                    "",
+		"arn:aws:s3:::bucket":                             "",
+		"arn:aws:iam::111122223333:user/with:colon/in/it": "111122223333",
+	} {
+		if got := AccountOf(in); got != want {
+			t.Errorf("AccountOf(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+
 	"github.com/iamd/iamd/analyzer/policy"
 )
 
@@ -471,12 +473,12 @@ func tags(list []TagDetail) map[string]string {
 }
 
 // AccountOf returns the account id of an IAM or STS ARN ("" if none).
-func AccountOf(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 || parts[0] != "arn" {
+func AccountOf(s string) string {
+	a, err := arn.Parse(s)
+	if err != nil {
 		return ""
 	}
-	return parts[4]
+	return a.AccountID
 }
 
 func accountFromPrincipals(ps []*Principal) string {

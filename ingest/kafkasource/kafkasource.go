@@ -470,8 +470,13 @@ func (s *Source) newDeadLetterWriter() (*kafka.Writer, error) {
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 10 * time.Millisecond,
-		Transport:    tr,
-		ErrorLogger:  kafka.LoggerFunc(func(f string, a ...any) { s.log.Warn("kafka dead-letter writer", "error", fmt.Sprintf(f, a...)) }),
+		// One attempt per write: run.retry already retries a failed
+		// dead-letter write WriteRetries times with backoff, and the
+		// writer's own default (10 attempts) would multiply with it (60
+		// attempts at the defaults) and hold the partition that long.
+		MaxAttempts: 1,
+		Transport:   tr,
+		ErrorLogger: kafka.LoggerFunc(func(f string, a ...any) { s.log.Warn("kafka dead-letter writer", "error", fmt.Sprintf(f, a...)) }),
 	}, nil
 }
 

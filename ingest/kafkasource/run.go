@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/iamd/iamd/ingest"
+	"github.com/iamd/iamd/ingest/backoff"
 	"github.com/iamd/iamd/store"
 )
 
@@ -310,11 +311,11 @@ func (st *run) flush(ctx context.Context, p *pending) error {
 	return nil
 }
 
-// retry runs f up to WriteRetries+1 times with exponential backoff,
-// stopping early on an invalid batch (retrying cannot fix it) or when ctx
-// ends.
+// retry runs f up to WriteRetries+1 times with exponential backoff and
+// jitter, stopping early on an invalid batch (retrying cannot fix it) or
+// when ctx ends.
 func (st *run) retry(ctx context.Context, what string, f func() error) error {
-	backoff := 100 * time.Millisecond
+	wait := backoff.New(100*time.Millisecond, 10*time.Second, nil)
 	var err error
 	for attempt := 0; ; attempt++ {
 		if err = f(); err == nil {
@@ -323,12 +324,10 @@ func (st *run) retry(ctx context.Context, what string, f func() error) error {
 		if errors.Is(err, store.ErrInvalid) || attempt >= st.s.cfg.WriteRetries || ctx.Err() != nil {
 			return fmt.Errorf("kafka source %s: %w", what, err)
 		}
-		st.s.log.Warn("retrying", "what", what, "error", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("kafka source %s: %w", what, errors.Join(err, ctx.Err()))
-		case <-time.After(backoff):
+		d := wait.Next()
+		st.s.log.Warn("retrying", "what", what, "error", err, "backoff", d)
+		if cerr := backoff.Sleep(ctx, d); cerr != nil {
+			return fmt.Errorf("kafka source %s: %w", what, errors.Join(err, cerr))
 		}
-		backoff = min(backoff*2, 10*time.Second)
 	}
 }

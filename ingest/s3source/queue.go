@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/iamd/iamd/ingest/backoff"
 	"github.com/iamd/iamd/store"
 )
 
@@ -138,25 +139,23 @@ func (s *Source) streamOf(key string) (stream, bool) {
 }
 
 // tailQueue receives S3 event notifications until ctx is cancelled.
-// Receive failures are retried with exponential backoff.
+// Receive failures are retried with exponential backoff and jitter.
 func (s *Source) tailQueue(ctx context.Context) error {
-	backoff := time.Second
+	retry := backoff.New(time.Second, 5*time.Minute, nil)
 	for {
 		err := s.receiveOnce(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err == nil {
-			backoff = time.Second
+			retry.Reset()
 			continue
 		}
-		s.log.Warn("queue receive failed; retrying", "queue", s.cfg.Queue, "error", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
+		wait := retry.Next()
+		s.log.Warn("queue receive failed; retrying", "queue", s.cfg.Queue, "error", err, "backoff", wait)
+		if backoff.Sleep(ctx, wait) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 5*time.Minute)
 	}
 }
 

@@ -15,28 +15,32 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/iamd/iamd/ingest/backoff"
 	"github.com/iamd/iamd/store"
 )
 
 // Run backfills every stream, then (with Tail) polls, or with Queue
-// receives notifications, until ctx is cancelled. A failing poll is retried with exponential backoff; a
-// cancelled context ends Run with nil after the batch in flight is
-// written (files are written whole, with their checkpoint).
+// receives notifications, until ctx is cancelled. A failing poll is
+// retried with exponential backoff and jitter; a cancelled context ends
+// Run with nil after the batch in flight is written (files are written
+// whole, with their checkpoint).
 func (s *Source) Run(ctx context.Context) error {
-	backoff := time.Second
+	retry := backoff.New(time.Second, 5*time.Minute, nil)
 	for {
 		err := s.poll(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
+		wait := s.cfg.PollInterval
 		if err != nil {
 			if !s.cfg.Tail {
 				return err
 			}
-			s.log.Warn("poll failed; retrying", "error", err, "backoff", backoff)
+			wait = retry.Next()
+			s.log.Warn("poll failed; retrying", "error", err, "backoff", wait)
 		} else {
 			s.c.polls.Add(1)
-			backoff = time.Second
+			retry.Reset()
 			if !s.cfg.Tail {
 				return nil
 			}
@@ -44,15 +48,8 @@ func (s *Source) Run(ctx context.Context) error {
 				return s.tailQueue(ctx)
 			}
 		}
-		wait := s.cfg.PollInterval
-		if err != nil {
-			wait = backoff
-			backoff = min(backoff*2, 5*time.Minute)
-		}
-		select {
-		case <-ctx.Done():
+		if backoff.Sleep(ctx, wait) != nil {
 			return nil
-		case <-time.After(wait):
 		}
 	}
 }

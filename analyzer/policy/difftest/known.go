@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+
 	"github.com/iamd/iamd/analyzer/policy"
 )
 
@@ -453,10 +455,10 @@ func notPrincipalAllow(c *Case) bool {
 }
 
 // accountOf is the account field of an ARN.
-func accountOf(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 5 {
+func accountOf(s string) string {
+	a, err := arn.Parse(s)
+	if err != nil {
 		return ""
 	}
-	return parts[4]
+	return a.AccountID
 }
