@@ -9,7 +9,7 @@ import (
 
 // Values are a flat sequence of unsigned varints, zigzag varints and
 // length-prefixed byte strings, written and read in a fixed order per
-// record kind. The schema version (schemaVersion) covers the layout: a
+// record kind. The schema version (SchemaVersion) covers the layout: a
 // change to any record's field order bumps it.
 
 // errCorrupt is wrapped by every decoding failure.

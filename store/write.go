@@ -283,6 +283,10 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 	// Set before any hash is added, so that a failed transaction can take
 	// back what the cache was told (DB.abandon).
 	done.dedup = window.added
+	legacy, err := db.legacyDuplicates(txn, events, nowUnix)
+	if err != nil {
+		return res, done, err
+	}
 
 	for i := range events {
 		ev := &events[i]
@@ -295,7 +299,7 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		if err := window.move(db.dedup, txn, hour, nowUnix); err != nil {
 			return res, done, fmt.Errorf("event %q: %w", ev.ID, err)
 		}
-		if window.seen(hash, nowUnix) {
+		if window.seen(hash, nowUnix) || legacy[hash] {
 			res.Duplicates++
 			continue
 		}
