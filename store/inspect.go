@@ -78,7 +78,7 @@ func Inspect(ctx context.Context, dir string) (Info, error) {
 	if err != nil {
 		return info, fmt.Errorf("inspect store %s: %w", dir, err)
 	}
-	info.Stats.LSMBytes, info.Stats.VLogBytes = bdb.Size()
+	info.Stats.LSMBytes, info.Stats.VLogBytes = diskSizes(dir)
 	return info, nil
 }
 

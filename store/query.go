@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -434,13 +436,30 @@ func (db *DB) Stats(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return s, err
 	}
-	release, err := db.enter()
-	if err != nil {
-		return s, err
+	if !db.opts.InMemory {
+		s.LSMBytes, s.VLogBytes = diskSizes(db.opts.Dir)
 	}
-	defer release()
-	s.LSMBytes, s.VLogBytes = db.bdb.Size()
 	return s, nil
+}
+
+// diskSizes sums the sizes of the LSM tables and value-log files in dir.
+// Badger's own DB.Size reads its metrics, which the store turns off, so
+// it would say 0.
+func diskSizes(dir string) (lsm, vlog int64) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		switch filepath.Ext(e.Name()) {
+		case ".sst":
+			lsm += info.Size()
+		case ".vlog":
+			vlog += info.Size()
+		}
+	}
+	return lsm, vlog
 }
 
 // countRecords counts the records of each kind in txn.

@@ -31,7 +31,7 @@ func released(t *testing.T, v int) (string, golden.File) {
 		t.Fatalf("%s holds a store of schema version %d", src, gf.Version)
 	}
 	dir := filepath.Join(t.TempDir(), "store")
-	if err := golden.CopyDir(filepath.Join(src, "store"), dir); err != nil {
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(src, "store"))); err != nil {
 		t.Fatal(err)
 	}
 	return dir, gf

@@ -389,7 +389,21 @@ type DB struct {
 // in-memory one. A database written by an older schema version is
 // migrated first, in place (migrate.go; progress through
 // Options.OnMigration); one of a newer version gives a *SchemaError.
-func Open(opts Options) (*DB, error) {
+func Open(opts Options) (*DB, error) { return open(context.Background(), opts) }
+
+// Migrate brings the existing store in opts.Dir to SchemaVersion as Open
+// would, then closes it. Unlike Open it stops between two transactions
+// once ctx is done (the next Open or Migrate resumes there).
+func Migrate(ctx context.Context, opts Options) error {
+	opts.MustExist = true
+	db, err := open(ctx, opts)
+	if err != nil {
+		return err
+	}
+	return db.Close()
+}
+
+func open(ctx context.Context, opts Options) (*DB, error) {
 	opts.setDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("store options: %w", err)
@@ -407,7 +421,7 @@ func Open(opts Options) (*DB, error) {
 	if opts.InMemory {
 		db.dir = "(in memory)"
 	}
-	if err := db.prepareSchema(context.Background()); err != nil {
+	if err := db.prepareSchema(ctx); err != nil {
 		return nil, errors.Join(err, bdb.Close())
 	}
 	// Snapshots are large JSON documents that compress ~10×; one encoder

@@ -133,7 +133,7 @@ func check(dir string, gf golden.File) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if err := golden.CopyDir(dir, tmp); err != nil {
+	if err := os.CopyFS(tmp, os.DirFS(dir)); err != nil {
 		return err
 	}
 	db, err := store.Open(store.Options{Dir: tmp, Now: func() time.Time { return gf.Probe.Now }})
