@@ -25,9 +25,9 @@ type Info struct {
 	// store is current, or newer than this build reads.
 	Steps []MigrationStep
 	// LegacyDedupUntil is when the last legacy dedup entry of a store
-	// migrated from schema 1 stops counting (legacydedup.go); zero when
-	// there are none.
-	LegacyDedupUntil time.Time
+	// migrated from schema 1 stops counting (legacydedup.go), for events
+	// before LegacyDedupBefore; both zero when there are none.
+	LegacyDedupUntil, LegacyDedupBefore time.Time
 	// Stats counts what the store holds. Schema 1's dedup entries are
 	// not in Stats.Dedup: the migration step counts them.
 	Stats Stats
@@ -65,12 +65,13 @@ func Inspect(ctx context.Context, dir string) (Info, error) {
 		if info.Steps, err = planMigration(ctx, txn, st, migrations(), SchemaVersion); err != nil {
 			return err
 		}
-		until, err := legacyUntil(txn)
+		l, err := readLegacyBounds(txn)
 		if err != nil {
 			return err
 		}
-		if until > 0 {
-			info.LegacyDedupUntil = time.Unix(until, 0).UTC()
+		if l.until > 0 {
+			info.LegacyDedupUntil = time.Unix(l.until, 0).UTC()
+			info.LegacyDedupBefore = time.Unix(l.before, 0).UTC()
 		}
 		info.Stats, err = countRecords(ctx, txn)
 		return err

@@ -239,7 +239,7 @@ func (db *DB) prepareSchema(ctx context.Context) error {
 			return err
 		}
 	}
-	return db.loadLegacyUntil()
+	return db.loadLegacyBounds()
 }
 
 // migrate runs steps until the store is at target. steps[i] migrates

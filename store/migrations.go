@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -38,11 +39,22 @@ var v1DedupPrefixes = [][]byte{{'e'}, {'u'}}
 // (legacydedup.go): their keys held the event ID but not its time, so
 // they cannot go into hour segments. An entry already expired by
 // Options.Now is dropped; the others keep their expiry and Badger TTL.
+// The first chunk also records the bound on event time, from the latest
+// time the schema 1 store holds.
 func migrateV1Dedup(m *migrationTxn, cursor []byte, limit int) ([]byte, int, error) {
 	now := m.now.Unix()
-	until, err := legacyUntil(m.txn)
+	l, err := readLegacyBounds(m.txn)
 	if err != nil {
 		return nil, 0, err
+	}
+	if cursor == nil {
+		latest, err := latestEventTime(m.txn)
+		if err != nil {
+			return nil, 0, err
+		}
+		// The hour segments count the same ID in the hours either side
+		// as one event; so does the legacy set.
+		l.before = latest.Unix() + 2*3600
 	}
 	next, n, err := eachKey(m.txn, v1DedupPrefixes, cursor, limit, true, func(item *badger.Item) error {
 		k := item.KeyCopy(nil)
@@ -64,20 +76,52 @@ func migrateV1Dedup(m *migrationTxn, cursor []byte, limit int) ([]byte, int, err
 		if expiry <= now {
 			return nil
 		}
-		until = max(until, expiry)
+		l.until = max(l.until, expiry)
 		return putLegacy(m.txn, dedupHash(id), expiry, item.ExpiresAt())
 	})
 	if err != nil {
 		return nil, n, err
 	}
-	if until > 0 {
-		e := encoder{}
-		e.uvarint(uint64(until))
-		if err := m.txn.Set(key(pfxMeta, metaLegacy), e.b); err != nil {
+	if l.until > 0 {
+		if err := m.txn.Set(key(pfxMeta, metaLegacy), l.encode()); err != nil {
 			return nil, n, err
 		}
 	}
 	return next, n, nil
+}
+
+// latestEventTime is the latest event time a schema 1 store recorded:
+// the last use of a fact, an access key or a session name or source
+// identity. It reads every such record once, in the migration.
+func latestEventTime(txn *badger.Txn) (time.Time, error) {
+	var latest time.Time
+	later := func(t time.Time) {
+		if t.After(latest) {
+			latest = t
+		}
+	}
+	_, _, err := eachKey(txn, [][]byte{{pfxFact}, {pfxKey}, {pfxSessions}}, nil, -1, true, func(item *badger.Item) error {
+		k := item.Key()
+		return item.Value(func(b []byte) error {
+			switch k[0] {
+			case pfxFact:
+				v, err := decodeFactValue(b)
+				later(v.last)
+				return err
+			case pfxKey:
+				u, err := decodeKeyUsage(string(k[1:]), b)
+				later(u.LastSeen)
+				return err
+			default:
+				s, err := decodeSessions(string(k[1:]), b)
+				for _, x := range append(s.SessionNames, s.SourceIdentities...) {
+					later(x.LastSeen)
+				}
+				return err
+			}
+		})
+	})
+	return latest, err
 }
 
 // v1EventID is the event ID of a schema 1 dedup key: u keys packed a

@@ -375,7 +375,7 @@ func (db *DB) Seen(ctx context.Context, eventID string, t time.Time) (bool, erro
 				return err
 			}
 		}
-		if now >= db.legacyUntil {
+		if now >= db.legacy.until || !db.legacy.covers(t) {
 			return nil
 		}
 		var err error

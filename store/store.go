@@ -26,6 +26,14 @@
 // When a batch is too big for one transaction, see Write for how it is
 // split without losing that promise.
 //
+// # Upgrades
+//
+// A store records its schema version (SchemaVersion). Open migrates a
+// store of an older version in place, resumably (migrate.go, which says
+// how to add a step), and refuses a newer one. Inspect describes a store
+// without changing it; Backup and Restore copy it whole, in Badger's
+// backup format, so that an upgrade can be undone.
+//
 // # Memory
 //
 // Badger is configured for a bounded footprint rather than raw speed
@@ -370,10 +378,9 @@ type DB struct {
 	dedup *dedupCache
 	// txnBuf is reused by each Write's transactions (guarded by writeMu).
 	txnBuf *txnBuf
-	// legacyUntil is when the last legacy dedup entry (legacydedup.go)
-	// expires, unix seconds by Options.Now; 0 when there are none. Set
-	// by Open, read-only after.
-	legacyUntil int64
+	// legacy bounds the legacy dedup entries (legacydedup.go); zero when
+	// there are none. Set by Open, read-only after.
+	legacy legacyBounds
 
 	zenc *zstd.Encoder
 	zdec *zstd.Decoder

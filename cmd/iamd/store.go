@@ -215,7 +215,8 @@ func writeStoreInfo(w io.Writer, in store.Info) error {
 		fmt.Fprintf(tw, "migrations\t%d pending (iamd store migrate --dry-run lists them)\n", len(in.Steps))
 	}
 	if !in.LegacyDedupUntil.IsZero() {
-		fmt.Fprintf(tw, "legacy dedup\tschema 1 entries count until %s\n", in.LegacyDedupUntil.Format(time.RFC3339))
+		fmt.Fprintf(tw, "legacy dedup\tschema 1 entries count until %s, for events before %s\n",
+			in.LegacyDedupUntil.Format(time.RFC3339), in.LegacyDedupBefore.Format(time.RFC3339))
 	}
 	s := in.Stats
 	fmt.Fprintf(tw, "records\tfacts %d, day counts %d, principals %d, access keys %d, sessions %d, cross-account %d\n",
@@ -235,6 +236,7 @@ type storeInfoJSON struct {
 	Pending          []migrationJSON `json:"pending_migrations"`
 	Migrated         []migrationJSON `json:"migrated,omitempty"`
 	LegacyDedupUntil *time.Time      `json:"legacy_dedup_until,omitempty"`
+	LegacyDedupFor   *time.Time      `json:"legacy_dedup_for_events_before,omitempty"`
 	Records          store.Stats     `json:"records"`
 }
 
@@ -259,7 +261,7 @@ func newStoreInfoJSON(in store.Info) storeInfoJSON {
 	j := storeInfoJSON{Store: in.Dir, SchemaVersion: in.Version, BuildReads: in.Current, WrittenBy: in.Build,
 		Pending: migrationsJSON(in.Steps), Records: in.Stats}
 	if !in.LegacyDedupUntil.IsZero() {
-		j.LegacyDedupUntil = &in.LegacyDedupUntil
+		j.LegacyDedupUntil, j.LegacyDedupFor = &in.LegacyDedupUntil, &in.LegacyDedupBefore
 	}
 	return j
 }

@@ -199,10 +199,14 @@ func (m *model) probe() golden.Probe {
 	first := m.counted[0]
 	p.Seen = append(p.Seen,
 		golden.Event{ID: "never-delivered", Time: first.Time},
-		// The same ID ten days later: schema 1 dedup was by ID alone,
-		// and its entries keep that promise after the migration; the
-		// hour segments of schema 2 count it again.
-		golden.Event{ID: first.ID, Time: first.Time.Add(240 * time.Hour)})
+		// The same ID a day later: schema 1 dedup was by ID alone, and
+		// its entries keep that promise after the migration for events
+		// up to the latest it counted; the hour segments of schema 2
+		// count it again.
+		golden.Event{ID: first.ID, Time: first.Time.Add(24 * time.Hour)},
+		// After the latest event schema 1 counted (and the two hours'
+		// tolerance), no event can be one of its redeliveries.
+		golden.Event{ID: first.ID, Time: m.latest().Add(3 * time.Hour)})
 	p.Raw = append(p.Raw, m.counted[1].ID)
 	return p
 }
@@ -303,7 +307,7 @@ func (m *model) seen(version int, q golden.Event) bool {
 			continue
 		}
 		if version == 1 {
-			return true
+			return q.Time.Unix() < m.latest().Unix()+2*3600
 		}
 		h := func(t time.Time) int64 { return t.Unix() / 3600 }
 		if d := h(q.Time) - h(e.Time); d >= -1 && d <= 1 {
@@ -311,6 +315,15 @@ func (m *model) seen(version int, q golden.Event) bool {
 		}
 	}
 	return false
+}
+
+// latest is the time of the latest event counted.
+func (m *model) latest() time.Time {
+	var t time.Time
+	for _, e := range m.counted {
+		t = maxTime(t, e.Time)
+	}
+	return t
 }
 
 func sortedKeys[V any](m map[string]V) []string {
