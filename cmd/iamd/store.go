@@ -237,7 +237,24 @@ type storeInfoJSON struct {
 	Migrated         []migrationJSON `json:"migrated,omitempty"`
 	LegacyDedupUntil *time.Time      `json:"legacy_dedup_until,omitempty"`
 	LegacyDedupFor   *time.Time      `json:"legacy_dedup_for_events_before,omitempty"`
-	Records          store.Stats     `json:"records"`
+	Records          recordsJSON     `json:"records"`
+}
+
+// recordsJSON is store.Stats as JSON.
+type recordsJSON struct {
+	Facts        int64 `json:"facts"`
+	DayCounts    int64 `json:"day_counts"`
+	Principals   int64 `json:"principals"`
+	Keys         int64 `json:"access_keys"`
+	Sessions     int64 `json:"sessions"`
+	CrossAccount int64 `json:"cross_account"`
+	Dedup        int64 `json:"dedup"`
+	Raw          int64 `json:"raw"`
+	Checkpoints  int64 `json:"checkpoints"`
+	Quarantined  int64 `json:"quarantined"`
+	Snapshots    int64 `json:"snapshots"`
+	LSMBytes     int64 `json:"lsm_bytes"`
+	VLogBytes    int64 `json:"value_log_bytes"`
 }
 
 type migrationJSON struct {
@@ -259,7 +276,7 @@ func migrationsJSON(steps []store.MigrationStep) []migrationJSON {
 
 func newStoreInfoJSON(in store.Info) storeInfoJSON {
 	j := storeInfoJSON{Store: in.Dir, SchemaVersion: in.Version, BuildReads: in.Current, WrittenBy: in.Build,
-		Pending: migrationsJSON(in.Steps), Records: in.Stats}
+		Pending: migrationsJSON(in.Steps), Records: recordsJSON(in.Stats)}
 	if !in.LegacyDedupUntil.IsZero() {
 		j.LegacyDedupUntil, j.LegacyDedupFor = &in.LegacyDedupUntil, &in.LegacyDedupBefore
 	}
