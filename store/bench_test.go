@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
 )
 
 // workload generates a realistic event mix: 100 principals, 300
@@ -171,24 +174,68 @@ func BenchmarkWriteWarm(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			batches := make([]*Batch, 0, 64)
 			b.ResetTimer()
-			for i := range b.N {
-				if i%64 == 0 {
-					b.StopTimer()
-					batches = batches[:0]
-					for range 64 {
-						batches = append(batches, w.batch(1000))
+			writeFresh(b, db, w)
+		})
+	}
+}
+
+// BenchmarkWriteLegacyDedup is BenchmarkWrite on a store migrated from
+// schema 1 whose 200,000 legacy dedup entries (legacydedup.go) have not
+// expired yet: events older than the bound the migration recorded (a
+// backfill of old events) cost a point read more each, newer ones
+// nothing.
+func BenchmarkWriteLegacyDedup(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		old  bool
+	}{{"old-events", true}, {"new-events", false}} {
+		b.Run(bc.name, func(b *testing.B) {
+			db := openDisk(b)
+			w := newWorkload(1)
+			until := db.opts.Now().Add(DefaultDedupTTL).Unix()
+			for chunk := range 200 {
+				err := db.bdb.Update(func(txn *badger.Txn) error {
+					for i := range 1000 {
+						if err := putLegacy(txn, dedupHash(fmt.Sprintf("v1-%d-%d", chunk, i)), until, 0); err != nil {
+							return err
+						}
 					}
-					b.StartTimer()
-				}
-				if _, err := db.Write(ctx, batches[i%64]); err != nil {
+					return nil
+				})
+				if err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
+			db.legacy = legacyBounds{until: until, before: w.t.Unix()}
+			if bc.old {
+				db.legacy.before = math.MaxInt64
+			}
+			b.ResetTimer()
+			writeFresh(b, db, w)
 		})
 	}
+}
+
+// writeFresh writes b.N new 1,000-event batches of w, generated outside
+// the timer, and reports events/s.
+func writeFresh(b *testing.B, db *DB, w *workload) {
+	ctx := context.Background()
+	batches := make([]*Batch, 0, 64)
+	for i := range b.N {
+		if i%64 == 0 {
+			b.StopTimer()
+			batches = batches[:0]
+			for range 64 {
+				batches = append(batches, w.batch(1000))
+			}
+			b.StartTimer()
+		}
+		if _, err := db.Write(ctx, batches[i%64]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
 }
 
 // BenchmarkWriteDuplicates measures a fully redelivered batch (dedup

@@ -9,7 +9,9 @@ import (
 // are separated by sep (0x00, which validation keeps out of every
 // component that is not the last), so that each query is a prefix scan:
 //
-//	m<name>                          meta: schema version, quarantine sequence
+//	m<name>                          meta: schema version and the build that set it,
+//	                                 migration in progress, quarantine and dedup
+//	                                 sequences, legacy dedup expiry
 //	f<principal>0<action>0<resource> Fact                  (factValue)
 //	d<principal>0<action>0<day:8>    DayCount              (dayValue)
 //	p<principal>                     principal index       (empty)
@@ -18,6 +20,7 @@ import (
 //	s<principal>                     PrincipalSessions     (encodeSessions)
 //	x<principal>                     CrossAccount          (encodeCrossAccount)
 //	h<hour:8><seq:8>                 dedup segment: event-ID hashes of one hour (dedup.go; Badger TTL)
+//	l<hash:8>                        legacy dedup entry from schema 1 (legacydedup.go; expiry, Badger TTL)
 //	r<eventID>                       raw record, if retained (expiry, raw; Badger TTL)
 //	c<source>                        Checkpoint            (encodeCheckpoint)
 //	q<seq:8>                         Quarantined, in arrival order (encodeQuarantined)
@@ -25,6 +28,10 @@ import (
 //	Q<reason>                        quarantine count per reason (uvarint)
 //	n<accountID>0<taken:8>           Snapshot, zstd-compressed data
 //	S<kind>0<id>                     State                 (updated, data)
+//
+// Schema 1 kept the dedup set as u<uuid:16> (canonical lowercase UUID
+// event IDs) and e<eventID> (any other), each → uvarint(expiry); the
+// migration to 2 moved them to l (migrations.go). Do not reuse u or e.
 //
 // Fixed-width numbers are big-endian; signed ones have the sign bit
 // flipped so that byte order is numeric order.
@@ -38,6 +45,7 @@ const (
 	pfxSessions    = 's'
 	pfxCrossAcct   = 'x'
 	pfxDedupHour   = 'h'
+	pfxDedupLegacy = 'l'
 	pfxRaw         = 'r'
 	pfxCheckpoint  = 'c'
 	pfxQuarantine  = 'q'
@@ -49,6 +57,9 @@ const (
 	metaSchema     = "schema"
 	metaQuarantine = "qseq"
 	metaDedupSeq   = "dseq"
+	metaBuild      = "build"
+	metaMigration  = "migrating"
+	metaLegacy     = "legacy"
 )
 
 func key(prefix byte, parts ...string) []byte {

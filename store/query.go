@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -373,7 +375,12 @@ func (db *DB) Seen(ctx context.Context, eventID string, t time.Time) (bool, erro
 				return err
 			}
 		}
-		return nil
+		if now >= db.legacy.until || !db.legacy.covers(t) {
+			return nil
+		}
+		var err error
+		seen, err = legacySeen(txn, hash, now)
+		return err
 	})
 	return seen, err
 }
@@ -409,7 +416,7 @@ type Stats struct {
 	Keys         int64 // access key IDs
 	Sessions     int64 // principals with session names or source identities
 	CrossAccount int64 // principals with calls into other accounts
-	Dedup        int64 // event IDs in the dedup set (Badger TTL not yet passed)
+	Dedup        int64 // event IDs in the dedup set, legacy entries included (Badger TTL not yet passed)
 	Raw          int64 // retained raw records
 	Checkpoints  int64
 	Quarantined  int64
@@ -422,50 +429,77 @@ type Stats struct {
 // fraction of a second per million keys.
 func (db *DB) Stats(ctx context.Context) (Stats, error) {
 	var s Stats
-	err := db.view(ctx, "stats", func(txn *badger.Txn) error {
-		return scan(ctx, txn, nil, false, false, func(item *badger.Item) (bool, error) {
-			switch item.Key()[0] {
-			case pfxFact:
-				s.Facts++
-			case pfxDay:
-				s.DayCounts++
-			case pfxPrincipal:
-				s.Principals++
-			case pfxKey:
-				s.Keys++
-			case pfxSessions:
-				s.Sessions++
-			case pfxCrossAcct:
-				s.CrossAccount++
-			case pfxDedupHour:
-				err := item.Value(func(v []byte) error {
-					n, err := decodeDedupSegment(v, 0, nil)
-					s.Dedup += int64(n)
-					return err
-				})
-				if err != nil {
-					return false, fmt.Errorf("read %x: %w", item.Key(), err)
-				}
-			case pfxRaw:
-				s.Raw++
-			case pfxCheckpoint:
-				s.Checkpoints++
-			case pfxQuarantine:
-				s.Quarantined++
-			case pfxSnapshot:
-				s.Snapshots++
-			}
-			return true, nil
-		})
+	err := db.view(ctx, "stats", func(txn *badger.Txn) (err error) {
+		s, err = countRecords(ctx, txn)
+		return err
 	})
 	if err != nil {
 		return s, err
 	}
-	release, err := db.enter()
-	if err != nil {
-		return s, err
+	if !db.opts.InMemory {
+		s.LSMBytes, s.VLogBytes = diskSizes(db.opts.Dir)
 	}
-	defer release()
-	s.LSMBytes, s.VLogBytes = db.bdb.Size()
 	return s, nil
+}
+
+// diskSizes sums the sizes of the LSM tables and value-log files in dir.
+// Badger's own DB.Size reads its metrics, which the store turns off, so
+// it would say 0.
+func diskSizes(dir string) (lsm, vlog int64) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		switch filepath.Ext(e.Name()) {
+		case ".sst":
+			lsm += info.Size()
+		case ".vlog":
+			vlog += info.Size()
+		}
+	}
+	return lsm, vlog
+}
+
+// countRecords counts the records of each kind in txn.
+func countRecords(ctx context.Context, txn *badger.Txn) (Stats, error) {
+	var s Stats
+	err := scan(ctx, txn, nil, false, false, func(item *badger.Item) (bool, error) {
+		switch item.Key()[0] {
+		case pfxFact:
+			s.Facts++
+		case pfxDay:
+			s.DayCounts++
+		case pfxPrincipal:
+			s.Principals++
+		case pfxKey:
+			s.Keys++
+		case pfxSessions:
+			s.Sessions++
+		case pfxCrossAcct:
+			s.CrossAccount++
+		case pfxDedupLegacy:
+			s.Dedup++
+		case pfxDedupHour:
+			err := item.Value(func(v []byte) error {
+				n, err := decodeDedupSegment(v, 0, nil)
+				s.Dedup += int64(n)
+				return err
+			})
+			if err != nil {
+				return false, fmt.Errorf("read %x: %w", item.Key(), err)
+			}
+		case pfxRaw:
+			s.Raw++
+		case pfxCheckpoint:
+			s.Checkpoints++
+		case pfxQuarantine:
+			s.Quarantined++
+		case pfxSnapshot:
+			s.Snapshots++
+		}
+		return true, nil
+	})
+	return s, err
 }

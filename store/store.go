@@ -26,6 +26,14 @@
 // When a batch is too big for one transaction, see Write for how it is
 // split without losing that promise.
 //
+// # Upgrades
+//
+// A store records its schema version (SchemaVersion). Open migrates a
+// store of an older version in place, resumably (migrate.go, which says
+// how to add a step), and refuses a newer one. Inspect describes a store
+// without changing it; Backup and Restore copy it whole, in Badger's
+// backup format, so that an upgrade can be undone.
+//
 // # Memory
 //
 // Badger is configured for a bounded footprint rather than raw speed
@@ -81,12 +89,19 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// schemaVersion is the layout of keys and values (keys.go, codec.go).
-// Bump it on any incompatible change. A record kind under a new key
-// prefix is not one: stores without it read as having none, and builds
-// that predate it never look at its keys. Cross-account recipients (x)
-// came that way within version 2.
-const schemaVersion = 2
+// SchemaVersion is the layout of keys and values (keys.go, codec.go)
+// that this build writes. Open migrates a store of an older version to
+// it (migrate.go says how, and how to add a step) and refuses a newer
+// one. Bump it on any change that a build reading the old layout would
+// get wrong. A record kind under a new key prefix is not one: stores
+// without it read as having none, and builds that predate it never look
+// at its keys. Cross-account recipients (x) came that way within
+// version 2.
+//
+//	1  first release
+//	2  dedup set by hour of event time (dedup.go); version 1's per-event
+//	   entries become legacy dedup entries (legacydedup.go)
+const SchemaVersion = 2
 
 // Defaults for Options fields left zero.
 const (
@@ -142,19 +157,37 @@ var (
 	// the caller read it.
 	ErrConflict = errors.New("state changed concurrently")
 	// ErrNoStore is returned by Open with Options.MustExist when Dir
-	// holds no database.
+	// holds no database, and by Inspect and Backup.
 	ErrNoStore = errors.New("no such store")
+	// ErrInUse says another process has the store open.
+	ErrInUse = errors.New("store in use by another process")
+	// ErrNotEmpty is returned by Restore for a target directory that
+	// already holds something.
+	ErrNotEmpty = errors.New("target not empty")
 )
 
-// SchemaError says the database on disk was written by another schema
-// version. Open it with the iamd version that wrote it, or rebuild it
-// from CloudTrail.
+// SchemaError says the database on disk has a schema version this build
+// cannot migrate: a newer one (Have > Want), or none at all (Have 0: data
+// that no iamd build wrote, or a store from before versions were kept).
 type SchemaError struct {
 	Dir        string
 	Have, Want int
+	// Build is the iamd build that created the store or last migrated
+	// it, when recorded: one that reads version Have.
+	Build string
 }
 
 func (e *SchemaError) Error() string {
+	switch {
+	case e.Have > e.Want:
+		msg := fmt.Sprintf("store %s: schema version %d is newer than this build reads (%d, and the versions before it)", e.Dir, e.Have, e.Want)
+		if e.Build != "" {
+			return msg + "; " + e.Build + " wrote it: use that build or a later one"
+		}
+		return msg + "; use a later iamd build"
+	case e.Have == 0:
+		return fmt.Sprintf("store %s: schema version 0 (data without a version record: not an iamd store), this build reads %d", e.Dir, e.Want)
+	}
 	return fmt.Sprintf("store %s: schema version %d, this build reads %d", e.Dir, e.Have, e.Want)
 }
 
@@ -198,6 +231,12 @@ type Options struct {
 	// RawRetention keeps Event.Raw for this long. Default 0: off, raw
 	// records are not kept.
 	RawRetention time.Duration
+	// OnMigration, if set, is called as Open migrates a store written by
+	// an older schema version: when each step starts, after each of its
+	// transactions and when it ends (Finished). The store prints
+	// nothing; a command shows this as a progress line. It is also
+	// logged at Info level.
+	OnMigration func(MigrationProgress)
 	// SyncWrites fsyncs every commit. Default false: a process crash
 	// loses nothing committed; a power loss may lose the last commits,
 	// facts and checkpoints together, and ingest then re-reads them.
@@ -240,6 +279,10 @@ type Options struct {
 	// comes from disk: a query-heavy process over a large store may want
 	// a longer interval. Default 500 ms; negative never.
 	ReleaseFilePages time.Duration
+
+	// migrateChunk caps the records one migration transaction rewrites
+	// (default migrateChunk); tests lower it.
+	migrateChunk int
 }
 
 func (o *Options) setDefaults() {
@@ -264,6 +307,7 @@ func (o *Options) setDefaults() {
 	setDefault(&o.AggregateCache, DefaultAggregateCache)
 	setDefault(&o.DedupCache, DefaultDedupCache)
 	setDefault(&o.ReleaseFilePages, DefaultReleaseFilePages)
+	setDefault(&o.migrateChunk, defaultMigrateChunk)
 }
 
 func setDefault[T int | int64 | time.Duration](p *T, def T) {
@@ -334,6 +378,9 @@ type DB struct {
 	dedup *dedupCache
 	// txnBuf is reused by each Write's transactions (guarded by writeMu).
 	txnBuf *txnBuf
+	// legacy bounds the legacy dedup entries (legacydedup.go); zero when
+	// there are none. Set by Open, read-only after.
+	legacy legacyBounds
 
 	zenc *zstd.Encoder
 	zdec *zstd.Decoder
@@ -346,25 +393,85 @@ type DB struct {
 }
 
 // Open opens (creating if needed) the database in opts.Dir, or an
-// in-memory one. A database written by another schema version gives a
-// *SchemaError.
-func Open(opts Options) (*DB, error) {
+// in-memory one. A database written by an older schema version is
+// migrated first, in place (migrate.go; progress through
+// Options.OnMigration); one of a newer version gives a *SchemaError.
+func Open(opts Options) (*DB, error) { return open(context.Background(), opts) }
+
+// Migrate brings the existing store in opts.Dir to SchemaVersion as Open
+// would, then closes it. Unlike Open it stops between two transactions
+// once ctx is done (the next Open or Migrate resumes there).
+func Migrate(ctx context.Context, opts Options) error {
+	opts.MustExist = true
+	db, err := open(ctx, opts)
+	if err != nil {
+		return err
+	}
+	return db.Close()
+}
+
+func open(ctx context.Context, opts Options) (*DB, error) {
 	opts.setDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("store options: %w", err)
 	}
 	if opts.MustExist && !opts.InMemory {
-		// Badger writes its MANIFEST first when it creates a database,
-		// so a directory without one holds no store (it may not even
-		// exist).
-		if _, err := os.Stat(filepath.Join(opts.Dir, badger.ManifestFilename)); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("open store %s: %w", opts.Dir, ErrNoStore)
-		} else if err != nil {
-			return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
+		if err := mustExist(opts.Dir); err != nil {
+			return nil, err
 		}
 	}
+	bdb, err := openBadger(opts, false)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{bdb: bdb, opts: opts, dir: opts.Dir, aggs: newAggCache(opts.AggregateCache), dedup: newDedupCache(opts.DedupCache)}
+	if opts.InMemory {
+		db.dir = "(in memory)"
+	}
+	if err := db.prepareSchema(ctx); err != nil {
+		return nil, errors.Join(err, bdb.Close())
+	}
+	// Snapshots are large JSON documents that compress ~10×; one encoder
+	// and decoder, low-memory, shared (EncodeAll/DecodeAll are safe for
+	// concurrent use).
+	db.zenc, err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open store: zstd encoder: %w", err), bdb.Close())
+	}
+	db.zdec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open store: zstd decoder: %w", err), db.zenc.Close(), bdb.Close())
+	}
+	if !opts.InMemory && opts.ReleaseFilePages > 0 {
+		db.mapDir = resolvedDir(opts.Dir)
+		db.stopRelease, db.released = make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(db.released)
+			db.releaseFilePagesLoop(opts.ReleaseFilePages, db.stopRelease)
+		}()
+	}
+	return db, nil
+}
+
+// mustExist returns ErrNoStore when dir holds no database. Badger writes
+// its MANIFEST first when it creates a database, so a directory without
+// one holds no store (it may not even exist).
+func mustExist(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, badger.ManifestFilename)); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("open store %s: %w", dir, ErrNoStore)
+	} else if err != nil {
+		return fmt.Errorf("open store %s: %w", dir, err)
+	}
+	return nil
+}
+
+// openBadger opens Badger with opts' sizing; readOnly shares the
+// directory with other readers but not with a writer, and changes
+// nothing on disk.
+func openBadger(opts Options, readOnly bool) (*badger.DB, error) {
 	bo := badger.DefaultOptions(opts.Dir).
 		WithInMemory(opts.InMemory).
+		WithReadOnly(readOnly).
 		WithLogger(badgerLogger{opts.Logger.With("component", "store.badger")}).
 		WithSyncWrites(opts.SyncWrites).
 		WithMemTableSize(opts.MemTableSize).
@@ -401,74 +508,13 @@ func Open(opts Options) (*DB, error) {
 		opts.Logger.Warn("store open found an empty memtable file left by a crash; retrying", "dir", opts.Dir, "err", err)
 		bdb, err = badger.Open(bo)
 	}
+	if err != nil && isDirLocked(err) {
+		return nil, fmt.Errorf("open store %s: %w (%v)", opts.Dir, ErrInUse, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 	}
-	db := &DB{bdb: bdb, opts: opts, dir: opts.Dir, aggs: newAggCache(opts.AggregateCache), dedup: newDedupCache(opts.DedupCache)}
-	if opts.InMemory {
-		db.dir = "(in memory)"
-	}
-	if err := db.checkSchema(); err != nil {
-		return nil, errors.Join(err, bdb.Close())
-	}
-	// Snapshots are large JSON documents that compress ~10×; one encoder
-	// and decoder, low-memory, shared (EncodeAll/DecodeAll are safe for
-	// concurrent use).
-	db.zenc, err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open store: zstd encoder: %w", err), bdb.Close())
-	}
-	db.zdec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open store: zstd decoder: %w", err), db.zenc.Close(), bdb.Close())
-	}
-	if !opts.InMemory && opts.ReleaseFilePages > 0 {
-		db.mapDir = resolvedDir(opts.Dir)
-		db.stopRelease, db.released = make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(db.released)
-			db.releaseFilePagesLoop(opts.ReleaseFilePages, db.stopRelease)
-		}()
-	}
-	return db, nil
-}
-
-// checkSchema writes the schema version into a new database and compares
-// it in an existing one. A database with data but no version key is
-// treated as version 0.
-func (db *DB) checkSchema() error {
-	k := key(pfxMeta, metaSchema)
-	return db.bdb.Update(func(txn *badger.Txn) error {
-		item, err := txn.Get(k)
-		switch {
-		case errors.Is(err, badger.ErrKeyNotFound):
-			it := txn.NewIterator(badger.IteratorOptions{})
-			it.Rewind()
-			empty := !it.Valid()
-			it.Close()
-			if !empty {
-				return &SchemaError{Dir: db.dir, Have: 0, Want: schemaVersion}
-			}
-			e := encoder{}
-			e.uvarint(schemaVersion)
-			return txn.Set(k, e.b)
-		case err != nil:
-			return fmt.Errorf("read schema version: %w", err)
-		}
-		v, err := item.ValueCopy(nil)
-		if err != nil {
-			return fmt.Errorf("read schema version: %w", err)
-		}
-		d := decoder{b: v}
-		have := d.uvarint()
-		if err := d.done("schema version"); err != nil {
-			return err
-		}
-		if have != schemaVersion {
-			return &SchemaError{Dir: db.dir, Have: int(have), Want: schemaVersion}
-		}
-		return nil
-	})
+	return bdb, nil
 }
 
 // Close flushes and closes the database. It waits for calls in flight;
@@ -539,6 +585,12 @@ func (b badgerLogger) Warningf(f string, a ...any) {
 }
 func (badgerLogger) Infof(string, ...any)  {}
 func (badgerLogger) Debugf(string, ...any) {}
+
+// isDirLocked recognises Badger's refusal of a directory another process
+// holds (its error carries no sentinel).
+func isDirLocked(err error) bool {
+	return strings.Contains(err.Error(), "Cannot acquire directory lock")
+}
 
 // isEmptyMemtableFile recognises Badger's refusal of a memtable file that
 // a crash left empty. Badger wraps the error without always keeping the

@@ -849,7 +849,7 @@ func TestReopenAndSchema(t *testing.T) {
 		}
 		_, err = Open(Options{Dir: dir})
 		var se *SchemaError
-		if !errors.As(err, &se) || se.Have != 99 || se.Want != schemaVersion {
+		if !errors.As(err, &se) || se.Have != 99 || se.Want != SchemaVersion {
 			t.Fatalf("Open err = %v, want SchemaError{Have: 99}", err)
 		}
 		if !errors.Is(err, ErrSchemaMismatch) {

@@ -268,6 +268,9 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 	// Set before any hash is added, so that a failed transaction can take
 	// back what the cache was told (DB.abandon).
 	done.dedup = a.window.added
+	if a.legacy, err = db.legacyDuplicates(txn, events, a.nowUnix); err != nil {
+		return res, done, err
+	}
 
 	for i := range events {
 		ev := &events[i]
@@ -321,6 +324,7 @@ type batchAgg struct {
 	now time.Time
 
 	window     dedupWindow
+	legacy     map[uint64]bool // schema-1 dedup entries that match events of the batch (legacydedup.go)
 	factIdx    map[string]int32 // fact key → index in facts
 	facts      []factAgg
 	dayIdx     map[string]int32 // day-count key → index in days
@@ -369,7 +373,7 @@ func (a *batchAgg) count(txn *badger.Txn, ev *Event) (bool, error) {
 	if err := a.window.move(a.db.dedup, txn, hour, a.nowUnix); err != nil {
 		return false, err
 	}
-	if a.window.seen(hash, a.nowUnix) {
+	if a.window.seen(hash, a.nowUnix) || a.legacy[hash] {
 		return false, nil
 	}
 	// Only counted events are anchors, in the batch as in the store.

@@ -124,13 +124,16 @@ func openExistingStore(dir string) (*store.DB, error) {
 
 func openStoreWith(opts store.Options) (*store.DB, error) {
 	dir := opts.Dir
+	if opts.OnMigration == nil {
+		opts.OnMigration = migrationProgress(os.Stderr)
+	}
 	db, err := store.Open(opts)
 	if errors.Is(err, store.ErrNoStore) {
 		return nil, fmt.Errorf("store %s: %w (run iamd ingest first)", dir, store.ErrNoStore)
 	}
 	if errors.Is(err, store.ErrSchemaMismatch) {
-		// The index is derived data: say how to rebuild it.
-		return nil, fmt.Errorf("open store %s: %w; ingest the CloudTrail files again into a new --store directory", dir, err)
+		// It names the store, its version and the build that reads it.
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)

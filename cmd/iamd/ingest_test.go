@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,29 +149,33 @@ func TestIngestErrors(t *testing.T) {
 	}
 }
 
-// A store written by another schema version is refused by every command
-// with the way out.
+// A store written by a newer schema version is refused by every command,
+// naming the version and what this build reads.
 func TestStoreOfAnotherSchema(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "old")
+	dir := filepath.Join(t.TempDir(), "newer")
 	bdb, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The meta key of the schema version, as version 1 wrote it.
-	if err := bdb.Update(func(txn *badger.Txn) error { return txn.Set([]byte("mschema"), []byte{1}) }); err != nil {
+	// The meta key of the schema version: uvarint(SchemaVersion+1).
+	if err := bdb.Update(func(txn *badger.Txn) error {
+		return txn.Set([]byte("mschema"), []byte{byte(store.SchemaVersion + 1)})
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := bdb.Close(); err != nil {
 		t.Fatal(err)
 	}
+	want := fmt.Sprintf("schema version %d is newer than this build reads (%d", store.SchemaVersion+1, store.SchemaVersion)
 	for _, args := range [][]string{
 		{"usage", "--store", dir},
 		{"ingest", "--store", dir, writeTestTrail(t)},
 		{"snapshot", "list", "--store", dir, "--account", "111122223333"},
+		{"store", "migrate", "--store", dir},
 	} {
 		_, err := runIamd(t, args...)
-		if err == nil || !strings.Contains(err.Error(), "schema version 1, this build reads") || !strings.Contains(err.Error(), "ingest the CloudTrail files again") {
-			t.Errorf("%s: err = %v, want the schema mismatch and how to rebuild", args[0], err)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), dir) {
+			t.Errorf("%s: err = %v, want it to name %s and say %q", args[0], err, dir, want)
 		}
 	}
 }

@@ -1,0 +1,268 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// migrations() has one step per released version before SchemaVersion,
+// in order, and a step either rewrites records (count and apply) or
+// only moves the version.
+func TestMigrationsTable(t *testing.T) {
+	steps := migrations()
+	if got, want := len(steps), SchemaVersion-1; got != want {
+		t.Fatalf("len(migrations()) = %d, want %d (one per version before %d)", got, want, SchemaVersion)
+	}
+	for i, s := range steps {
+		if s.from != i+1 {
+			t.Errorf("migrations()[%d].from = %d, want %d", i, s.from, i+1)
+		}
+		if s.about == "" || (s.count == nil) != (s.apply == nil) {
+			t.Errorf("migrations()[%d]: about %q, count set %v, apply set %v", i, s.about, s.count != nil, s.apply != nil)
+		}
+	}
+}
+
+// testSteps are a future: 2 → 3 appends a byte to every fact value
+// (a rewriting step; failAt makes its n-th chunk fail), 3 → 4 only
+// moves the version.
+func testSteps(failAt int) []migration {
+	steps := migrations()
+	calls := 0
+	factPrefix := [][]byte{{pfxFact}}
+	steps = append(steps, migration{
+		from:  2,
+		about: "mark every fact",
+		count: func(ctx context.Context, txn *badger.Txn, cursor []byte) (int64, error) {
+			return countKeys(ctx, txn, factPrefix, cursor)
+		},
+		apply: func(m *migrationTxn, cursor []byte, limit int) ([]byte, int, error) {
+			if calls++; calls == failAt {
+				return nil, 0, errors.New("disk on fire")
+			}
+			return eachKey(m.txn, factPrefix, cursor, limit, true, func(item *badger.Item) error {
+				v, err := item.ValueCopy(nil)
+				if err != nil {
+					return err
+				}
+				return m.txn.Set(item.KeyCopy(nil), append(v, 0xEE))
+			})
+		},
+	}, migration{from: 3, about: "a field appended: nothing to rewrite"})
+	return steps
+}
+
+func writeFacts(t *testing.T, db *DB, n int) {
+	t.Helper()
+	var evs []Event
+	for i := range n {
+		evs = append(evs, ev(fmt.Sprint(i), alice, t0, use("s3:GetObject", fmt.Sprintf("arn:aws:s3:::b/%03d", i))))
+	}
+	mustWrite(t, db, &Batch{Events: evs})
+}
+
+// marks counts the facts whose value the test step rewrote, and how
+// often each was.
+func marks(t *testing.T, db *DB) (marked, twice int) {
+	t.Helper()
+	err := db.bdb.View(func(txn *badger.Txn) error {
+		_, _, err := eachKey(txn, [][]byte{{pfxFact}}, nil, -1, true, func(item *badger.Item) error {
+			return item.Value(func(v []byte) error {
+				if bytes.HasSuffix(v, []byte{0xEE}) {
+					marked++
+				}
+				if bytes.HasSuffix(v, []byte{0xEE, 0xEE}) {
+					twice++
+				}
+				return nil
+			})
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return marked, twice
+}
+
+func schemaOf(t *testing.T, db *DB) schemaState {
+	t.Helper()
+	var st schemaState
+	if err := db.bdb.View(func(txn *badger.Txn) (err error) { st, err = readSchemaState(txn); return err }); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// A chain of steps runs chunk by chunk with progress; a step that fails
+// halfway leaves the marker at its last commit, and running again
+// resumes there, rewriting each record exactly once.
+func TestMigrateChainResumes(t *testing.T) {
+	ctx := context.Background()
+	var progress []MigrationProgress
+	db, _ := openMem(t, func(o *Options) {
+		o.migrateChunk = 3
+		o.OnMigration = func(p MigrationProgress) { progress = append(progress, p) }
+	})
+	writeFacts(t, db, 10)
+
+	err := db.migrate(ctx, testSteps(3), 4)
+	if err == nil || !strings.Contains(err.Error(), "disk on fire") || !strings.Contains(err.Error(), "from schema version 2 to 3") {
+		t.Fatalf("migrate with a failing chunk err = %v", err)
+	}
+	st := schemaOf(t, db)
+	if st.version != 3 || st.marker == nil || st.marker.done != 6 || st.marker.from != 2 {
+		t.Fatalf("after the failure: version %d, marker %+v; want version 3 and a marker at 6 done", st.version, st.marker)
+	}
+	if marked, _ := marks(t, db); marked != 6 {
+		t.Fatalf("%d facts rewritten before the failure, want 6 (two chunks of 3)", marked)
+	}
+
+	progress = nil
+	if err := db.migrate(ctx, testSteps(0), 4); err != nil {
+		t.Fatal(err)
+	}
+	if marked, twice := marks(t, db); marked != 10 || twice != 0 {
+		t.Errorf("after resuming: %d facts rewritten, %d twice; want 10 and 0", marked, twice)
+	}
+	st = schemaOf(t, db)
+	if st.version != 4 || st.marker != nil || st.build == "" {
+		t.Errorf("after the chain: version %d, marker %+v, build %q; want 4, none, set", st.version, st.marker, st.build)
+	}
+	var got []string
+	for _, p := range progress {
+		got = append(got, fmt.Sprintf("%d→%d %d/%d resumed=%v finished=%v", p.From, p.To, p.Done, p.Total, p.Resumed, p.Finished))
+	}
+	want := []string{
+		"2→3 6/10 resumed=true finished=false",
+		"2→3 9/10 resumed=true finished=false",
+		"2→3 10/10 resumed=true finished=true",
+		"3→4 0/0 resumed=false finished=false",
+		"3→4 0/0 resumed=false finished=true",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("progress:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Done: running again changes nothing.
+	progress = nil
+	if err := db.migrate(ctx, testSteps(0), 4); err != nil || len(progress) != 0 {
+		t.Errorf("migrate of a migrated store: err %v, progress %+v", err, progress)
+	}
+}
+
+// A chunk too big for one transaction is halved until it fits.
+func TestMigrateHalvesTooBigChunks(t *testing.T) {
+	db, _ := openMem(t, nil)
+	writeFacts(t, db, 40)
+	big := bytes.Repeat([]byte{1}, 200<<10)
+	calls := 0
+	steps := append(migrations(), migration{
+		from:  2,
+		about: "grow every fact",
+		count: func(ctx context.Context, txn *badger.Txn, cursor []byte) (int64, error) {
+			return countKeys(ctx, txn, [][]byte{{pfxFact}}, cursor)
+		},
+		apply: func(m *migrationTxn, cursor []byte, limit int) ([]byte, int, error) {
+			calls++
+			return eachKey(m.txn, [][]byte{{pfxFact}}, cursor, limit, false, func(item *badger.Item) error {
+				return m.txn.Set(item.KeyCopy(nil), big)
+			})
+		},
+	})
+	if err := db.migrate(context.Background(), steps, 3); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err := db.bdb.View(func(txn *badger.Txn) error {
+		_, _, err := eachKey(txn, [][]byte{{pfxFact}}, nil, -1, true, func(item *badger.Item) error {
+			if item.ValueSize() == int64(len(big)) {
+				n++
+			}
+			return nil
+		})
+		return err
+	})
+	if err != nil || n != 40 {
+		t.Errorf("%d of 40 facts rewritten (err %v)", n, err)
+	}
+	// 8 MB cannot go in one ~1.2 MB transaction: the first tries fail.
+	if calls < 8 {
+		t.Errorf("%d chunks for 8 MB of values, want the chunk halved to fit", calls)
+	}
+}
+
+// A store of a newer version is refused with the version, what this
+// build reads and the build that wrote it; one without a version record
+// is refused too.
+func TestOpenRefusesNewerStore(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		set   func(txn *badger.Txn) error
+		wants []string
+	}{
+		{"newer", func(txn *badger.Txn) error {
+			e, b := encoder{}, encoder{}
+			e.uvarint(SchemaVersion + 1)
+			b.str("iamd v9.1.0 commit 0123456789ab")
+			if err := txn.Set(key(pfxMeta, metaSchema), e.b); err != nil {
+				return err
+			}
+			return txn.Set(key(pfxMeta, metaBuild), b.b)
+		}, []string{fmt.Sprintf("schema version %d is newer than this build reads (%d", SchemaVersion+1, SchemaVersion), "iamd v9.1.0 commit 0123456789ab wrote it"}},
+		{"newer, migrating", func(txn *badger.Txn) error {
+			e := encoder{}
+			e.uvarint(SchemaVersion + 1)
+			if err := txn.Set(key(pfxMeta, metaSchema), e.b); err != nil {
+				return err
+			}
+			return txn.Set(key(pfxMeta, metaMigration), migrationMarker{from: SchemaVersion, to: SchemaVersion + 1}.encode())
+		}, []string{"is newer than this build reads", "use a later iamd build"}},
+		{"no version", func(txn *badger.Txn) error { return txn.Set([]byte("fsomething"), nil) }, []string{"schema version 0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			bdb, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := bdb.Update(tc.set); err != nil {
+				t.Fatal(err)
+			}
+			bdb.Close()
+			_, err = Open(Options{Dir: dir})
+			var se *SchemaError
+			if !errors.As(err, &se) || !errors.Is(err, ErrSchemaMismatch) {
+				t.Fatalf("Open err = %v, want a *SchemaError", err)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Open err = %q, want it to say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestV1EventID(t *testing.T) {
+	for _, tc := range []struct {
+		key     []byte
+		want    string
+		wantErr bool
+	}{
+		{append([]byte{'u'}, 0x0b, 0x1c, 0x2d, 0x3e, 0x4f, 0x50, 0x61, 0x72, 0x83, 0x94, 0xa5, 0xb6, 0xc7, 0xd8, 0xe9, 0xfa), "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9fa", false},
+		{[]byte("eEVT-0B1C2D3E"), "EVT-0B1C2D3E", false},
+		{[]byte("u123"), "", true},
+		{[]byte("e"), "", true},
+	} {
+		got, err := v1EventID(tc.key)
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("v1EventID(%q) = %q, %v; want %q, error %v", tc.key, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
