@@ -144,6 +144,14 @@ var (
 	// ErrNoStore is returned by Open with Options.MustExist when Dir
 	// holds no database.
 	ErrNoStore = errors.New("no such store")
+	// ErrLocked is returned by Open when another process has the store
+	// open: Badger allows one process per directory. Badger's own error
+	// (which names its lock) is joined to it.
+	ErrLocked = errors.New("store is in use by another process")
+	// ErrNotStore is returned by Open when Dir holds files but no
+	// database: a user's own folder given as the store, which Open
+	// would otherwise fill with database files.
+	ErrNotStore = errors.New("directory holds other files and no store")
 )
 
 // SchemaError says the database on disk was written by another schema
@@ -353,13 +361,8 @@ func Open(opts Options) (*DB, error) {
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("store options: %w", err)
 	}
-	if opts.MustExist && !opts.InMemory {
-		// Badger writes its MANIFEST first when it creates a database,
-		// so a directory without one holds no store (it may not even
-		// exist).
-		if _, err := os.Stat(filepath.Join(opts.Dir, badger.ManifestFilename)); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("open store %s: %w", opts.Dir, ErrNoStore)
-		} else if err != nil {
+	if !opts.InMemory {
+		if err := checkDir(opts.Dir, opts.MustExist); err != nil {
 			return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 		}
 	}
@@ -400,6 +403,9 @@ func Open(opts Options) (*DB, error) {
 		// daemon restarted after a crash must not need a second restart.
 		opts.Logger.Warn("store open found an empty memtable file left by a crash; retrying", "dir", opts.Dir, "err", err)
 		bdb, err = badger.Open(bo)
+	}
+	if err != nil && isLocked(err) {
+		return nil, fmt.Errorf("open store %s: %w", opts.Dir, errors.Join(ErrLocked, err))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
@@ -539,6 +545,68 @@ func (b badgerLogger) Warningf(f string, a ...any) {
 }
 func (badgerLogger) Infof(string, ...any)  {}
 func (badgerLogger) Debugf(string, ...any) {}
+
+// checkDir decides whether Open may use dir. Badger writes its MANIFEST
+// first when it creates a database, so a directory without one holds no
+// store (it may not even exist): with mustExist that is ErrNoStore.
+// Otherwise a missing or empty directory is fine, and so is one holding
+// only files Badger creates before its MANIFEST (a crash during the
+// first Open); anything else is someone's folder (ErrNotStore).
+func checkDir(dir string, mustExist bool) error {
+	_, err := os.Stat(filepath.Join(dir, badger.ManifestFilename))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist) && mustExist:
+		return ErrNoStore
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var foreign []string
+	for _, e := range entries {
+		if !badgerFile(e.Name()) {
+			foreign = append(foreign, e.Name())
+		}
+	}
+	if len(foreign) == 0 {
+		return nil
+	}
+	more := ""
+	if len(foreign) > 3 {
+		more = fmt.Sprintf(" and %d more", len(foreign)-3)
+		foreign = foreign[:3]
+	}
+	return fmt.Errorf("%w (%s%s)", ErrNotStore, strings.Join(foreign, ", "), more)
+}
+
+// badgerFile reports whether name is a file Badger keeps in its
+// directory.
+func badgerFile(name string) bool {
+	switch name {
+	case "LOCK", "KEYREGISTRY", "DISCARD", badger.ManifestFilename:
+		return true
+	}
+	for _, ext := range [...]string{".vlog", ".sst", ".mem"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// isLocked recognises Badger's refusal of a directory another process
+// holds. Badger formats the flock error into text (y.Wrapf), so the text
+// is all there is to match.
+func isLocked(err error) bool {
+	return strings.Contains(err.Error(), "Cannot acquire directory lock")
+}
 
 // isEmptyMemtableFile recognises Badger's refusal of a memtable file that
 // a crash left empty. Badger wraps the error without always keeping the
