@@ -146,7 +146,7 @@ var (
 	ErrNoStore = errors.New("no such store")
 	// ErrLocked is returned by Open when another process has the store
 	// open: Badger allows one process per directory. Badger's own error
-	// (which names its lock) is joined to it.
+	// (which names its lock) follows it in the message.
 	ErrLocked = errors.New("store is in use by another process")
 	// ErrNotStore is returned by Open when Dir holds files but no
 	// database: a user's own folder given as the store, which Open
@@ -405,7 +405,7 @@ func Open(opts Options) (*DB, error) {
 		bdb, err = badger.Open(bo)
 	}
 	if err != nil && isLocked(err) {
-		return nil, fmt.Errorf("open store %s: %w", opts.Dir, errors.Join(ErrLocked, err))
+		return nil, fmt.Errorf("open store %s: %w: %w", opts.Dir, ErrLocked, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
