@@ -38,6 +38,18 @@ func (s Severity) rank() int {
 	return 4
 }
 
+// AtLeast reports whether s is as severe as t or more.
+func (s Severity) AtLeast(t Severity) bool { return s.rank() <= t.rank() }
+
+// ParseSeverity reads a severity name, in any case.
+func ParseSeverity(name string) (Severity, error) {
+	switch s := Severity(strings.ToLower(name)); s {
+	case SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow, SeverityInfo:
+		return s, nil
+	}
+	return "", fmt.Errorf("severity %q: want critical, high, medium, low or info", name)
+}
+
 // Rule ids. They are stable: reports and suppressions refer to them.
 const (
 	RuleFullAdmin           = "IAM001" // full administrator access
