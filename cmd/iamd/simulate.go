@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/iamd/iamd/analyzer/catalog"
 	"github.com/iamd/iamd/analyzer/policy"
 	"github.com/iamd/iamd/analyzer/policy/policycase"
 )
@@ -84,7 +85,7 @@ func newSimulateCmd() *cobra.Command {
 	f.StringArrayVar(&o.rcp, "rcp", nil, "RCP files of one organization level, comma-separated (repeatable, root first)")
 	f.StringVar(&o.resourcePolicy, "resource-policy", "", "resource-based policy file")
 	f.StringVar(&o.sessionPolicy, "session-policy", "", "session policy file")
-	f.StringVar(&o.format, "format", "table", "output format: table or json")
+	addFormatFlag(cmd, &o.format, "output format")
 	f.StringVar(&o.cases, "cases", "", "run a JSON array of test cases instead of one request")
 	return cmd
 }
@@ -105,11 +106,15 @@ func runSimulateCases(w io.Writer, path string) error {
 }
 
 func runSimulate(w io.Writer, o *simulateOptions) error {
-	if o.format != "table" && o.format != "json" {
-		return fmt.Errorf("--format %q: want table or json", o.format)
+	if err := checkFormat(o.format); err != nil {
+		return err
 	}
 	if o.action == "" || o.principal == "" {
 		return errors.New("--action and --principal are required (or use --cases)")
+	}
+	warnings, err := checkSimulateRequest(o.action, o.principal)
+	if err != nil {
+		return err
 	}
 	req := &policy.Request{Principal: o.principal, Action: o.action, Resource: o.resource, ResourceAccount: o.resourceAccount}
 	if err := parseContextFlags(&req.Context, o.context); err != nil {
@@ -123,9 +128,40 @@ func runSimulate(w io.Writer, o *simulateOptions) error {
 	var d policy.Decision
 	set.Evaluate(req, &d)
 	if o.format == "json" {
-		return writeDecisionJSON(w, &d)
+		return writeDecisionJSON(w, &d, warnings)
 	}
-	return writeDecisionTable(w, &d)
+	return writeDecisionTable(w, &d, warnings)
+}
+
+// checkSimulateRequest refuses an action or principal the evaluation
+// would misread, and warns about an action the catalog does not know: a
+// decision on it holds only for policies that name it exactly or by a
+// wildcard, which may well not be what AWS calls it.
+func checkSimulateRequest(action, principal string) (warnings []string, err error) {
+	svc, name, ok := strings.Cut(action, ":")
+	if !ok || svc == "" || name == "" || strings.ContainsAny(action, "*? ") {
+		// Without a prefix "GetObject" matches only a policy's "*" and
+		// comes out Allowed against an admin policy: a silent wrong answer.
+		return nil, fmt.Errorf("--action %q: want service:Action, e.g. s3:GetObject", action)
+	}
+	if !strings.HasPrefix(principal, "arn:") && !strings.HasSuffix(principal, ".amazonaws.com") && !strings.HasSuffix(principal, ".amazonaws.com.cn") {
+		return nil, fmt.Errorf("--principal %q: want the caller's ARN (arn:aws:iam::111122223333:user/alice, arn:aws:sts::111122223333:assumed-role/Role/session) or a service principal (ec2.amazonaws.com)", principal)
+	}
+	if strings.HasPrefix(principal, "arn:") && strings.Count(principal, ":") < 5 {
+		return nil, fmt.Errorf("--principal %q: not an ARN: want arn:partition:service:region:account:resource", principal)
+	}
+	cat, err := catalog.Load()
+	if err != nil {
+		return nil, fmt.Errorf("load action catalog: %w", err)
+	}
+	if _, ok := cat.Lookup(action); !ok {
+		if _, known := cat.Service(svc); !known {
+			warnings = append(warnings, fmt.Sprintf("service prefix %q is not in the action catalog (%s@%s): check the spelling", svc, catalog.DataPackage, catalog.DataVersion))
+		} else {
+			warnings = append(warnings, fmt.Sprintf("action %s is not in the action catalog (%s@%s): check the spelling; the decision holds only for policies that name it", action, catalog.DataPackage, catalog.DataVersion))
+		}
+	}
+	return warnings, nil
 }
 
 func loadSimulateSet(o *simulateOptions) (*policy.Set, error) {
@@ -287,13 +323,14 @@ func refsJSON(refs []policy.StatementRef) []refJSON {
 	return out
 }
 
-func writeDecisionJSON(w io.Writer, d *policy.Decision) error {
+func writeDecisionJSON(w io.Writer, d *policy.Decision, warnings []string) error {
 	out := struct {
 		Decision string    `json:"decision"`
 		Reason   string    `json:"reason"`
 		Allows   []refJSON `json:"allows"`
 		Denies   []refJSON `json:"denies"`
-	}{d.Result.String(), d.Reason, refsJSON(d.Allows), refsJSON(d.Denies)}
+		Warnings []string  `json:"warnings,omitempty"`
+	}{d.Result.String(), d.Reason, refsJSON(d.Allows), refsJSON(d.Denies), warnings}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(out); err != nil {
@@ -302,7 +339,10 @@ func writeDecisionJSON(w io.Writer, d *policy.Decision) error {
 	return nil
 }
 
-func writeDecisionTable(w io.Writer, d *policy.Decision) error {
+func writeDecisionTable(w io.Writer, d *policy.Decision, warnings []string) error {
+	for _, wn := range warnings {
+		fmt.Fprintf(w, "warning: %s\n", wn)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "decision:\t%s\n", d.Result)
 	fmt.Fprintf(tw, "reason:\t%s\n", d.Reason)
