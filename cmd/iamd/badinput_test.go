@@ -332,3 +332,41 @@ func TestConventions(t *testing.T) {
 		t.Errorf("usage on a held store: status %d, stderr %q; want what to do, then Badger's reason", code, errOut)
 	}
 }
+
+// Secrets in damaged records never reach the store: iamd quarantine's
+// raw field holds none of them, with or without --keep-raw.
+func TestQuarantineRawHasNoSecrets(t *testing.T) {
+	const key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	const token = "IQoJb3JpZ2luX2VjEXAMPLETOKENabcdefghijklmnopqrstuvwxyz0123456789"
+	good := roleRecord("ok1", "R")
+	damaged := []string{
+		`{"eventVersion":"1.08","eventName":"CreateAccessKey","responseElements":{"accessKey":{"accessKeyId":"AKIAX","secretAccessKey": x"` + key + `"}}`,
+		`{"eventVersion":"1.08","eventName":"CreateAccessKey","responseElements":{"accessKey":{"secretAccessKey":` + key + `}}`,
+		`{"eventVersion":"1.08","eventName":"CreateAccessKey","responseElements":{"accessKey":{"secretAccessKez":"` + key + `"}}`,
+		`{"eventVersion":"1.08","eventName":"CreateAccessKey","responseElements":{"accessKey":{"secretAccessKey":"wJalr"XUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}}`,
+		`{"eventVersion":"1.08","eventName":"GetCredentialsForIdentity","responseElements":{"credentials":{"secret\u004bey":"` + key + `","sessionToken":"` + token + `"}},"eventTime":"nope"}`,
+	}
+	f := writeFile(t, "damaged.jsonl", good+"\n"+strings.Join(damaged, "\n")+"\n")
+	for _, keep := range [][]string{nil, {"--keep-raw", "30d"}} {
+		st := filepath.Join(t.TempDir(), "s")
+		if code, out, errOut := runExit(t, append([]string{"ingest", "--store", st, f}, keep...)...); code != exitOK {
+			t.Fatalf("ingest: %d\n%s%s", code, out, errOut)
+		}
+		code, out, _ := runExit(t, "quarantine", "--store", st, "-o", "json", "--limit", "0")
+		var qs []quarantineJSON
+		if err := json.Unmarshal([]byte(out), &qs); err != nil || code != exitOK {
+			t.Fatalf("quarantine: %d %v\n%s", code, err, out)
+		}
+		if len(qs) != len(damaged) {
+			t.Fatalf("%d quarantined, want %d: %s", len(qs), len(damaged), out)
+		}
+		for _, sec := range []string{key, "wJalr", "XUtnFEMI", token[:24]} {
+			if strings.Contains(out, sec) {
+				t.Errorf("keep-raw %v: %q in iamd quarantine output:\n%s", keep, sec, out)
+			}
+		}
+		if !strings.Contains(out, `"accessKeyId\":\"AKIAX\"`) && !strings.Contains(out, `\"accessKeyId\":\"AKIAX\"`) {
+			t.Errorf("the rest of the record was lost:\n%s", out)
+		}
+	}
+}
