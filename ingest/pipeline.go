@@ -28,8 +28,10 @@ type PipelineOptions struct {
 	// Checkpoints, when set, lets Run skip files whose checkpoint says
 	// they were read whole at their current size and modification time.
 	Checkpoints CheckpointReader
-	// BatchSize: see SinkOptions. Default DefaultBatchSize.
-	BatchSize int
+	// BatchSize and BatchFacts: see SinkOptions. Defaults
+	// DefaultBatchSize and DefaultBatchFacts.
+	BatchSize  int
+	BatchFacts int
 	// QuarantineSample: see SinkOptions. Default DefaultQuarantineSample;
 	// negative keeps none.
 	QuarantineSample int
@@ -110,8 +112,8 @@ func NewPipeline(opts PipelineOptions) (*Pipeline, error) {
 	if opts.Workers < 0 {
 		errs = append(errs, fmt.Errorf("Workers %d is negative", opts.Workers))
 	}
-	if opts.BatchSize < 0 {
-		errs = append(errs, fmt.Errorf("BatchSize %d is negative", opts.BatchSize))
+	if opts.BatchSize < 0 || opts.BatchFacts < 0 {
+		errs = append(errs, fmt.Errorf("BatchSize %d or BatchFacts %d is negative", opts.BatchSize, opts.BatchFacts))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("new pipeline: %w", err)
@@ -236,7 +238,7 @@ const chunkSize = 512
 // it. Bad records are counted and quarantined, not errors. The error is
 // otherwise the writer's or the context's.
 func (p *Pipeline) Run(ctx context.Context, paths []string) (Summary, error) {
-	sink, err := NewSink(p.opts.Writer, SinkOptions{BatchSize: p.opts.BatchSize, QuarantineSample: p.opts.QuarantineSample})
+	sink, err := NewSink(p.opts.Writer, SinkOptions{BatchSize: p.opts.BatchSize, BatchFacts: p.opts.BatchFacts, QuarantineSample: p.opts.QuarantineSample})
 	if err != nil {
 		return Summary{}, err
 	}
