@@ -72,9 +72,9 @@ redacted, at most 64 KiB) for that long, e.g. 30d; off by default.
 
 A path that does not exist fails the command before anything is written.
 A directory without CloudTrail files, or input without a CloudTrail
-record, is reported with a warning; with --strict the command then exits
-with status 4 (for scripts that must not mistake an empty run for a clean
-one). A file the decoder had to mend (records without separating commas,
+record, is reported with a warning; with --strict the command exits with
+status 4 instead (for scripts that must not mistake an empty run for a
+clean one), before reading anything when a directory is empty. A file the decoder had to mend (records without separating commas,
 damage it read past) is listed as repaired, even when every record was
 recovered.
 
@@ -105,7 +105,7 @@ per reason; repaired_files with the repairs made.`,
 	f.IntVar(&o.workers, "workers", 0, "files decoded at once (default: number of CPUs)")
 	f.IntVar(&o.batchSize, "batch", ingest.DefaultBatchSize, "most records per store write (a batch also ends at "+strconv.Itoa(ingest.DefaultBatchFacts)+" distinct facts)")
 	f.IntVar(&o.top, "top", 10, "unmapped event names listed in the table")
-	f.BoolVar(&o.strict, "strict", false, "exit with status 4 when the paths hold no CloudTrail file or record")
+	f.BoolVar(&o.strict, "strict", false, "exit with status 4 when a directory holds no CloudTrail file or no record can be read")
 	durationFlag(f, &o.keepRaw, "keep-raw", 0, "keep each event's raw record in the store for this long, e.g. 30d or 720h (0: off)")
 	return cmd
 }
@@ -212,12 +212,16 @@ func runIngest(cmd *cobra.Command, o ingestOptions, paths []string) error {
 		return err
 	}
 	stderr := cmd.ErrOrStderr()
+	if o.strict && len(warnings) > 0 {
+		// A script asked for all of its paths to be read: nothing is.
+		return exitError{code: exitNoInput, msg: strings.Join(warnings, "; ")}
+	}
 	for _, w := range warnings {
 		fmt.Fprintln(stderr, "iamd: warning:", w)
 	}
 	if len(warnings) == len(paths) {
 		// Nothing to read: no store is created, no table of zeros.
-		return noInput(o.strict, "no CloudTrail files in "+strings.Join(paths, ", "))
+		return nil
 	}
 	conv, db, err := openIngest(o.store, o.keepRaw)
 	if err != nil {
@@ -274,15 +278,6 @@ func runIngest(cmd *cobra.Command, o ingestOptions, paths []string) error {
 			return exitError{code: exitNoInput, msg: msg}
 		}
 		fmt.Fprintln(stderr, "iamd: warning:", msg)
-	}
-	return nil
-}
-
-// noInput ends an ingest that found nothing to read: a warning and
-// status 0, or with --strict status exitNoInput.
-func noInput(strict bool, msg string) error {
-	if strict {
-		return exitError{code: exitNoInput, msg: msg}
 	}
 	return nil
 }
