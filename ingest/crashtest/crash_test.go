@@ -36,13 +36,14 @@ import (
 
 // Environment of a child process, and of the long mode.
 const (
-	envChild   = "IAMD_CRASHTEST_CHILD" // "kafka", "s3" or "file"
-	envAddr    = "IAMD_CRASHTEST_ADDR"  // broker address, S3 endpoint URL or directory
-	envDir     = "IAMD_CRASHTEST_DIR"   // store directory
-	envDrain   = "IAMD_CRASHTEST_DRAIN" // when set: run to the end (Kafka: until checkpoints cover this many messages)
-	envBatch   = "IAMD_CRASHTEST_BATCH" // records per store batch
-	envTrials  = "IAMD_CRASH_TRIALS"    // trials per source; setting it selects the long mode
-	envRecords = "IAMD_CRASH_RECORDS"   // records per trial (default 1,500; 30,000 in the long mode)
+	envChild   = "IAMD_CRASHTEST_CHILD"    // "kafka", "s3" or "file"
+	envAddr    = "IAMD_CRASHTEST_ADDR"     // broker address, S3 endpoint URL or directory
+	envDir     = "IAMD_CRASHTEST_DIR"      // store directory
+	envDrain   = "IAMD_CRASHTEST_DRAIN"    // when set: run to the end (Kafka: until checkpoints cover this many messages)
+	envBatch   = "IAMD_CRASHTEST_BATCH"    // records per store batch
+	envMemTbl  = "IAMD_CRASHTEST_MEMTABLE" // the store's MemTableSize, when set
+	envTrials  = "IAMD_CRASH_TRIALS"       // trials per source; setting it selects the long mode
+	envRecords = "IAMD_CRASH_RECORDS"      // records per trial (default 1,500; 30,000 in the long mode)
 
 	topic    = "trail"
 	bucket   = "trail"
@@ -67,9 +68,14 @@ type mode struct {
 	records int
 	kills   [2]int // kills per trial: from, to (inclusive)
 	// batches per source, in records; the file source's batches are also
-	// allowed that many facts, so a long-mode batch is too big for one
-	// Badger transaction and Write splits it.
+	// allowed that many facts.
 	batch map[string]int
+	// memTable, when set, is the MemTableSize of the file source's store:
+	// a quarter of the default, so that its 5,000-record batches take the
+	// path that splits a batch over several Badger transactions as
+	// 20,000-record ones do with the default, and there are enough writes
+	// for kills to fall before, between and after those transactions.
+	memTable int64
 	// drainTimeout bounds a final child's run.
 	drainTimeout time.Duration
 }
@@ -86,7 +92,7 @@ func crashMode(t *testing.T) mode {
 			t.Fatalf("%s=%q: want a positive number", envTrials, v)
 		}
 		m = mode{long: true, trials: n, records: 30000, kills: [2]int{2, 4}, drainTimeout: 5 * time.Minute,
-			batch: map[string]int{"kafka": 500, "s3": 2000, "file": ingest.DefaultBatchSize}}
+			batch: map[string]int{"kafka": 500, "s3": 2000, "file": 5000}, memTable: store.DefaultMemTableSize / 4}
 	}
 	if v := os.Getenv(envRecords); v != "" {
 		n, err := strconv.Atoi(v)
@@ -153,7 +159,8 @@ func child(t *testing.T, mode string) int {
 	// finished may be closing the store when the SIGTERM comes.
 	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	db, err := store.Open(store.Options{Dir: os.Getenv(envDir)})
+	memTable, _ := strconv.ParseInt(os.Getenv(envMemTbl), 10, 64)
+	db, err := store.Open(store.Options{Dir: os.Getenv(envDir), MemTableSize: memTable})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open store:", err)
 		return exitError
@@ -291,6 +298,9 @@ func startChild(t *testing.T, m mode, src, addr, dir string, drain int64) *child
 	if drain > 0 {
 		cmd.Env = append(cmd.Env, envDrain+"="+strconv.FormatInt(drain, 10))
 	}
+	if src == "file" && m.memTable > 0 {
+		cmd.Env = append(cmd.Env, envMemTbl+"="+strconv.FormatInt(m.memTable, 10))
+	}
 	c := &childProc{cmd: cmd, stderr: &bytes.Buffer{}, ended: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	out, err := cmd.StdoutPipe()
@@ -334,12 +344,14 @@ func startChild(t *testing.T, m mode, src, addr, dir string, drain int64) *child
 // trialStats are what the kills of some trials did.
 type trialStats struct {
 	kills, midIngest int
+	inSplit          int // kills between the transactions of a split write
 	splits           int64
 }
 
 func (s *trialStats) add(o trialStats) {
 	s.kills += o.kills
 	s.midIngest += o.midIngest
+	s.inSplit += o.inSplit
 	s.splits += o.splits
 }
 
@@ -356,12 +368,9 @@ func crashTrial(t *testing.T, r *rand.Rand, m mode, src, addr string, drain int6
 		// Spread over the run: the k-th of kills targets fall in the k-th
 		// slice of the events.
 		target := (int64(k)*want + r.Int64N(want)) / int64(kills)
-		// Mostly early in the write; sometimes well into it, where a
-		// split write has committed some of its transactions.
-		delay := time.Duration(r.IntN(10)) * time.Millisecond
-		if r.IntN(2) == 0 {
-			delay = time.Duration(r.IntN(200)) * time.Millisecond
-		}
+		// Early in the write, or well into it, where a split write has
+		// committed some of its transactions.
+		delay := time.Duration(r.IntN([...]int{10, 200, 1000}[r.IntN(3)])) * time.Millisecond
 		c := startChild(t, m, src, addr, dir, 0)
 		exited := false
 		for c.writing.Load() < target && !exited {
@@ -394,6 +403,11 @@ func crashTrial(t *testing.T, r *rand.Rand, m mode, src, addr string, drain int6
 		mid := st.Dedup < want
 		if mid {
 			ts.midIngest++
+		}
+		// A write is one transaction unless it was split: part of a
+		// write durable means the kill fell between its transactions.
+		if st.Dedup > c.stored.Load() && st.Dedup < c.writing.Load() {
+			ts.inSplit++
 		}
 		t.Logf("kill %d %v into the write reaching %d events: %d of %d events, %d checkpoints stored (mid-ingest %v)", k, delay, target, st.Dedup, want, st.Checkpoints, mid)
 	}
@@ -458,8 +472,8 @@ func runTrials(t *testing.T, m mode, d *dataset, src string, want snapshot, setu
 	if total.kills > 0 {
 		share = float64(total.midIngest) / float64(total.kills)
 	}
-	t.Logf("%s: %d trials of %d records (%d events, %d facts, %d fact increments): %d kills, %d mid-ingest (%.0f %%), %d split writes; lost %d, double-counted %d",
-		src, m.trials, m.records, want.Dedup, len(want.Facts), want.events(), total.kills, total.midIngest, 100*share, total.splits, lost, double)
+	t.Logf("%s: %d trials of %d records (%d events, %d facts, %d fact increments): %d kills, %d mid-ingest (%.0f %%), %d split writes, %d kills between a split write's transactions; lost %d, double-counted %d",
+		src, m.trials, m.records, want.Dedup, len(want.Facts), want.events(), total.kills, total.midIngest, 100*share, total.splits, total.inSplit, lost, double)
 	if m.long && share < 0.9 {
 		t.Errorf("%s: only %d of %d kills landed mid-ingest (%.0f %%), want at least 90 %%: the trials do not crash ingest", src, total.midIngest, total.kills, 100*share)
 	}
