@@ -76,13 +76,18 @@ type mode struct {
 	// 20,000-record ones do with the default, and there are enough writes
 	// for kills to fall before, between and after those transactions.
 	memTable int64
+	// maxDelay is how far into a write a kill may come, per source: about
+	// the time its largest writes take, so that a kill in the last write
+	// still lands before its commit.
+	maxDelay map[string]time.Duration
 	// drainTimeout bounds a final child's run.
 	drainTimeout time.Duration
 }
 
 func crashMode(t *testing.T) mode {
 	m := mode{trials: 3, records: 1500, kills: [2]int{1, 3}, drainTimeout: 20 * time.Second,
-		batch: map[string]int{"kafka": 40, "s3": 30, "file": 200}}
+		batch:    map[string]int{"kafka": 40, "s3": 30, "file": 200},
+		maxDelay: map[string]time.Duration{"kafka": 30 * time.Millisecond, "s3": 30 * time.Millisecond, "file": 30 * time.Millisecond}}
 	if testing.Short() {
 		m.trials = 1
 	}
@@ -92,7 +97,8 @@ func crashMode(t *testing.T) mode {
 			t.Fatalf("%s=%q: want a positive number", envTrials, v)
 		}
 		m = mode{long: true, trials: n, records: 30000, kills: [2]int{2, 4}, drainTimeout: 5 * time.Minute,
-			batch: map[string]int{"kafka": 500, "s3": 2000, "file": 5000}, memTable: store.DefaultMemTableSize / 4}
+			batch: map[string]int{"kafka": 500, "s3": 2000, "file": 5000}, memTable: store.DefaultMemTableSize / 4,
+			maxDelay: map[string]time.Duration{"kafka": 300 * time.Millisecond, "s3": 150 * time.Millisecond, "file": time.Second}}
 	}
 	if v := os.Getenv(envRecords); v != "" {
 		n, err := strconv.Atoi(v)
@@ -122,6 +128,9 @@ type progressStore struct {
 	*store.DB
 	stored atomic.Int64
 	mu     sync.Mutex
+	// checkpoints counts the store's checkpoints when each is written
+	// once (files); -1 for sources that overwrite theirs.
+	checkpoints int64
 }
 
 func (p *progressStore) Write(ctx context.Context, b *store.Batch) (store.WriteResult, error) {
@@ -134,11 +143,18 @@ func (p *progressStore) Write(ctx context.Context, b *store.Batch) (store.WriteR
 	// What the store will hold once this write commits, at most: the
 	// parent kills during the write that reaches its target.
 	p.mu.Lock()
-	fmt.Printf("writing %d\n", p.stored.Load()+int64(len(b.Events)))
+	if p.checkpoints >= 0 {
+		fmt.Printf("writing %d %d\n", p.stored.Load()+int64(len(b.Events)), p.checkpoints+int64(len(b.Checkpoints)))
+	} else {
+		fmt.Printf("writing %d\n", p.stored.Load()+int64(len(b.Events)))
+	}
 	p.mu.Unlock()
 	res, err := p.DB.Write(ctx, b)
 	if err != nil {
 		return res, err
+	}
+	if p.checkpoints >= 0 {
+		p.checkpoints += int64(len(b.Checkpoints))
 	}
 	n := p.stored.Add(int64(res.Events))
 	// A split write sums its transactions' facts, so a fact in two of
@@ -171,8 +187,11 @@ func child(t *testing.T, mode string) int {
 		fmt.Fprintln(os.Stderr, "store stats:", err)
 		return exitError
 	}
-	ps := &progressStore{DB: db}
+	ps := &progressStore{DB: db, checkpoints: -1}
 	ps.stored.Store(st.Dedup)
+	if mode == "file" {
+		ps.checkpoints = st.Checkpoints
+	}
 	conv := newConverter(t)
 	ctx, cancel := context.WithCancel(sigCtx)
 	defer cancel()
@@ -284,8 +303,11 @@ type childProc struct {
 	stderr  *bytes.Buffer
 	stored  atomic.Int64 // events in the store at the last "stored" line
 	writing atomic.Int64 // events the write in flight (or the last) reaches, at most
-	splits  atomic.Int64 // writes split over several transactions
-	ended   chan struct{}
+	// checkpoints is how many the store holds once the write in flight
+	// commits (file source only: a file's checkpoint is written once).
+	checkpoints atomic.Int64
+	splits      atomic.Int64 // writes split over several transactions
+	ended       chan struct{}
 }
 
 // startChild starts the test binary in child mode and waits for it to
@@ -324,6 +346,10 @@ func startChild(t *testing.T, m mode, src, addr, dir string, drain int64) *child
 					switch f[0] {
 					case "writing":
 						c.writing.Store(n)
+						if len(f) == 3 {
+							ck, _ := strconv.ParseInt(f[2], 10, 64)
+							c.checkpoints.Store(ck)
+						}
 					case "stored":
 						c.stored.Store(n)
 						c.writing.Store(max(c.writing.Load(), n))
@@ -370,7 +396,8 @@ func crashTrial(t *testing.T, r *rand.Rand, m mode, src, addr string, drain int6
 		target := (int64(k)*want + r.Int64N(want)) / int64(kills)
 		// Early in the write, or well into it, where a split write has
 		// committed some of its transactions.
-		delay := time.Duration(r.IntN([...]int{10, 200, 1000}[r.IntN(3)])) * time.Millisecond
+		maxDelay := m.maxDelay[src]
+		delay := time.Duration(r.Int64N(int64([...]time.Duration{maxDelay / 100, maxDelay / 5, maxDelay}[r.IntN(3)]) + 1))
 		c := startChild(t, m, src, addr, dir, 0)
 		exited := false
 		for c.writing.Load() < target && !exited {
@@ -404,9 +431,11 @@ func crashTrial(t *testing.T, r *rand.Rand, m mode, src, addr string, drain int6
 		if mid {
 			ts.midIngest++
 		}
-		// A write is one transaction unless it was split: part of a
-		// write durable means the kill fell between its transactions.
-		if st.Dedup > c.stored.Load() && st.Dedup < c.writing.Load() {
+		// A write is one transaction unless it was split, and a split
+		// write commits its checkpoints last: events of the write in
+		// flight durable without all its checkpoints means the kill fell
+		// between its transactions.
+		if ck := c.checkpoints.Load(); ck > 0 && st.Dedup > c.stored.Load() && st.Checkpoints < ck {
 			ts.inSplit++
 		}
 		t.Logf("kill %d %v into the write reaching %d events: %d of %d events, %d checkpoints stored (mid-ingest %v)", k, delay, target, st.Dedup, want, st.Checkpoints, mid)

@@ -15,12 +15,12 @@
 // The default run is a few trials of 1,500 records per source. Setting
 // IAMD_CRASH_TRIALS selects the long mode: that many trials per source of
 // 30,000 records (IAMD_CRASH_RECORDS) from 400 principals, 2–4 kills
-// each up to a second into a write, production's batch sizes for Kafka
-// and S3, file-source batches that Write splits over several Badger
-// transactions (its store has a quarter of the default memtable), and a
-// failure unless 90 % of the kills landed while events were still
-// missing from the store. The log counts kills that fell between the
-// transactions of a split write.
+// each, up to a fraction of a second into a write (a second for files),
+// production's batch sizes for Kafka and S3, file-source batches that
+// Write splits over several Badger transactions (its store has a
+// quarter of the default memtable), and a failure unless 90 % of the
+// kills landed while events were still missing from the store. The log
+// counts kills that fell between the transactions of a split write.
 //
 //	go test ./ingest/crashtest/                          # a few trials per source
 //	IAMD_CRASH_TRIALS=20 go test -timeout 2h ./ingest/crashtest/
