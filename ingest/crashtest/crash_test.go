@@ -76,18 +76,13 @@ type mode struct {
 	// 20,000-record ones do with the default, and there are enough writes
 	// for kills to fall before, between and after those transactions.
 	memTable int64
-	// maxDelay is how far into a write a kill may come, per source: about
-	// the time its largest writes take, so that a kill in the last write
-	// still lands before its commit.
-	maxDelay map[string]time.Duration
 	// drainTimeout bounds a final child's run.
 	drainTimeout time.Duration
 }
 
 func crashMode(t *testing.T) mode {
 	m := mode{trials: 3, records: 1500, kills: [2]int{1, 3}, drainTimeout: 20 * time.Second,
-		batch:    map[string]int{"kafka": 40, "s3": 30, "file": 200},
-		maxDelay: map[string]time.Duration{"kafka": 30 * time.Millisecond, "s3": 30 * time.Millisecond, "file": 30 * time.Millisecond}}
+		batch: map[string]int{"kafka": 40, "s3": 30, "file": 200}}
 	if testing.Short() {
 		m.trials = 1
 	}
@@ -97,8 +92,7 @@ func crashMode(t *testing.T) mode {
 			t.Fatalf("%s=%q: want a positive number", envTrials, v)
 		}
 		m = mode{long: true, trials: n, records: 30000, kills: [2]int{2, 4}, drainTimeout: 5 * time.Minute,
-			batch: map[string]int{"kafka": 500, "s3": 2000, "file": 5000}, memTable: store.DefaultMemTableSize / 4,
-			maxDelay: map[string]time.Duration{"kafka": 300 * time.Millisecond, "s3": 150 * time.Millisecond, "file": time.Second}}
+			batch: map[string]int{"kafka": 500, "s3": 2000, "file": 5000}, memTable: store.DefaultMemTableSize / 4}
 	}
 	if v := os.Getenv(envRecords); v != "" {
 		n, err := strconv.Atoi(v)
@@ -306,13 +300,17 @@ type childProc struct {
 	// checkpoints is how many the store holds once the write in flight
 	// commits (file source only: a file's checkpoint is written once).
 	checkpoints atomic.Int64
-	splits      atomic.Int64 // writes split over several transactions
-	ended       chan struct{}
+	// writeTime, when set, averages how long the child's writes take
+	// (nanoseconds, from a "writing" line to the next "stored"), over
+	// the children of a trial.
+	writeTime *atomic.Int64
+	splits    atomic.Int64 // writes split over several transactions
+	ended     chan struct{}
 }
 
 // startChild starts the test binary in child mode and waits for it to
 // report that ingest started.
-func startChild(t *testing.T, m mode, src, addr, dir string, drain int64) *childProc {
+func startChild(t *testing.T, m mode, src, addr, dir string, drain int64, writeTime *atomic.Int64) *childProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), envChild+"="+src, envAddr+"="+addr, envDir+"="+dir,
@@ -323,7 +321,7 @@ func startChild(t *testing.T, m mode, src, addr, dir string, drain int64) *child
 	if src == "file" && m.memTable > 0 {
 		cmd.Env = append(cmd.Env, envMemTbl+"="+strconv.FormatInt(m.memTable, 10))
 	}
-	c := &childProc{cmd: cmd, stderr: &bytes.Buffer{}, ended: make(chan struct{})}
+	c := &childProc{cmd: cmd, stderr: &bytes.Buffer{}, ended: make(chan struct{}), writeTime: writeTime}
 	cmd.Stderr = c.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -337,6 +335,7 @@ func startChild(t *testing.T, m mode, src, addr, dir string, drain int64) *child
 		if sc.Text() == "started" {
 			go func() {
 				defer close(c.ended)
+				var began time.Time
 				for sc.Scan() {
 					f := strings.Fields(sc.Text())
 					if len(f) < 2 {
@@ -345,12 +344,20 @@ func startChild(t *testing.T, m mode, src, addr, dir string, drain int64) *child
 					n, _ := strconv.ParseInt(f[1], 10, 64)
 					switch f[0] {
 					case "writing":
+						began = time.Now()
 						c.writing.Store(n)
 						if len(f) == 3 {
 							ck, _ := strconv.ParseInt(f[2], 10, 64)
 							c.checkpoints.Store(ck)
 						}
 					case "stored":
+						if wt := c.writeTime; wt != nil && !began.IsZero() {
+							d := int64(time.Since(began))
+							if old := wt.Load(); old > 0 {
+								d = (3*old + d) / 4
+							}
+							wt.Store(d)
+						}
 						c.stored.Store(n)
 						c.writing.Store(max(c.writing.Load(), n))
 						if len(f) == 3 && f[2] == "split" {
@@ -389,16 +396,14 @@ func (s *trialStats) add(o trialStats) {
 func crashTrial(t *testing.T, r *rand.Rand, m mode, src, addr string, drain int64, want int64) (snapshot, trialStats) {
 	dir := t.TempDir()
 	var ts trialStats
+	// writeTime is the average time a write took so far, in nanoseconds.
+	var writeTime atomic.Int64
 	kills := m.kills[0] + r.IntN(m.kills[1]-m.kills[0]+1)
 	for k := range kills {
 		// Spread over the run: the k-th of kills targets fall in the k-th
 		// slice of the events.
 		target := (int64(k)*want + r.Int64N(want)) / int64(kills)
-		// Early in the write, or well into it, where a split write has
-		// committed some of its transactions.
-		maxDelay := m.maxDelay[src]
-		delay := time.Duration(r.Int64N(int64([...]time.Duration{maxDelay / 100, maxDelay / 5, maxDelay}[r.IntN(3)]) + 1))
-		c := startChild(t, m, src, addr, dir, 0)
+		c := startChild(t, m, src, addr, dir, 0, &writeTime)
 		exited := false
 		for c.writing.Load() < target && !exited {
 			select {
@@ -407,6 +412,16 @@ func crashTrial(t *testing.T, r *rand.Rand, m mode, src, addr string, drain int6
 			case <-time.After(time.Millisecond):
 			}
 		}
+		// Anywhere in the write, as long as writes take here (their
+		// average so far; a split write commits some transactions
+		// before the end): a fixed delay lands after the last commit on
+		// a fast machine and in the first write on a slow one. The last
+		// write is often short (the rest of a batch): early in it.
+		span := max(writeTime.Load(), int64(time.Millisecond))
+		if c.writing.Load() >= want {
+			span /= 3
+		}
+		delay := time.Duration(r.Int64N(span))
 		time.Sleep(delay)
 		if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Logf("kill %d: %v (child already done)", k, err)
@@ -446,7 +461,7 @@ func crashTrial(t *testing.T, r *rand.Rand, m mode, src, addr string, drain int6
 	// never gets an assignment (seen with kfake and kafka-go; the data is
 	// untouched, the comparison below still decides).
 	for attempt := 1; ; attempt++ {
-		c := startChild(t, m, src, addr, dir, drain)
+		c := startChild(t, m, src, addr, dir, drain, nil)
 		err := c.cmd.Wait()
 		<-c.ended
 		ts.splits += c.splits.Load()
@@ -582,7 +597,7 @@ func TestGracefulSIGTERM(t *testing.T) {
 			}
 			want := reference(t, conv, payloads)
 			dir := t.TempDir()
-			c := startChild(t, m, src, addr, dir, 0)
+			c := startChild(t, m, src, addr, dir, 0, nil)
 			// SIGTERM once a first batch is stored, not after a fixed
 			// delay: on a loaded machine the child may not have stored
 			// anything 150ms in, and the check below needs a batch.
@@ -632,7 +647,7 @@ func TestGracefulSIGTERM(t *testing.T) {
 					t.Errorf("after SIGTERM: store checkpoints %v, committed offsets %v: want equal and non-empty", stored, committed)
 				}
 			}
-			c = startChild(t, m, src, addr, dir, drain)
+			c = startChild(t, m, src, addr, dir, drain, nil)
 			if err := c.cmd.Wait(); err != nil {
 				t.Fatalf("final child: %v\n%s", err, c.stderr)
 			}
