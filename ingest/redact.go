@@ -132,15 +132,29 @@ func quoteAt(raw []byte, j, bs int) bool {
 	return true
 }
 
-// nameStart marks the bytes a credential name can start with: the first
-// letters of credentialNames in either case, and '\' (a \u escape).
-var nameStart = func() (t [256]bool) {
+// namePrefix marks the first two letters, lowercased, of the credential
+// names: most member names start otherwise, and the scan of an intact
+// record stops there (RedactSecrets runs on every record kept raw).
+var namePrefix = func() (t [26 * 26]bool) {
 	for _, n := range credentialNames {
-		t[n[0]], t[n[0]-'a'+'A'] = true, true
+		t[int(n[0]-'a')*26+int(n[1]-'a')] = true
 	}
-	t['\\'] = true
 	return t
 }()
+
+// mayStartName reports whether b, the bytes after an opening quote, may
+// start a credential name: its first two letters start one, or it
+// starts with an escape.
+func mayStartName(b []byte) bool {
+	if len(b) < 2 {
+		return false
+	}
+	if b[0] == '\\' || b[1] == '\\' {
+		return true
+	}
+	c0, c1 := b[0]|0x20, b[1]|0x20 // ASCII lower case; others fail the range check
+	return 'a' <= c0 && c0 <= 'z' && 'a' <= c1 && c1 <= 'z' && namePrefix[int(c0-'a')*26+int(c1-'a')]
+}
 
 // maxPlainName is the longest credential name.
 var maxPlainName = func() (m int) {
@@ -154,18 +168,31 @@ var maxPlainName = func() (m int) {
 // starts a quoted credential name, and returns the index after its
 // closing quote.
 func secretMember(raw []byte, i, bs int) (int, bool) {
-	if i+1 >= len(raw) || !nameStart[raw[i+1]] {
+	if i+1 >= len(raw) || !mayStartName(raw[i+1:]) {
 		return 0, false
 	}
-	// Most strings are not names: without an escape, a name's closing
-	// quote comes within the longest name's length.
-	limit := i + 1 + maxNameLen
-	if w := raw[i+1 : min(len(raw), i+2+maxPlainName+bs)]; bytes.IndexByte(w, '\\') < 0 {
-		if bytes.IndexByte(w, '"') < 0 {
+	if bs == 0 {
+		// The common case, a member of the record itself: without an
+		// escape, the name's closing quote comes within the longest
+		// name's length.
+		w := raw[i+1 : min(len(raw), i+2+maxPlainName)]
+		j := bytes.IndexByte(w, '"')
+		if j >= 0 && bytes.IndexByte(w[:j], '\\') < 0 {
+			name := w[:j]
+			if len(name) < len(credentialByLen) {
+				for _, n := range credentialByLen[len(name)] {
+					if equalFoldASCII(name, n) {
+						return i + 2 + j, true
+					}
+				}
+			}
 			return 0, false
 		}
-		limit = i + 2 + maxPlainName + bs
+		if j < 0 && bytes.IndexByte(w, '\\') < 0 {
+			return 0, false
+		}
 	}
+	limit := i + 1 + maxNameLen
 	// The closing quote: the next quote with the same escape prefix.
 	from := i + 1
 	for {
