@@ -9,6 +9,7 @@ import (
 	"io"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
 
@@ -171,6 +172,32 @@ type decoder struct {
 	sc     *scanner
 	rec    record
 	strs   *interner
+	// junk holds the top-level junk lines met before the first value,
+	// not yet quarantined: if no value follows soon, the input is not
+	// JSON and is quarantined once, as a whole (notJSON).
+	junk []junkLine
+	// values counts the top-level values read.
+	values int
+}
+
+// junkLine is one line of junk at the top level, copied.
+type junkLine struct {
+	off int64
+	raw []byte
+	b   byte
+}
+
+// maxLeadingJunk is how many lines of junk may open an input before it
+// is judged not to be JSON at all.
+const maxLeadingJunk = 16
+
+// repair counts one thing the decoder mended to read on.
+func (d *decoder) repair(kind string) {
+	if d.counts.Repairs == nil {
+		d.counts.Repairs = map[string]int64{}
+		d.counts.RepairedFiles = 1
+	}
+	d.counts.Repairs[kind]++
 }
 
 // errStop carries fn's or the context's error out of the decode loops.
@@ -234,15 +261,27 @@ func (b boundary) find(p []byte) int {
 // value too.
 func (d *decoder) top() error {
 	d.sc.skipBOM()
+	if b, ok := d.sc.skipSpace(); ok && b != '{' && b != '[' && binaryHead(d.sc.peek(512)) {
+		return d.notJSON(d.sc.offset(), "binary data, not JSON")
+	}
 	first := true
 	probe := true // the next value that splits off decides on JSON lines
 	lines := false
 	for {
 		b, ok := d.sc.skipSpace()
 		if !ok {
+			if err := d.flushJunk(); err != nil {
+				return err
+			}
 			return d.endErr()
 		}
 		off := d.sc.offset()
+		if b == '{' || b == '[' {
+			d.values++
+			if err := d.flushJunk(); err != nil {
+				return err
+			}
+		}
 		switch {
 		case b == '[' && first:
 			d.sc.advance(1)
@@ -287,14 +326,82 @@ func (d *decoder) top() error {
 			probe = resynced
 		default:
 			// Junk between values: quarantine up to the end of the line
-			// and go on with the next.
+			// and go on with the next. Junk before any value is held
+			// back: an input that is junk from the start is not JSON,
+			// and is quarantined once rather than line by line.
 			raw := d.sc.skipLine()
+			if d.values == 0 {
+				d.junk = append(d.junk, junkLine{off: off, raw: bytes.Clone(raw), b: b})
+				if len(d.junk) == maxLeadingJunk {
+					return d.notJSON(d.junk[0].off, fmt.Sprintf("no JSON value in the first %d lines", maxLeadingJunk))
+				}
+				break
+			}
+			d.repair(RepairJunk)
 			if err := d.quarantine(ReasonBadJSON, off, raw, fmt.Errorf("unexpected %q at top level", b)); err != nil {
 				return err
 			}
 		}
 		first = false
 	}
+}
+
+// flushJunk quarantines the junk lines held back, one by one: a value
+// followed them, so the input is JSON after all.
+func (d *decoder) flushJunk() error {
+	junk := d.junk
+	d.junk = nil
+	for _, j := range junk {
+		d.repair(RepairJunk)
+		if err := d.quarantine(ReasonBadJSON, j.off, j.raw, fmt.Errorf("unexpected %q at top level", j.b)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// notJSON quarantines the whole input, from off, as one entry: it is
+// not CloudTrail JSON (an executable, an image, a text file), and a line
+// by line account of it would only bury the reason. The entry keeps the
+// first bytes, redacted like any other.
+func (d *decoder) notJSON(off int64, why string) error {
+	var head []byte
+	if len(d.junk) > 0 {
+		for _, j := range d.junk {
+			head = appendCapped(head, j.raw)
+			head = appendCapped(head, []byte{'\n'})
+		}
+		d.junk = nil
+	} else {
+		head = bytes.Clone(d.sc.pending())
+	}
+	where := d.where + " (whole input)"
+	detail := fmt.Sprintf("%s: not CloudTrail JSON: %s (starts with %q); nothing read from it", where, why, clip(string(head[:min(len(head), 16)]), 16))
+	d.index++
+	res := Result{Kind: KindQuarantined, Quarantined: d.c.quarantine(where, ReasonNotJSON, detail, head)}
+	d.counts.Count(&res)
+	if err := d.fn(res); err != nil {
+		return errStop{err}
+	}
+	return errEnd
+}
+
+// binaryHead reports whether the first bytes of an input are binary: a
+// NUL byte, or bytes that are not UTF-8 text. JSON is UTF-8 text (RFC 8259
+// section 8.1), and CloudTrail writes nothing else.
+func binaryHead(b []byte) bool {
+	if bytes.IndexByte(b, 0) >= 0 {
+		return true
+	}
+	// A multi-byte character cut by the end of the window is not damage.
+	for i := 0; i < len(b) && i < len(b)-3; {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return true
+		}
+		i += n
+	}
+	return false
 }
 
 // line reads one JSON-lines line as one value.
@@ -354,8 +461,16 @@ func (d *decoder) wrapper(recKey string) error {
 			continue
 		}
 		off = d.sc.offset()
-		if _, err := d.sc.value(); err != nil {
+		v, err := d.sc.value()
+		if err != nil {
 			return d.valueErr(off, err)
+		}
+		if name == `"Records"` || name == `"Events"` {
+			// {"Records":"oops"} would otherwise read as no records and
+			// no word.
+			if err := d.quarantine(ReasonNotRecord, off, v, fmt.Errorf("%s is %s, want an array of records", name, jsonKind(v))); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -376,6 +491,8 @@ func (d *decoder) wrapper(recKey string) error {
 // shippers write them), damage at the end of one also takes the first
 // record of the next, which follows a '[', into its quarantined entry.
 func (d *decoder) array(key string) error {
+	// afterElem: an element was read and no comma has followed it yet.
+	afterElem := false
 	for {
 		b, ok := d.sc.skipSpace()
 		if !ok {
@@ -387,8 +504,13 @@ func (d *decoder) array(key string) error {
 			return nil
 		case ',':
 			d.sc.advance(1)
+			afterElem = false
 			continue
 		}
+		if afterElem {
+			d.repair(RepairMissingComma)
+		}
+		afterElem = true
 		off := d.sc.offset()
 		if b == '{' {
 			// Fast path: parse the record in place in the buffer, one pass.
@@ -444,6 +566,7 @@ func (d *decoder) split(off int64, raw []byte, perr error, next boundary) (bool,
 	}
 	cut := 1 + k
 	d.sc.start -= len(raw) - cut // raw ends at the scanner position
+	d.repair(RepairResync)
 	bad := bytes.TrimSpace(raw[:cut])
 	if err := parseRecord(bad, &record{}); err != nil {
 		perr = err
@@ -466,6 +589,7 @@ func (d *decoder) resync(off int64, err error, next boundary) error {
 		}
 		return errEnd
 	}
+	d.repair(RepairResync)
 	reason := errReason(err)
 	if reason == ReasonTruncated {
 		// The scanner ran out of input looking for the value's end, but
@@ -525,6 +649,9 @@ func (d *decoder) dispatch(off int64, raw []byte, depth int) error {
 // each handles the elements of an in-memory array (a wrapper inside a
 // single message).
 func (d *decoder) each(off int64, arr json.RawMessage, depth int) error {
+	if k := jsonKind(arr); k != "an array" {
+		return d.quarantine(ReasonNotRecord, off, arr, fmt.Errorf("Records or Events is %s, want an array of records", k))
+	}
 	var elems []json.RawMessage
 	if err := json.Unmarshal(arr, &elems); err != nil {
 		return d.quarantine(ReasonBadJSON, off, arr, err)
@@ -535,6 +662,28 @@ func (d *decoder) each(off int64, arr json.RawMessage, depth int) error {
 		}
 	}
 	return nil
+}
+
+// jsonKind names the kind of JSON value v is, for errors: "an array",
+// "an object", "a string", "a number", "null", "true or false".
+func jsonKind(v []byte) string {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return "empty"
+	}
+	switch v[0] {
+	case '[':
+		return "an array"
+	case '{':
+		return "an object"
+	case '"':
+		return "a string"
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "true or false"
+	}
+	return "a number"
 }
 
 func (d *decoder) emitRecord(off int64, raw []byte) error {

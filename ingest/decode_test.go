@@ -498,3 +498,77 @@ func TestDecodeResyncLarge(t *testing.T) {
 		})
 	}
 }
+
+// Input that is not CloudTrail at all is quarantined once, as a whole,
+// with the reason; a Records member that is not an array is quarantined
+// with what it is instead.
+func TestDecodeNotCloudTrail(t *testing.T) {
+	c := testConverter(t)
+	elf := "\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00" + strings.Repeat("\x00\x01binary\n{junk}\n", 200)
+	prose := strings.Repeat("This is a README, not a trail.\n", 100)
+	for _, tc := range []struct {
+		name, payload string
+		want          string // ids()
+		detail        string // substring of the quarantine detail
+	}{
+		{"executable", elf, "Q:not-json", "binary data, not JSON"},
+		{"gzipped executable", gz(t, elf), "Q:not-json", "binary data, not JSON"},
+		{"text file", prose, "Q:not-json", "no JSON value in the first 16 lines"},
+		{"records is a string", `{"Records":"oops"}`, "Q:not-a-record", `"Records" is a string, want an array of records`},
+		{"records is an object", `{"Records":` + rec("e1", "GetUser") + `}`, "Q:not-a-record", `"Records" is an object`},
+		{"events is a number", `{"Events":5}`, "Q:not-a-record", `"Events" is a number`},
+		{"records in an envelope is a string", `{"detail-type":"AWS API Call via CloudTrail","detail":{"Records":"x"}}`, "Q:not-a-record", "is a string, want an array"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, counts := decodeString(t, c, "f.json", tc.payload)
+			if got := ids(rs); got != tc.want {
+				t.Fatalf("results = %q, want %q", got, tc.want)
+			}
+			q := rs[0].Quarantined
+			if !strings.Contains(q.Detail, tc.detail) {
+				t.Errorf("detail %q, want it to contain %q", q.Detail, tc.detail)
+			}
+			if counts.QuarantinedTotal() != 1 || counts.Records != 1 {
+				t.Errorf("records %d, quarantined %v; want one quarantined entry", counts.Records, counts.Quarantined)
+			}
+		})
+	}
+	// A few junk lines before the records are damage, not a foreign
+	// file: each is quarantined and the records are read.
+	rs, counts := decodeString(t, c, "f.jsonl", "garbage one\ngarbage two\n"+rec("e1", "GetUser")+"\n")
+	if got, want := ids(rs), "Q:bad-json,Q:bad-json,e1"; got != want {
+		t.Fatalf("junk then a record: results %q, want %q", got, want)
+	}
+	if counts.Repairs[RepairJunk] != 2 || counts.RepairedFiles != 1 {
+		t.Errorf("repairs %v, repaired files %d; want 2 junk-skipped in 1 file", counts.Repairs, counts.RepairedFiles)
+	}
+}
+
+// A file the decoder mends is counted as repaired, with what was mended,
+// even when every record was recovered.
+func TestDecodeRepairs(t *testing.T) {
+	c := testConverter(t)
+	r1, r2, r3 := rec("e1", "GetUser"), rec("e2", "ListUsers"), rec("e3", "GetRole")
+	for _, tc := range []struct {
+		name, payload string
+		want          string
+		repairs       map[string]int64
+	}{
+		{"intact", `{"Records":[` + r1 + `,` + r2 + `]}`, "e1,e2", nil},
+		{"missing commas", `{"Records":[` + r1 + r2 + "\n" + r3 + `]}`, "e1,e2,e3", map[string]int64{RepairMissingComma: 2}},
+		{"resync after a damaged record", `{"Records":[` + r1 + `,{"eventVersion":"1.08","eventName":"X",` + `,` + r2 + `,` + r3 + `]}`, "e1,Q:bad-json,e2,e3", map[string]int64{RepairResync: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, counts := decodeString(t, c, "f.json", tc.payload)
+			if got := ids(rs); got != tc.want {
+				t.Fatalf("results = %q, want %q", got, tc.want)
+			}
+			if fmt.Sprint(counts.Repairs) != fmt.Sprint(tc.repairs) && !(len(counts.Repairs) == 0 && tc.repairs == nil) {
+				t.Errorf("repairs %v, want %v", counts.Repairs, tc.repairs)
+			}
+			if want := int64(min(len(tc.repairs), 1)); counts.RepairedFiles != want {
+				t.Errorf("repaired files %d, want %d", counts.RepairedFiles, want)
+			}
+		})
+	}
+}

@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"errors"
+	"io/fs"
 	"path/filepath"
 	"strings"
 )
@@ -19,4 +21,26 @@ func DataFile(path string) bool {
 		return true
 	}
 	return strings.HasSuffix(path, ".gz")
+}
+
+// errFound stops HasDataFile's walk at the first data file.
+var errFound = errors.New("found")
+
+// HasDataFile reports whether the directory dir holds, at any depth, a
+// file DataFile accepts: what a directory given to ingest is read for.
+// It stops at the first one.
+func HasDataFile(dir string) (bool, error) {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && d.Type().IsRegular() && DataFile(path) {
+			return errFound
+		}
+		return nil
+	})
+	if errors.Is(err, errFound) {
+		return true, nil
+	}
+	return false, err
 }

@@ -23,6 +23,10 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"Records":[{"a":"\"}]"},`))
 	f.Add([]byte(`{"eventVersion":"1.08","eventName":"GetObject` + "\n" + rec("e1", "ListBuckets") + "\n"))
 	f.Add([]byte(`{"Records":[` + rec("e1", "GetUser") + `,{"eventVersion":"1.08","eventName":"x",` + rec("e2", "GetUser") + `]}`))
+	f.Add([]byte(`{"Records":"oops"}`))
+	f.Add([]byte("\x7fELF\x02\x01\x01\x00binary\n{junk}\n"))
+	f.Add([]byte("junk\njunk\n" + rec("e1", "GetUser") + "\n"))
+	f.Add([]byte(`{"Records":[` + rec("e1", "GetUser") + rec("e2", "GetUser") + `]}`))
 	c := testConverter(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n := int64(0)

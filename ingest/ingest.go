@@ -86,6 +86,7 @@ const (
 	ReasonNoEventName = "no-event-name"
 	ReasonNoSource    = "no-event-source"
 	ReasonNotRecord   = "not-a-record" // a JSON value that is not a CloudTrail record object
+	ReasonNotJSON     = "not-json"     // a whole input that is not JSON (a binary file, a text file), quarantined once
 )
 
 // Result is what one input record became.
@@ -106,8 +107,7 @@ type Counts struct {
 	Events         int64            `json:"events"`          // events of principals handed to the store
 	Written        int64            `json:"written"`         // events the store counted (new)
 	Duplicates     int64            `json:"duplicates"`      // events the store already had
-	Facts          int64            `json:"facts"`           // fact keys the store updated, summed over writes (a fact written by two batches counts twice)
-	NewFacts       int64            `json:"new_facts"`       // of those, facts the store did not hold before: distinct facts this input added
+	NewFacts       int64            `json:"new_facts"`       // facts the store did not hold before: distinct facts this input added
 	Denied         int64            `json:"denied"`          // events refused for lack of permission
 	Failed         int64            `json:"failed"`          // authorized calls that failed otherwise (throttling, NoSuch…)
 	Usage          int64            `json:"usage"`           // events mapped to catalog actions
@@ -117,9 +117,27 @@ type Counts struct {
 	Digests        int64            `json:"digests"`         // CloudTrail digest files skipped
 	Files          int64            `json:"files"`           // inputs read
 	FilesUnchanged int64            `json:"files_unchanged"` // inputs skipped because their checkpoint matched
+	RepairedFiles  int64            `json:"repaired_files"`  // inputs the decoder had to repair (Repairs says how)
 	Quarantined    map[string]int64 `json:"quarantined"`     // reason → records
 	Unmapped       map[string]int64 `json:"unmapped"`        // "eventSource/eventName" → records
+	// Repairs counts what the decoder mended to read on: a comma missing
+	// between records, a resynchronisation after damage (its bytes are
+	// quarantined), junk between values. Repair kind → occurrences.
+	Repairs map[string]int64 `json:"repairs"`
+	// FactWrites is how many fact keys the store rewrote, summed over
+	// batches: a fact in two batches counts twice, and which records
+	// share a batch depends on how the decoding goroutines interleave,
+	// so identical input gives a different sum from run to run. A cost
+	// measure for benchmarks, left out of summaries.
+	FactWrites int64 `json:"-"`
 }
+
+// Repair kinds (Counts.Repairs).
+const (
+	RepairMissingComma = "missing-comma" // records of an array not separated by a comma
+	RepairResync       = "resync"        // reading resumed at the next record after damage
+	RepairJunk         = "junk-skipped"  // bytes between values that are not JSON, skipped
+)
 
 // Count adds one Result.
 func (c *Counts) Count(r *Result) {
@@ -161,7 +179,7 @@ func (c *Counts) Add(o Counts) {
 	c.Events += o.Events
 	c.Written += o.Written
 	c.Duplicates += o.Duplicates
-	c.Facts += o.Facts
+	c.FactWrites += o.FactWrites
 	c.NewFacts += o.NewFacts
 	c.Denied += o.Denied
 	c.Failed += o.Failed
@@ -172,8 +190,10 @@ func (c *Counts) Add(o Counts) {
 	c.Digests += o.Digests
 	c.Files += o.Files
 	c.FilesUnchanged += o.FilesUnchanged
+	c.RepairedFiles += o.RepairedFiles
 	c.Quarantined = addMap(c.Quarantined, o.Quarantined)
 	c.Unmapped = addMap(c.Unmapped, o.Unmapped)
+	c.Repairs = addMap(c.Repairs, o.Repairs)
 }
 
 func addMap(dst, src map[string]int64) map[string]int64 {

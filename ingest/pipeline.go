@@ -28,8 +28,10 @@ type PipelineOptions struct {
 	// Checkpoints, when set, lets Run skip files whose checkpoint says
 	// they were read whole at their current size and modification time.
 	Checkpoints CheckpointReader
-	// BatchSize: see SinkOptions. Default DefaultBatchSize.
-	BatchSize int
+	// BatchSize and BatchFacts: see SinkOptions. Defaults
+	// DefaultBatchSize and DefaultBatchFacts.
+	BatchSize  int
+	BatchFacts int
 	// QuarantineSample: see SinkOptions. Default DefaultQuarantineSample;
 	// negative keeps none.
 	QuarantineSample int
@@ -85,6 +87,17 @@ type Summary struct {
 	// PipelineOptions.QuarantineSample), without Raw: where each was and
 	// why. Not in Summary's JSON: callers choose the fields they print.
 	Quarantine []store.Quarantined `json:"-"`
+	// Repaired holds the first inputs the decoder had to mend (as many
+	// as QuarantineSample), with what it mended; Counts.RepairedFiles
+	// counts them all.
+	Repaired []RepairedFile `json:"-"`
+}
+
+// RepairedFile is an input the decoder had to mend to read it: even when
+// every record was recovered, the file is not what CloudTrail wrote.
+type RepairedFile struct {
+	Path    string           `json:"path"`
+	Repairs map[string]int64 `json:"repairs"` // repair kind (Repair…) → occurrences
 }
 
 // NewPipeline validates opts.
@@ -99,8 +112,8 @@ func NewPipeline(opts PipelineOptions) (*Pipeline, error) {
 	if opts.Workers < 0 {
 		errs = append(errs, fmt.Errorf("Workers %d is negative", opts.Workers))
 	}
-	if opts.BatchSize < 0 {
-		errs = append(errs, fmt.Errorf("BatchSize %d is negative", opts.BatchSize))
+	if opts.BatchSize < 0 || opts.BatchFacts < 0 {
+		errs = append(errs, fmt.Errorf("BatchSize %d or BatchFacts %d is negative", opts.BatchSize, opts.BatchFacts))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("new pipeline: %w", err)
@@ -215,6 +228,7 @@ type chunk struct {
 	results []Result
 	cp      *store.Checkpoint
 	counts  Counts
+	repair  *RepairedFile
 }
 
 const chunkSize = 512
@@ -224,7 +238,7 @@ const chunkSize = 512
 // it. Bad records are counted and quarantined, not errors. The error is
 // otherwise the writer's or the context's.
 func (p *Pipeline) Run(ctx context.Context, paths []string) (Summary, error) {
-	sink, err := NewSink(p.opts.Writer, SinkOptions{BatchSize: p.opts.BatchSize, QuarantineSample: p.opts.QuarantineSample})
+	sink, err := NewSink(p.opts.Writer, SinkOptions{BatchSize: p.opts.BatchSize, BatchFacts: p.opts.BatchFacts, QuarantineSample: p.opts.QuarantineSample})
 	if err != nil {
 		return Summary{}, err
 	}
@@ -294,7 +308,14 @@ func (p *Pipeline) Run(ctx context.Context, paths []string) (Summary, error) {
 		close(chunks)
 	}()
 
-	var werr error
+	var (
+		werr     error
+		repaired []RepairedFile
+	)
+	maxRepaired := p.opts.QuarantineSample
+	if maxRepaired == 0 {
+		maxRepaired = DefaultQuarantineSample
+	}
 	for ch := range chunks {
 		if werr != nil {
 			continue // drain so workers can finish
@@ -312,12 +333,15 @@ func (p *Pipeline) Run(ctx context.Context, paths []string) (Summary, error) {
 			if ch.cp != nil {
 				sink.Checkpoint(*ch.cp)
 			}
+			if ch.repair != nil && len(repaired) < maxRepaired {
+				repaired = append(repaired, *ch.repair)
+			}
 		}
 	}
 	if werr == nil {
 		werr = sink.Flush(ctx)
 	}
-	sum := Summary{Counts: sink.Counts(), Principals: sink.Principals(), Quarantine: sink.QuarantineSample()}
+	sum := Summary{Counts: sink.Counts(), Principals: sink.Principals(), Quarantine: sink.QuarantineSample(), Repaired: repaired}
 	if walkErr != nil && werr == nil {
 		return sum, walkErr
 	}
@@ -377,7 +401,10 @@ func (p *Pipeline) decodeFile(ctx context.Context, in Input, out chan<- chunk) e
 	if err != nil {
 		return err
 	}
-	last := chunk{results: cur, counts: Counts{Files: 1, Digests: counts.Digests}}
+	last := chunk{results: cur, counts: Counts{Files: 1, Digests: counts.Digests, RepairedFiles: counts.RepairedFiles, Repairs: counts.Repairs}}
+	if counts.RepairedFiles > 0 {
+		last.repair = &RepairedFile{Path: name, Repairs: counts.Repairs}
+	}
 	if in.Path != Stdin {
 		last.cp = &store.Checkpoint{Source: in.Source(), Position: in.Position(), Updated: p.opts.Now()}
 	}

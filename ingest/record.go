@@ -210,15 +210,16 @@ func (c *Converter) convert(at func() string, raw []byte, r *record) Result {
 }
 
 func (c *Converter) quarantine(where, reason, detail string, raw []byte) store.Quarantined {
-	raw = RedactSecrets(raw)
-	if len(raw) > store.MaxRawSize {
-		raw = raw[:store.MaxRawSize]
-	}
+	// Damaged by definition: redaction fails closed. Cut first, so a
+	// 16 MiB record is not copied to keep 64 KiB; a secret the cut splits
+	// is masked to the end of what is kept.
+	raw = RedactQuarantined(raw[:min(len(raw), store.MaxRawSize)])
+	raw = raw[:min(len(raw), store.MaxRawSize)]
 	return store.Quarantined{
 		Where:  where,
 		Reason: reason,
 		Detail: detail,
-		Raw:    append([]byte(nil), raw...),
+		Raw:    raw,
 		Time:   c.now(),
 	}
 }

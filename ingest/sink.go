@@ -247,7 +247,7 @@ func (s *Sink) wait() error {
 	}
 	s.counts.Written += int64(r.res.Events)
 	s.counts.Duplicates += int64(r.res.Duplicates)
-	s.counts.Facts += int64(r.res.Facts)
+	s.counts.FactWrites += int64(r.res.Facts)
 	s.counts.NewFacts += int64(r.res.NewFacts)
 	return nil
 }

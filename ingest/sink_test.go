@@ -189,8 +189,8 @@ func TestSinkFactsAndQuarantineSample(t *testing.T) {
 			if err := s.Flush(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if got, want := s.Counts().Facts, int64(15); got != want {
-				t.Fatalf("Counts().Facts = %d, want %d", got, want)
+			if got, want := s.Counts().FactWrites, int64(15); got != want {
+				t.Fatalf("Counts().FactWrites = %d, want %d", got, want)
 			}
 			var wheres []string
 			for _, q := range s.QuarantineSample() {

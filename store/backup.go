@@ -25,7 +25,7 @@ type BackupInfo struct {
 // whatever its schema version and without migrating it: a backup taken
 // before an upgrade is how the upgrade is undone. It opens the store
 // read-only (but see openAsIs for a store a crash left), so it changes
-// nothing in dir and fails with ErrInUse while another process (a
+// nothing in dir and fails with ErrLocked while another process (a
 // running daemon) has the store open.
 func Backup(ctx context.Context, dir string, w io.Writer) (BackupInfo, error) {
 	var info BackupInfo

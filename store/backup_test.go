@@ -48,11 +48,11 @@ func TestBackupRestore(t *testing.T) {
 	checkAnswers(t, db, gf)
 
 	t.Run("store in use", func(t *testing.T) {
-		if _, err := store.Backup(ctx, target, &bytes.Buffer{}); !errors.Is(err, store.ErrInUse) {
-			t.Errorf("Backup of an open store err = %v, want ErrInUse", err)
+		if _, err := store.Backup(ctx, target, &bytes.Buffer{}); !errors.Is(err, store.ErrLocked) {
+			t.Errorf("Backup of an open store err = %v, want ErrLocked", err)
 		}
-		if _, err := store.Restore(ctx, target, bytes.NewReader(backup), store.RestoreOptions{Replace: true}); !errors.Is(err, store.ErrInUse) {
-			t.Errorf("Restore over an open store err = %v, want ErrInUse", err)
+		if _, err := store.Restore(ctx, target, bytes.NewReader(backup), store.RestoreOptions{Replace: true}); !errors.Is(err, store.ErrLocked) {
+			t.Errorf("Restore over an open store err = %v, want ErrLocked", err)
 		}
 	})
 	db.Close()

@@ -47,7 +47,7 @@ type MigrationStep struct {
 // Inspect describes the store in dir without changing it: its schema
 // version, the migrations Open would run (with the records each would
 // rewrite) and what it holds. It opens the store read-only (see
-// openAsIs), so it fails with ErrInUse while another process has it
+// openAsIs), so it fails with ErrLocked while another process has it
 // open, and with ErrNoStore when dir holds none.
 func Inspect(ctx context.Context, dir string) (Info, error) {
 	info := Info{Dir: dir, Current: SchemaVersion}
@@ -122,8 +122,8 @@ func planMigration(ctx context.Context, txn *badger.Txn, st schemaState, steps [
 // when a crash left a write-ahead log that Badger must truncate first,
 // which read-only mode cannot do, read-write for that recovery.
 func openAsIs(dir string) (*badger.DB, error) {
-	if err := mustExist(dir); err != nil {
-		return nil, err
+	if err := checkDir(dir, true); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	o := Options{Dir: dir}
 	o.setDefaults()

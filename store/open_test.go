@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/dgraph-io/ristretto/v2/z"
@@ -77,4 +78,61 @@ func TestOpenMustExist(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A second Open of a store another holder has open fails with ErrLocked,
+// Badger's reason kept after it.
+func TestOpenLocked(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, mustExist := range []bool{false, true} {
+		db2, err := Open(Options{Dir: dir, MustExist: mustExist})
+		if err == nil {
+			db2.Close()
+			t.Fatalf("second Open (MustExist %v) succeeded", mustExist)
+		}
+		if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			t.Errorf("second Open (MustExist %v) err = %v, want ErrLocked with Badger's reason", mustExist, err)
+		}
+	}
+}
+
+// A directory holding someone's files and no store is refused, and left
+// as it was; files Badger writes before its MANIFEST do not count.
+func TestOpenForeignDirectory(t *testing.T) {
+	root := t.TempDir()
+	mine := filepath.Join(root, "mine")
+	if err := os.MkdirAll(mine, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mine, "notes.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(Options{Dir: mine})
+	if err == nil {
+		db.Close()
+		t.Fatal("Open of a folder with other files succeeded")
+	}
+	if !errors.Is(err, ErrNotStore) || !strings.Contains(err.Error(), "notes.txt") {
+		t.Fatalf("err = %v, want ErrNotStore naming notes.txt", err)
+	}
+	if entries, _ := os.ReadDir(mine); len(entries) != 1 {
+		t.Fatalf("Open left %d entries in the folder, want only notes.txt", len(entries))
+	}
+	crashed := filepath.Join(root, "crashed")
+	if err := os.MkdirAll(crashed, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(crashed, "LOCK"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(Options{Dir: crashed})
+	if err != nil {
+		t.Fatalf("Open of a directory with only Badger's LOCK: %v", err)
+	}
+	db.Close()
 }

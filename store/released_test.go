@@ -116,8 +116,8 @@ func TestReleasedStores(t *testing.T) {
 			}
 			checkAnswers(t, db, gf)
 			info, err := store.Inspect(ctx, dir)
-			if !errors.Is(err, store.ErrInUse) {
-				t.Errorf("Inspect of an open store err = %v, want ErrInUse", err)
+			if !errors.Is(err, store.ErrLocked) {
+				t.Errorf("Inspect of an open store err = %v, want ErrLocked", err)
 			}
 			db.Close()
 			info, err = store.Inspect(ctx, dir)

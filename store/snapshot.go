@@ -62,6 +62,26 @@ func (db *DB) Snapshots(ctx context.Context, accountID string) ([]SnapshotInfo, 
 	return out, err
 }
 
+// SnapshotAccounts lists the accounts that have stored snapshots,
+// sorted.
+func (db *DB) SnapshotAccounts(ctx context.Context) ([]string, error) {
+	var out []string
+	err := db.view(ctx, "snapshot accounts", func(txn *badger.Txn) error {
+		return scan(ctx, txn, []byte{pfxSnapshot}, false, false, func(item *badger.Item) (bool, error) {
+			k := item.Key()[1:]
+			i := indexByte(k, sep)
+			if i < 0 {
+				return false, fmt.Errorf("%w: snapshot key %q", errCorrupt, item.Key())
+			}
+			if acct := string(k[:i]); len(out) == 0 || out[len(out)-1] != acct {
+				out = append(out, acct)
+			}
+			return true, nil
+		})
+	})
+	return out, err
+}
+
 func snapshotInfo(prefix []byte, accountID string, item *badger.Item) (SnapshotInfo, error) {
 	k := item.Key()
 	if len(k) != len(prefix)+8 {

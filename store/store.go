@@ -159,8 +159,15 @@ var (
 	// ErrNoStore is returned by Open with Options.MustExist when Dir
 	// holds no database, and by Inspect and Backup.
 	ErrNoStore = errors.New("no such store")
-	// ErrInUse says another process has the store open.
-	ErrInUse = errors.New("store in use by another process")
+	// ErrLocked is returned by Open (and Inspect, Backup, Restore) when
+	// another process has the store open: Badger allows one process per
+	// directory. Badger's own error (which names its lock) follows it in
+	// the message.
+	ErrLocked = errors.New("store is in use by another process")
+	// ErrNotStore is returned by Open when Dir holds files but no
+	// database: a user's own folder given as the store, which Open
+	// would otherwise fill with database files.
+	ErrNotStore = errors.New("directory holds other files and no store")
 	// ErrNotEmpty is returned by Restore for a target directory that
 	// already holds something.
 	ErrNotEmpty = errors.New("target not empty")
@@ -415,9 +422,9 @@ func open(ctx context.Context, opts Options) (*DB, error) {
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("store options: %w", err)
 	}
-	if opts.MustExist && !opts.InMemory {
-		if err := mustExist(opts.Dir); err != nil {
-			return nil, err
+	if !opts.InMemory {
+		if err := checkDir(opts.Dir, opts.MustExist); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 		}
 	}
 	bdb, err := openBadger(opts, false)
@@ -451,18 +458,6 @@ func open(ctx context.Context, opts Options) (*DB, error) {
 		}()
 	}
 	return db, nil
-}
-
-// mustExist returns ErrNoStore when dir holds no database. Badger writes
-// its MANIFEST first when it creates a database, so a directory without
-// one holds no store (it may not even exist).
-func mustExist(dir string) error {
-	if _, err := os.Stat(filepath.Join(dir, badger.ManifestFilename)); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("open store %s: %w", dir, ErrNoStore)
-	} else if err != nil {
-		return fmt.Errorf("open store %s: %w", dir, err)
-	}
-	return nil
 }
 
 // openBadger opens Badger with opts' sizing; readOnly shares the
@@ -508,8 +503,8 @@ func openBadger(opts Options, readOnly bool) (*badger.DB, error) {
 		opts.Logger.Warn("store open found an empty memtable file left by a crash; retrying", "dir", opts.Dir, "err", err)
 		bdb, err = badger.Open(bo)
 	}
-	if err != nil && isDirLocked(err) {
-		return nil, fmt.Errorf("open store %s: %w (%v)", opts.Dir, ErrInUse, err)
+	if err != nil && isLocked(err) {
+		return nil, fmt.Errorf("open store %s: %w: %w", opts.Dir, ErrLocked, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
@@ -586,9 +581,65 @@ func (b badgerLogger) Warningf(f string, a ...any) {
 func (badgerLogger) Infof(string, ...any)  {}
 func (badgerLogger) Debugf(string, ...any) {}
 
-// isDirLocked recognises Badger's refusal of a directory another process
-// holds (its error carries no sentinel).
-func isDirLocked(err error) bool {
+// checkDir decides whether Open may use dir. Badger writes its MANIFEST
+// first when it creates a database, so a directory without one holds no
+// store (it may not even exist): with mustExist that is ErrNoStore.
+// Otherwise a missing or empty directory is fine, and so is one holding
+// only files Badger creates before its MANIFEST (a crash during the
+// first Open); anything else is someone's folder (ErrNotStore).
+func checkDir(dir string, mustExist bool) error {
+	_, err := os.Stat(filepath.Join(dir, badger.ManifestFilename))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist) && mustExist:
+		return ErrNoStore
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var foreign []string
+	for _, e := range entries {
+		if !badgerFile(e.Name()) {
+			foreign = append(foreign, e.Name())
+		}
+	}
+	if len(foreign) == 0 {
+		return nil
+	}
+	more := ""
+	if len(foreign) > 3 {
+		more = fmt.Sprintf(" and %d more", len(foreign)-3)
+		foreign = foreign[:3]
+	}
+	return fmt.Errorf("%w (%s%s)", ErrNotStore, strings.Join(foreign, ", "), more)
+}
+
+// badgerFile reports whether name is a file Badger keeps in its
+// directory.
+func badgerFile(name string) bool {
+	switch name {
+	case "LOCK", "KEYREGISTRY", "DISCARD", badger.ManifestFilename:
+		return true
+	}
+	for _, ext := range [...]string{".vlog", ".sst", ".mem"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// isLocked recognises Badger's refusal of a directory another process
+// holds. Badger formats the flock error into text (y.Wrapf), so the text
+// is all there is to match.
+func isLocked(err error) bool {
 	return strings.Contains(err.Error(), "Cannot acquire directory lock")
 }
 

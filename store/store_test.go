@@ -790,6 +790,9 @@ func TestSnapshots(t *testing.T) {
 	if _, ok, _ := db.LatestSnapshot(ctx, "999"); ok {
 		t.Error("LatestSnapshot(unknown account) found")
 	}
+	if accts, err := db.SnapshotAccounts(ctx); err != nil || !reflect.DeepEqual(accts, []string{"111122223333", "444455556666"}) {
+		t.Errorf("SnapshotAccounts() = %v, %v; want both accounts once", accts, err)
+	}
 	if err := db.PutSnapshot(ctx, Snapshot{AccountID: "1"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("PutSnapshot(zero Taken) err = %v, want ErrInvalid", err)
 	}

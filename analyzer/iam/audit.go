@@ -38,6 +38,18 @@ func (s Severity) rank() int {
 	return 4
 }
 
+// AtLeast reports whether s is as severe as t or more.
+func (s Severity) AtLeast(t Severity) bool { return s.rank() <= t.rank() }
+
+// ParseSeverity reads a severity name, in any case.
+func ParseSeverity(name string) (Severity, error) {
+	switch s := Severity(strings.ToLower(name)); s {
+	case SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow, SeverityInfo:
+		return s, nil
+	}
+	return "", fmt.Errorf("severity %q: want critical, high, medium, low or info", name)
+}
+
 // Rule ids. They are stable: reports and suppressions refer to them.
 const (
 	RuleFullAdmin           = "IAM001" // full administrator access
@@ -310,7 +322,7 @@ func userChecks(p *Principal, now time.Time, maxAge time.Duration) []Finding {
 	if c == nil {
 		return out
 	}
-	if c.PasswordEnabled && !c.MFAActive {
+	if c.SignInKnown && c.PasswordEnabled && !c.MFAActive {
 		ev := []string{"password enabled, no MFA device"}
 		if !c.PasswordLastUsed.IsZero() {
 			ev = append(ev, "password last used "+c.PasswordLastUsed.Format(time.RFC3339))
@@ -372,7 +384,7 @@ func rootChecks(p *Principal) []Finding {
 			Title: "root user has active access keys", Evidence: ev,
 			Fix: "delete the root user's access keys; use IAM roles for programmatic access"})
 	}
-	if !c.MFAActive {
+	if c.SignInKnown && !c.MFAActive {
 		out = append(out, Finding{Rule: RuleRootNoMFA, Severity: SeverityCritical, Principal: p.ARN,
 			Title: "root user without MFA", Evidence: []string{"mfa_active false"},
 			Fix: "enable MFA on the root user"})
@@ -471,4 +483,61 @@ func trustAccount(s string) string {
 		return s
 	}
 	return AccountOf(s)
+}
+
+// SkippedCheck is a check Audit could not run on some principals for want
+// of data: without it, no finding would read as "nothing wrong".
+type SkippedCheck struct {
+	Rules      []string `json:"rules"`
+	Check      string   `json:"check"`
+	Principals []string `json:"principals"` // ARNs, in the account's order
+	Reason     string   `json:"reason"`
+	Fix        string   `json:"fix"`
+}
+
+// credentialFix says where the credential data comes from.
+const credentialFix = "merge a credential report (--credential-report FILE from aws iam get-credential-report), or read the account with --live"
+
+// SkippedChecks lists the checks Audit cannot run on acct: the password,
+// MFA and access-key checks need credential data, which
+// get-account-authorization-details does not carry (IAM User Guide,
+// "Getting credential reports for your AWS account",
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_getting-report.html).
+func SkippedChecks(acct *Account) []SkippedCheck {
+	var noSignIn, noKeys, root []string
+	hasRoot := false
+	for _, p := range acct.Principals {
+		switch p.Kind {
+		case KindUser:
+			if p.Credentials == nil || !p.Credentials.SignInKnown {
+				noSignIn = append(noSignIn, p.ARN)
+			}
+			if p.Credentials == nil {
+				noKeys = append(noKeys, p.ARN)
+			}
+		case KindRoot:
+			hasRoot = true
+			if p.Credentials == nil || !p.Credentials.SignInKnown {
+				root = append(root, p.ARN)
+			}
+		}
+	}
+	var out []SkippedCheck
+	if len(noSignIn) > 0 {
+		out = append(out, SkippedCheck{Rules: []string{RuleConsoleNoMFA}, Check: "console users without MFA", Principals: noSignIn,
+			Reason: "no password or MFA data for these users: the snapshot has no credential report", Fix: credentialFix})
+	}
+	if len(noKeys) > 0 {
+		out = append(out, SkippedCheck{Rules: []string{RuleTwoActiveKeys, RuleKeyTooOld, RuleKeyNeverUsed}, Check: "access keys (two active, too old, never used)",
+			Principals: noKeys, Reason: "no access key data for these users: neither the snapshot nor a credential report lists their keys", Fix: credentialFix})
+	}
+	switch {
+	case !hasRoot:
+		out = append(out, SkippedCheck{Rules: []string{RuleRootAccessKey, RuleRootNoMFA}, Check: "root user access keys and MFA", Principals: []string{},
+			Reason: "the account id is unknown (no AccountId and no ARN names one), so there is no root user to check", Fix: "add AccountId to the snapshot, or read the account with --live"})
+	case len(root) > 0:
+		out = append(out, SkippedCheck{Rules: []string{RuleRootAccessKey, RuleRootNoMFA}, Check: "root user access keys and MFA", Principals: root,
+			Reason: "no credential report row for the root user", Fix: credentialFix})
+	}
+	return out
 }

@@ -1,8 +1,10 @@
 package iam
 
 import (
+	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -250,5 +252,53 @@ func TestAuditTrustPolicies(t *testing.T) {
 				t.Errorf("finding = %s %s %q, want %s %s %q", f.Rule, f.Severity, f.Evidence, tc.wantRule, tc.wantSeverity, tc.wantEvidence)
 			}
 		})
+	}
+}
+
+// SkippedChecks names the checks a snapshot without credential data
+// cannot answer, and stops naming them once a credential report is merged.
+func TestSkippedChecks(t *testing.T) {
+	const doc = `{"UserDetailList":[
+	  {"UserName":"alice","Arn":"arn:aws:iam::111122223333:user/alice"},
+	  {"UserName":"bob","Arn":"arn:aws:iam::111122223333:user/bob","AccessKeys":[{"AccessKeyId":"AKIAB","Status":"Active","CreateDate":"2026-01-01T00:00:00Z"}]}]}`
+	const report = "user,arn,password_enabled,mfa_active,access_key_1_active,access_key_1_last_rotated\n" +
+		"<root_account>,arn:aws:iam::111122223333:root,not_supported,true,false,N/A\n" +
+		"alice,arn:aws:iam::111122223333:user/alice,true,false,false,N/A\n" +
+		"bob,arn:aws:iam::111122223333:user/bob,false,false,true,2026-01-01T00:00:00Z\n"
+	summary := func(sk []SkippedCheck) []string {
+		var out []string
+		for _, s := range sk {
+			out = append(out, fmt.Sprint(s.Rules, s.Principals))
+		}
+		return out
+	}
+	a, err := Parse([]byte(doc), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := summary(SkippedChecks(a))
+	want := []string{
+		"[IAM002] [arn:aws:iam::111122223333:user/alice arn:aws:iam::111122223333:user/bob]",
+		"[IAM005 IAM006 IAM007] [arn:aws:iam::111122223333:user/alice]",
+		"[IAM003 IAM004] [arn:aws:iam::111122223333:root]",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("without a credential report: skipped %q, want %q", got, want)
+	}
+	rows, err := ParseCredentialReport(strings.NewReader(report))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.ApplyCredentialReport(rows)
+	if got := SkippedChecks(a); len(got) != 0 {
+		t.Errorf("with a credential report: skipped %+v, want none", got)
+	}
+	// No account id: no root user to check.
+	b, err := Parse([]byte(`{"UserDetailList":[],"RoleDetailList":[]}`), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := summary(SkippedChecks(b)); !slices.Equal(got, []string{"[IAM003 IAM004] []"}) {
+		t.Errorf("no account id: skipped %q", got)
 	}
 }

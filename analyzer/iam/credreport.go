@@ -134,6 +134,7 @@ func (a *Account) ApplyCredentialReport(rows []CredentialRow) {
 			c = &Credentials{}
 			p.Credentials = c
 		}
+		c.SignInKnown = true
 		c.PasswordEnabled, c.PasswordLastUsed, c.MFAActive = r.PasswordEnabled, r.PasswordLastUsed, r.MFAActive
 		for _, rk := range r.Keys {
 			if !rk.Present() {

@@ -86,6 +86,10 @@ func (p *Principal) ServiceLinked() bool {
 
 // Credentials are a user's (or the root user's) sign-in credentials.
 type Credentials struct {
+	// SignInKnown says PasswordEnabled and MFAActive come from a
+	// credential report; without one (only the access keys of a snapshot)
+	// they are false for want of data, not because the user has none.
+	SignInKnown      bool
 	PasswordEnabled  bool
 	PasswordLastUsed time.Time // zero: never or unknown
 	MFAActive        bool

@@ -70,10 +70,19 @@ func Parse(data []byte, opts LoadOptions) (*Account, error) {
 func DecodeDetails(data []byte) (*Details, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field == "" {
+			// The whole document is a list, a string, a number: say so
+			// in the user's terms, not as a Go type.
+			return nil, fmt.Errorf("%w: the top level is a JSON %s; want an object with %s (%s)", ErrMalformed, te.Value, detailsLists, detailsSource)
+		}
 		return nil, fmt.Errorf("%w: %s", ErrMalformed, jsonErr(err))
 	}
 	if top == nil {
 		return nil, fmt.Errorf("%w: top level is null", ErrMalformed)
+	}
+	if err := checkDetailsShape(top); err != nil {
+		return nil, err
 	}
 	d := &Details{}
 	var errs []error
@@ -97,6 +106,41 @@ func DecodeDetails(data []byte) (*Details, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// detailsLists names the lists an authorization-details document has,
+// for errors.
+const detailsLists = "UserDetailList, GroupDetailList, RoleDetailList, Policies"
+
+// detailsSource says where such a document comes from.
+const detailsSource = "the output of aws iam get-account-authorization-details or an iamd snapshot"
+
+// checkDetailsShape refuses a JSON object that has none of the lists of
+// authorization details: a policy, a CloudTrail file or {} would
+// otherwise load as an account with no principals, and every check would
+// pass on it.
+func checkDetailsShape(top map[string]json.RawMessage) error {
+	for _, k := range [...]string{"UserDetailList", "GroupDetailList", "RoleDetailList", "Policies"} {
+		if _, ok := top[k]; ok {
+			return nil
+		}
+	}
+	looks := ""
+	switch {
+	case top["Records"] != nil:
+		looks = "; it looks like a CloudTrail log file (Records)"
+	case top["Events"] != nil:
+		looks = "; it looks like lookup-events output (Events)"
+	case top["eventVersion"] != nil || top["eventName"] != nil:
+		looks = "; it looks like a CloudTrail record"
+	case top["Statement"] != nil:
+		looks = "; it looks like an IAM policy document (Statement)"
+	case top["PolicyDocument"] != nil || top["PolicyVersion"] != nil:
+		looks = "; it looks like one policy, not the account's details"
+	case len(top) == 0:
+		looks = "; it is an empty object"
+	}
+	return fmt.Errorf("%w: not an authorization-details document: it has none of %s%s; want %s", ErrMalformed, detailsLists, looks, detailsSource)
 }
 
 func decodeList[T any](top map[string]json.RawMessage, key, nameKey string, dst *List[T]) error {

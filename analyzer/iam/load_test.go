@@ -190,7 +190,12 @@ func TestLoadBadInput(t *testing.T) {
 		want   []string // substrings of the error
 	}{
 		{name: "truncated JSON", doc: `{"UserDetailList":[{"UserName":"a"`, is: ErrMalformed, want: []string{"offset"}},
-		{name: "not an object", doc: `[1,2]`, is: ErrMalformed},
+		{name: "not an object", doc: `[1,2]`, is: ErrMalformed, want: []string{"top level is a JSON array", "UserDetailList"}},
+		{name: "empty object", doc: `{}`, is: ErrMalformed, want: []string{"not an authorization-details document", "none of UserDetailList, GroupDetailList, RoleDetailList, Policies", "empty object"}},
+		{name: "a policy", doc: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`, is: ErrMalformed,
+			want: []string{"not an authorization-details document", "IAM policy document"}},
+		{name: "a CloudTrail file", doc: `{"Records":[{"eventVersion":"1.08"}]}`, is: ErrMalformed, want: []string{"not an authorization-details document", "CloudTrail log file"}},
+		{name: "only an account id", doc: `{"AccountId":"111122223333"}`, is: ErrMalformed, want: []string{"not an authorization-details document"}},
 		{name: "list is a number", doc: `{"UserDetailList":5}`, is: ErrMalformed, want: []string{"UserDetailList", "want a list"}},
 		{name: "wrong field type", doc: `{"UserDetailList":[{"UserName":"bob","Arn":"arn:aws:iam::1:user/bob","GroupList":[7]}]}`, is: ErrMalformed,
 			want: []string{"UserDetailList[0] (bob)", "GroupList"}},
@@ -216,6 +221,9 @@ func TestLoadBadInput(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("err=%q, want it to contain %q", err, w)
 				}
+			}
+			if strings.Contains(err.Error(), "json.RawMessage") || strings.Contains(err.Error(), "map[") {
+				t.Errorf("err=%q names a Go type", err)
 			}
 		})
 	}

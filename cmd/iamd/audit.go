@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,7 +19,8 @@ import (
 type auditOptions struct {
 	src       accountSource
 	format    string
-	keyMaxAge string
+	keyMaxAge time.Duration
+	failOn    string
 	now       func() time.Time
 }
 
@@ -35,7 +35,13 @@ without conditions, and principals able to escalate their privileges
 
 The model comes from --iam FILE or, with --live, from the AWS IAM API.
 Password, MFA and key checks need credential data: --live and an iamd live
-snapshot carry it, or merge a credential report CSV with --credential-report.`
+snapshot carry it, or merge a credential report CSV with --credential-report.
+Checks that could not run for want of data are listed as skipped, with the
+principals and why.
+
+--fail-on SEVERITY (critical, high, medium, low or info) makes the command
+exit with status 3 when a finding at or above that severity exists, for CI
+pipelines; the report is printed either way.`
 
 func newAuditCmd() *cobra.Command { return newAuditCmdAt(time.Now) }
 
@@ -53,34 +59,25 @@ func newAuditCmdAt(now func() time.Time) *cobra.Command {
 	}
 	f := cmd.Flags()
 	o.src.addFlags(f)
-	f.StringVar(&o.format, "format", "table", "output format: table or json")
-	f.StringVar(&o.keyMaxAge, "key-max-age", "90d", "maximum access key age (e.g. 90d, 2160h)")
+	addFormatFlag(cmd, &o.format, "output format")
+	durationFlag(f, &o.keyMaxAge, "key-max-age", 90*24*time.Hour, "maximum access key age (e.g. 90d, 2160h)")
+	f.StringVar(&o.failOn, "fail-on", "", "exit with status 3 if a finding at or above this severity exists (critical, high, medium, low, info)")
 	return cmd
 }
 
-// parseAge reads "90d" or a Go duration ("2160h").
-func parseAge(s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("--key-max-age %q: want a positive number of days, e.g. 90d", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("--key-max-age %q: want e.g. 90d or 2160h", s)
-	}
-	return d, nil
-}
-
 func runAudit(ctx context.Context, w io.Writer, o *auditOptions) error {
-	if o.format != "table" && o.format != "json" {
-		return fmt.Errorf("--format %q: want table or json", o.format)
-	}
-	age, err := parseAge(o.keyMaxAge)
-	if err != nil {
+	if err := checkFormat(o.format); err != nil {
 		return err
+	}
+	if o.keyMaxAge <= 0 {
+		return fmt.Errorf("--key-max-age %s: want a positive age, e.g. 90d", formatDuration(o.keyMaxAge))
+	}
+	var failOn iam.Severity
+	if o.failOn != "" {
+		var err error
+		if failOn, err = iam.ParseSeverity(o.failOn); err != nil {
+			return fmt.Errorf("--fail-on: %w", err)
+		}
 	}
 	acct, org, err := o.src.load(ctx)
 	if err != nil {
@@ -90,18 +87,41 @@ func runAudit(ctx context.Context, w io.Writer, o *auditOptions) error {
 	if err != nil {
 		return fmt.Errorf("load action catalog: %w", err)
 	}
-	fs, err := iam.Audit(cat, acct, iam.AuditOptions{KeyMaxAge: age, Now: o.now, Org: org})
+	fs, err := iam.Audit(cat, acct, iam.AuditOptions{KeyMaxAge: o.keyMaxAge, Now: o.now, Org: org})
 	if err != nil {
 		return err
 	}
-	if o.format == "json" {
+	skipped := iam.SkippedChecks(acct)
+	if err := writeAudit(w, o.format, acct, fs, skipped); err != nil {
+		return err
+	}
+	if failOn != "" {
+		n := 0
+		for _, f := range fs {
+			if f.Severity.AtLeast(failOn) {
+				n++
+			}
+		}
+		if n > 0 {
+			return exitError{code: exitFindings, msg: fmt.Sprintf("audit: %d findings at or above %s (--fail-on)", n, failOn)}
+		}
+	}
+	return nil
+}
+
+func writeAudit(w io.Writer, format string, acct *iam.Account, fs []iam.Finding, skipped []iam.SkippedCheck) error {
+	if format == formatJSON {
 		out := struct {
-			Account  string        `json:"account"`
-			Warnings []string      `json:"warnings,omitempty"`
-			Findings []iam.Finding `json:"findings"`
-		}{Account: acct.ID, Findings: fs}
+			Account  string             `json:"account"`
+			Warnings []string           `json:"warnings,omitempty"`
+			Findings []iam.Finding      `json:"findings"`
+			Skipped  []iam.SkippedCheck `json:"skipped"`
+		}{Account: acct.ID, Findings: fs, Skipped: skipped}
 		if out.Findings == nil {
 			out.Findings = []iam.Finding{}
+		}
+		if out.Skipped == nil {
+			out.Skipped = []iam.SkippedCheck{}
 		}
 		for _, wn := range acct.Warnings {
 			out.Warnings = append(out.Warnings, wn.String())
@@ -112,6 +132,16 @@ func runAudit(ctx context.Context, w io.Writer, o *auditOptions) error {
 	}
 	for _, wn := range acct.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", wn)
+	}
+	for _, sk := range skipped {
+		who := fmt.Sprintf("%d principals", len(sk.Principals))
+		switch len(sk.Principals) {
+		case 0:
+			who = "the account"
+		case 1:
+			who = sk.Principals[0]
+		}
+		fmt.Fprintf(w, "skipped: %s (%s) for %s: %s; %s\n", sk.Check, strings.Join(sk.Rules, ", "), who, sk.Reason, sk.Fix)
 	}
 	counts := map[iam.Severity]int{}
 	for _, f := range fs {

@@ -71,17 +71,22 @@ func TestAuditCommand(t *testing.T) {
 	})
 }
 
-func TestParseAge(t *testing.T) {
+func TestParseDuration(t *testing.T) {
 	tests := []struct {
 		in   string
 		want time.Duration
-	}{{"90d", 90 * 24 * time.Hour}, {"1d", 24 * time.Hour}, {"36h", 36 * time.Hour}}
+	}{{"90d", 90 * 24 * time.Hour}, {"1d", 24 * time.Hour}, {"0.5d", 12 * time.Hour}, {"36h", 36 * time.Hour}, {"0", 0}}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			got, err := parseAge(tc.in)
+			got, err := parseDuration(tc.in)
 			if err != nil || got != tc.want {
-				t.Errorf("parseAge(%q)=%v,%v, want %v", tc.in, got, err, tc.want)
+				t.Errorf("parseDuration(%q)=%v,%v, want %v", tc.in, got, err, tc.want)
 			}
 		})
+	}
+	for _, bad := range []string{"soon", "d", "-3d", "30days", ""} {
+		if d, err := parseDuration(bad); err == nil {
+			t.Errorf("parseDuration(%q) = %v, want an error", bad, d)
+		}
 	}
 }

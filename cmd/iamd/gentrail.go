@@ -17,7 +17,7 @@ import (
 // genTrailOptions are the flags of `iamd gen-trail`.
 type genTrailOptions struct {
 	out            string
-	format         string
+	layout         string
 	manifest       string
 	snapshot       string
 	seed           int64
@@ -43,7 +43,7 @@ const genTrailLong = `Write a synthetic CloudTrail trail for load tests and demo
 records from IAM users, role sessions, federated, root and cross-account
 callers and AWS services, deterministic for a seed.
 
-Formats:
+Layouts (--layout):
   s3           gzipped log files in the S3 delivery layout under --out
                (AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/…json.gz)
   jsonl        one record per line, --out/cloudtrail.jsonl ("-": stdout)
@@ -60,7 +60,7 @@ writes the matching get-account-authorization-details JSON.`
 func newGenTrailCmd() *cobra.Command {
 	def := trailgen.DefaultOptions(1)
 	o := genTrailOptions{
-		format: "s3", seed: 1, users: 8, roles: 6, events: 10000, days: 1,
+		layout: "s3", seed: 1, users: 8, roles: 6, events: 10000, days: 1,
 		deniedRate: def.DeniedRate, errorRate: def.ErrorRate, serviceRate: def.ServiceEventRate, assumedShare: def.AssumedRoleShare,
 		recordsPerFile: 100,
 	}
@@ -74,8 +74,8 @@ func newGenTrailCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.out, "out", "", "output directory (required; \"-\" writes jsonl/eventbridge to stdout)")
-	f.StringVar(&o.format, "format", o.format, "s3, jsonl or eventbridge")
+	f.StringVar(&o.out, "out", "", "output directory (required; \"-\" writes the jsonl/eventbridge layouts to stdout)")
+	f.StringVar(&o.layout, "layout", o.layout, "file layout: s3, jsonl or eventbridge")
 	f.StringVar(&o.manifest, "manifest", "", "write the ground-truth manifest JSON to this file")
 	f.StringVar(&o.snapshot, "iam-snapshot", "", "write the matching IAM snapshot (get-account-authorization-details JSON) to this file")
 	f.Int64Var(&o.seed, "seed", o.seed, "random seed; the same seed gives the same bytes")
@@ -90,8 +90,8 @@ func newGenTrailCmd() *cobra.Command {
 	f.Float64Var(&o.errorRate, "error-rate", o.errorRate, "share of principal calls failing for other reasons")
 	f.Float64Var(&o.serviceRate, "service-event-rate", o.serviceRate, "share of records made by AWS services")
 	f.Float64Var(&o.assumedShare, "assumed-role-share", o.assumedShare, "share of principal calls made by role sessions")
-	f.IntVar(&o.recordsPerFile, "records-per-file", o.recordsPerFile, "most records in one log file (s3 format)")
-	f.BoolVar(&o.digests, "digests", false, "also write hourly CloudTrail-Digest files (s3 format)")
+	f.IntVar(&o.recordsPerFile, "records-per-file", o.recordsPerFile, "most records in one log file (s3 layout)")
+	f.BoolVar(&o.digests, "digests", false, "also write hourly CloudTrail-Digest files (s3 layout)")
 	f.StringVar(&o.orgID, "org-id", "", "write an organization trail (AWSLogs/<org-id>/<account>/…)")
 	f.StringArrayVar(&o.replicate, "replicate", nil, "copy these CloudTrail log files (glob, repeatable) instead of generating")
 	f.IntVar(&o.times, "times", 10, "copies made by --replicate")
@@ -120,17 +120,17 @@ func runGenTrail(ctx context.Context, stdout, stderr io.Writer, o *genTrailOptio
 	}
 	var m *trailgen.Manifest
 	var where string
-	switch o.format {
+	switch o.layout {
 	case "s3":
 		if o.out == "-" {
-			return fmt.Errorf("gen-trail: --format s3 needs a directory, not -")
+			return fmt.Errorf("gen-trail: --layout s3 needs a directory, not -")
 		}
 		if m, err = g.WriteLogFiles(ctx, trailgen.DirSink{Dir: o.out}); err != nil {
 			return fmt.Errorf("gen-trail: %w", err)
 		}
 		where = fmt.Sprintf("%d log files under %s", len(m.Files), filepath.Join(o.out, "AWSLogs"))
 	case "jsonl", "eventbridge":
-		eb := o.format == "eventbridge"
+		eb := o.layout == "eventbridge"
 		name := "cloudtrail.jsonl"
 		if eb {
 			name = "eventbridge.jsonl"
@@ -148,7 +148,7 @@ func runGenTrail(ctx context.Context, stdout, stderr io.Writer, o *genTrailOptio
 		}
 		where = path
 	default:
-		return fmt.Errorf("gen-trail: --format %q: want s3, jsonl or eventbridge", o.format)
+		return fmt.Errorf("gen-trail: --layout %q: want s3, jsonl or eventbridge", o.layout)
 	}
 	if o.manifest != "" {
 		if err := writeFileWith(o.manifest, m.WriteJSON); err != nil {

@@ -92,12 +92,12 @@ func TestGenTrail(t *testing.T) {
 		}
 	})
 	t.Run("jsonl to stdout is the same as to a file", func(t *testing.T) {
-		stdout, err := runIamdStdout(t, append(base, "--format", "jsonl", "--out", "-")...)
+		stdout, err := runIamdStdout(t, append(base, "--layout", "jsonl", "--out", "-")...)
 		if err != nil {
 			t.Fatalf("gen-trail: %v", err)
 		}
 		dir := t.TempDir()
-		if _, err := runIamd(t, append(base, "--format", "jsonl", "--out", dir)...); err != nil {
+		if _, err := runIamd(t, append(base, "--layout", "jsonl", "--out", dir)...); err != nil {
 			t.Fatalf("gen-trail: %v", err)
 		}
 		file, err := os.ReadFile(filepath.Join(dir, "cloudtrail.jsonl"))
@@ -113,7 +113,7 @@ func TestGenTrail(t *testing.T) {
 	})
 	t.Run("eventbridge", func(t *testing.T) {
 		dir := t.TempDir()
-		if _, err := runIamd(t, append(base, "--format", "eventbridge", "--out", dir)...); err != nil {
+		if _, err := runIamd(t, append(base, "--layout", "eventbridge", "--out", dir)...); err != nil {
 			t.Fatalf("gen-trail: %v", err)
 		}
 		data, err := os.ReadFile(filepath.Join(dir, "eventbridge.jsonl"))
@@ -131,7 +131,7 @@ func TestGenTrail(t *testing.T) {
 	})
 	t.Run("replicate", func(t *testing.T) {
 		src := t.TempDir()
-		if _, err := runIamd(t, append(base, "--format", "s3", "--out", src)...); err != nil {
+		if _, err := runIamd(t, append(base, "--layout", "s3", "--out", src)...); err != nil {
 			t.Fatalf("gen-trail: %v", err)
 		}
 		dst := t.TempDir()
@@ -153,7 +153,7 @@ func TestGenTrail(t *testing.T) {
 		{"replicate nothing", []string{"gen-trail", "--out", "x", "--replicate", "/nonexistent/*.json"}, "matches no file"},
 		{"bad org", []string{"gen-trail", "--out", "x", "--org-id", "acme"}, "OrgID"},
 		{"no out", []string{"gen-trail"}, "--out is required"},
-		{"bad format", []string{"gen-trail", "--out", "x", "--format", "csv"}, `--format "csv"`},
+		{"bad layout", []string{"gen-trail", "--out", "x", "--layout", "csv"}, `--layout "csv"`},
 		{"bad rate", []string{"gen-trail", "--out", "x", "--denied-rate", "2"}, "DeniedRate"},
 		{"s3 to stdout", []string{"gen-trail", "--out", "-"}, "needs a directory"},
 		{"bad start", []string{"gen-trail", "--out", "x", "--start", "yesterday"}, "--start"},

@@ -143,7 +143,7 @@ func newGrantedCmd() *cobra.Command {
 	o.src.addFlags(f)
 	f.StringVar(&o.principal, "principal", "", "principal ARN or unique name (required)")
 	f.StringVar(&o.service, "service", "", "only actions of this service prefix, e.g. s3")
-	f.StringVar(&o.format, "format", "table", "output format: table or json")
+	addFormatFlag(cmd, &o.format, "output format")
 	return cmd
 }
 
@@ -215,8 +215,8 @@ func findPrincipal(acct *iam.Account, s string) (*iam.Principal, error) {
 }
 
 func runGranted(ctx context.Context, w io.Writer, o *grantedOptions) error {
-	if o.format != "table" && o.format != "json" {
-		return fmt.Errorf("--format %q: want table or json", o.format)
+	if err := checkFormat(o.format); err != nil {
+		return err
 	}
 	if o.principal == "" {
 		return errors.New("--principal is required")

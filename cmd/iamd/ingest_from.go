@@ -87,9 +87,9 @@ func parseFromURL(raw string) (fromSource, error) {
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
 	dur := func(name string, p *time.Duration) {
 		if v := q.Get(name); v != "" {
-			d, err := time.ParseDuration(v)
+			d, err := parseDuration(v)
 			if err != nil || d <= 0 {
-				bad("%s=%q: want a positive duration like 30s", name, v)
+				bad("%s=%q: want a positive duration like 30s or 1d", name, v)
 			}
 			*p = d
 		}
@@ -215,8 +215,8 @@ func parseFromURL(raw string) (fromSource, error) {
 // runIngestFrom runs a streaming source until it ends (an S3 backfill) or
 // the command's context is cancelled, then prints what it did.
 func runIngestFrom(cmd *cobra.Command, o ingestOptions) error {
-	if o.format != "table" && o.format != "json" {
-		return fmt.Errorf("--format %q: want table or json", o.format)
+	if err := checkFormat(o.format); err != nil {
+		return err
 	}
 	if o.from == "help" {
 		_, err := io.WriteString(cmd.OutOrStdout(), fromURLHelp)

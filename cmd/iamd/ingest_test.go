@@ -124,7 +124,13 @@ func TestIngestTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"records  4", "denied  1", "no-event-time  1", "principals  2", "top unmapped", "1  iam.amazonaws.com/NotARealCall"} {
+	for _, row := range []string{"records 4", "denied 1", "no-event-time 1", "principals 2"} {
+		name := row[:strings.LastIndexByte(row, ' ')]
+		if got := tableRow(out, name); got != row {
+			t.Fatalf("table row %q = %q, want %q:\n%s", name, got, row, out)
+		}
+	}
+	for _, s := range []string{"top unmapped", "1  iam.amazonaws.com/NotARealCall"} {
 		if !strings.Contains(out, s) {
 			t.Fatalf("table lacks %q:\n%s", s, out)
 		}
@@ -193,9 +199,11 @@ func TestDefaultStoreDir(t *testing.T) {
 	}
 }
 
-// The summary says how many facts the store wrote: new events of known
-// actions write facts, the same events read again write none.
-func TestIngestFactsWritten(t *testing.T) {
+// The summary says how many facts were new to the store: new events of
+// known actions add facts, the same events read again add none. How many
+// fact keys the writes touched depends on how records fall into batches,
+// which varies from run to run, so no summary prints it.
+func TestIngestNewFacts(t *testing.T) {
 	st := filepath.Join(t.TempDir(), "s")
 	first := writeTestTrail(t)
 	// The same records under another name: not skipped by checkpoint,
@@ -207,52 +215,53 @@ func TestIngestFactsWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name                                 string
-		input                                string
-		written, duplicates, facts, newFacts int64
+		name                          string
+		input                         string
+		written, duplicates, newFacts int64
 	}{
 		// alice's s3:ListAllMyBuckets on * and s3:GetObject on b/k; bob's
 		// call maps to no action.
-		{"new events", first, 3, 0, 2, 2},
-		{"same events again", again, 0, 3, 0, 0},
-		{"new events of the same facts", later, 3, 0, 2, 0},
+		{"new events", first, 3, 0, 2},
+		{"same events again", again, 0, 3, 0},
+		{"new events of the same facts", later, 3, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := runIamdStdout(t, "ingest", "--format", "json", "--store", st, tc.input)
 			if err != nil {
 				t.Fatalf("ingest: %v\n%s", err, out)
 			}
-			var sum struct {
-				Written, Duplicates, Facts int64
-				NewFacts                   int64 `json:"new_facts"`
-			}
+			var sum map[string]json.RawMessage
 			if err := json.Unmarshal([]byte(out), &sum); err != nil {
 				t.Fatal(err)
 			}
-			if sum.Written != tc.written || sum.Duplicates != tc.duplicates || sum.Facts != tc.facts || sum.NewFacts != tc.newFacts {
-				t.Fatalf("written %d duplicates %d facts %d new %d, want %d %d %d %d", sum.Written, sum.Duplicates, sum.Facts, sum.NewFacts,
-					tc.written, tc.duplicates, tc.facts, tc.newFacts)
+			got := fmt.Sprintf("written %s duplicates %s new_facts %s", sum["written"], sum["duplicates"], sum["new_facts"])
+			if want := fmt.Sprintf("written %d duplicates %d new_facts %d", tc.written, tc.duplicates, tc.newFacts); got != want {
+				t.Fatalf("%s, want %s", got, want)
+			}
+			if v, ok := sum["facts"]; ok {
+				t.Fatalf(`summary has "facts": %s; the number depends on batching`, v)
 			}
 		})
 	}
-	// The table prints the same count.
 	out, err := runIamdStdout(t, "ingest", "--store", filepath.Join(t.TempDir(), "t"), first)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]string{"facts written": "facts written  2", "new facts": "new facts  2"} {
-		if got := tableRow(out, name); got != want {
-			t.Fatalf("table row %q, want %q\n%s", got, want, out)
-		}
+	if got, want := tableRow(out, "new facts"), "new facts 2"; got != want {
+		t.Fatalf("table row %q, want %q\n%s", got, want, out)
+	}
+	if got := tableRow(out, "facts written"); got != "" {
+		t.Fatalf("table has %q", got)
 	}
 }
 
-// tableRow returns the trimmed line of the ingest table that starts with
-// name.
+// tableRow returns the line of the ingest table whose label is name,
+// with its runs of spaces as one.
 func tableRow(table, name string) string {
 	for _, l := range strings.Split(table, "\n") {
-		if l = strings.TrimSpace(l); strings.HasPrefix(l, name) {
-			return l
+		f := strings.Fields(l)
+		if len(f) > 1 && strings.Join(f[:len(f)-1], " ") == name {
+			return strings.Join(f, " ")
 		}
 	}
 	return ""

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -31,19 +30,7 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root, prof := newRoot()
-	err := root.ExecuteContext(ctx)
-	if perr := prof.stop(); perr != nil {
-		fmt.Fprintln(os.Stderr, "iamd:", perr)
-	}
-	if err != nil {
-		var ex exitError
-		if asExit(err, &ex) {
-			return ex.code
-		}
-		fmt.Fprintln(os.Stderr, "iamd:", err)
-		return 1
-	}
-	return 0
+	return execute(ctx, root, prof, os.Stderr)
 }
 
 func newRootCmd() *cobra.Command {
@@ -60,7 +47,9 @@ func newRoot() (*cobra.Command, *profiles) {
 		Short:         "Which IAM permissions are actually used, least-privilege suggestions, safe key rotation",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       readVersion().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	prof.addFlags(root)
 	// Subcommands, one file each; add one line per command.
 	root.AddCommand(newSimulateCmd())
@@ -73,5 +62,6 @@ func newRoot() (*cobra.Command, *profiles) {
 	root.AddCommand(newRepublishCmd())
 	root.AddCommand(newSnapshotCmd())
 	root.AddCommand(newStoreCmd())
+	root.AddCommand(newVersionCmd())
 	return root, prof
 }

@@ -33,8 +33,8 @@ record's bytes; --format json adds them as "raw" (secrets redacted when
 quarantined, at most 64 KiB, invalid UTF-8 replaced).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.format != "table" && o.format != "json" {
-				return fmt.Errorf("--format %q: want table or json", o.format)
+			if err := checkFormat(o.format); err != nil {
+				return err
 			}
 			if o.limit < 0 {
 				return fmt.Errorf("--limit %d: want 0 (all) or more", o.limit)
@@ -64,7 +64,7 @@ quarantined, at most 64 KiB, invalid UTF-8 replaced).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.store, "store", defaultStoreDir(os.Getenv), "usage index directory (env "+storeEnv+")")
-	f.StringVar(&o.format, "format", "table", "output format: table or json")
+	addFormatFlag(cmd, &o.format, "output format")
 	f.IntVar(&o.limit, "limit", 20, "print at most this many records, most recent first (0: all)")
 	return cmd
 }

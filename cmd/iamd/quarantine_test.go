@@ -147,9 +147,13 @@ func TestIngestJSONQuarantineSampleKey(t *testing.T) {
 	if got := string(sum["quarantine_sample"]); !strings.Contains(got, `"reason":"no-event-time"`) {
 		t.Fatalf("quarantine_sample = %s, want the no-event-time record", got)
 	}
-	out, err = runIamdStdout(t, "ingest", "--format", "json", "--store", filepath.Join(t.TempDir(), "s"), writeTestTrail(t)+"/none.json")
-	if err == nil {
-		t.Fatalf("ingest of a missing file succeeded:\n%s", out)
+	clean := filepath.Join(t.TempDir(), "clean.json")
+	if err := os.WriteFile(clean, []byte(`{"Records":[`+roleRecord("c1", "R")+`]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runIamdStdout(t, "ingest", "--format", "json", "--store", filepath.Join(t.TempDir(), "s"), clean)
+	if err != nil {
+		t.Fatalf("ingest: %v\n%s", err, out)
 	}
 	if err := json.Unmarshal([]byte(out), &sum); err != nil {
 		t.Fatal(err)

@@ -74,12 +74,12 @@ records of AWS services and unnamed callers carry no usage and are dropped
 	f.StringVar(&o.toTopic, "to-topic", "", "principal-keyed target topic")
 	f.StringVar(&o.group, "group", "iamd-republish", "consumer group on the source topic")
 	f.IntVar(&o.batch, "batch", 500, "source messages per produce/commit cycle")
-	f.DurationVar(&o.wait, "wait", time.Second, "longest a batch waits for more messages")
-	f.DurationVar(&o.idle, "idle", 0, "exit after this long without messages (default: run until interrupted)")
+	durationFlag(f, &o.wait, "wait", time.Second, "longest a batch waits for more messages")
+	durationFlag(f, &o.idle, "idle", 0, "exit after this long without messages (default: run until interrupted)")
 	f.BoolVar(&o.tls, "tls", false, "TLS to the brokers")
 	f.StringVar(&o.sasl, "sasl", "", "SASL mechanism: plain, scram-sha-256 or scram-sha-512")
 	f.StringVar(&o.user, "user", "", "SASL user name")
-	f.StringVar(&o.format, "format", "table", "summary format: table or json")
+	addFormatFlag(cmd, &o.format, "summary format")
 	return cmd
 }
 
@@ -108,8 +108,8 @@ func (o *republishOptions) validate() error {
 	if o.batch <= 0 || o.wait <= 0 || o.idle < 0 {
 		errs = append(errs, errors.New("--batch, --wait: must be positive; --idle: not negative"))
 	}
-	if o.format != "table" && o.format != "json" {
-		errs = append(errs, fmt.Errorf("--format %q: want table or json", o.format))
+	if err := checkFormat(o.format); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

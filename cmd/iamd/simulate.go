@@ -95,7 +95,7 @@ func newSimulateCmd() *cobra.Command {
 	f.StringArrayVar(&o.rcp, "rcp", nil, "RCP files of one organization level, comma-separated (repeatable, root first)")
 	f.StringVar(&o.resourcePolicy, "resource-policy", "", "resource-based policy file")
 	f.StringVar(&o.sessionPolicy, "session-policy", "", "session policy file")
-	f.StringVar(&o.format, "format", "table", "output format: table or json")
+	addFormatFlag(cmd, &o.format, "output format")
 	f.StringVar(&o.cases, "cases", "", "run a JSON array of test cases instead of one request")
 	return cmd
 }
@@ -116,11 +116,15 @@ func runSimulateCases(w io.Writer, path string) error {
 }
 
 func runSimulate(w, errw io.Writer, o *simulateOptions) error {
-	if o.format != "table" && o.format != "json" {
-		return fmt.Errorf("--format %q: want table or json", o.format)
+	if err := checkFormat(o.format); err != nil {
+		return err
 	}
 	if o.action == "" || o.principal == "" {
 		return errors.New("--action and --principal are required (or use --cases)")
+	}
+	warnings, err := checkSimulateRequest(o.action, o.principal)
+	if err != nil {
+		return err
 	}
 	req := &policy.Request{Principal: o.principal, Action: o.action, Resource: o.resource, ResourceAccount: o.resourceAccount}
 	if err := parseContextFlags(&req.Context, o.context); err != nil {
@@ -131,10 +135,11 @@ func runSimulate(w, errw io.Writer, o *simulateOptions) error {
 		return err
 	}
 	set.ResourcePolicyRequired = policy.RequiresResourcePolicy(req.Action, req.Resource)
-	warnings, err := requestWarnings(req)
+	more, err := requestWarnings(req)
 	if err != nil {
 		return err
 	}
+	warnings = append(warnings, more...)
 	for _, wn := range warnings {
 		fmt.Fprintln(errw, "warning: "+wn)
 	}
@@ -144,6 +149,37 @@ func runSimulate(w, errw io.Writer, o *simulateOptions) error {
 		return writeDecisionJSON(w, &d, warnings)
 	}
 	return writeDecisionTable(w, &d)
+}
+
+// checkSimulateRequest refuses an action or principal the evaluation
+// would misread, and warns about an action the catalog does not know: a
+// decision on it holds only for policies that name it exactly or by a
+// wildcard, which may well not be what AWS calls it.
+func checkSimulateRequest(action, principal string) (warnings []string, err error) {
+	svc, name, ok := strings.Cut(action, ":")
+	if !ok || svc == "" || name == "" || strings.ContainsAny(action, "*? ") {
+		// Without a prefix "GetObject" matches only a policy's "*" and
+		// comes out Allowed against an admin policy: a silent wrong answer.
+		return nil, fmt.Errorf("--action %q: want service:Action, e.g. s3:GetObject", action)
+	}
+	if !strings.HasPrefix(principal, "arn:") && !strings.HasSuffix(principal, ".amazonaws.com") && !strings.HasSuffix(principal, ".amazonaws.com.cn") {
+		return nil, fmt.Errorf("--principal %q: want the caller's ARN (arn:aws:iam::111122223333:user/alice, arn:aws:sts::111122223333:assumed-role/Role/session) or a service principal (ec2.amazonaws.com)", principal)
+	}
+	if strings.HasPrefix(principal, "arn:") && strings.Count(principal, ":") < 5 {
+		return nil, fmt.Errorf("--principal %q: not an ARN: want arn:partition:service:region:account:resource", principal)
+	}
+	cat, err := catalog.Load()
+	if err != nil {
+		return nil, fmt.Errorf("load action catalog: %w", err)
+	}
+	if _, ok := cat.Lookup(action); !ok {
+		if _, known := cat.Service(svc); !known {
+			warnings = append(warnings, fmt.Sprintf("service prefix %q is not in the action catalog (%s@%s): check the spelling", svc, catalog.DataPackage, catalog.DataVersion))
+		} else {
+			warnings = append(warnings, fmt.Sprintf("action %s is not in the action catalog (%s@%s): check the spelling; the decision holds only for policies that name it", action, catalog.DataPackage, catalog.DataVersion))
+		}
+	}
+	return warnings, nil
 }
 
 // requestWarnings says what makes the request unlike a real one: a resource

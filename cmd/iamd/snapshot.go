@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -25,8 +26,8 @@ const snapshotLong = `Keep IAM model snapshots in the store and compare them.
         by their times (as list prints them), two files (--old-file,
         --new-file), or by default the latest two stored
 
-The store lists snapshots per account: list and diff need --account unless
-the account is given by files.`
+The store lists snapshots per account: list and diff need --account when
+the store holds snapshots of more than one account.`
 
 func newSnapshotCmd() *cobra.Command { return newSnapshotCmdAt(time.Now) }
 
@@ -54,15 +55,15 @@ func newSnapshotCmdAt(now func() time.Time) *cobra.Command {
 
 	var listAccount, listFormat string
 	list := &cobra.Command{
-		Use:   "list --account ID",
+		Use:   "list [--account ID]",
 		Short: "List the stored snapshots of an account",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runSnapshotList(cmd.Context(), cmd.OutOrStdout(), storeDir, listAccount, listFormat)
 		},
 	}
-	list.Flags().StringVar(&listAccount, "account", "", "12-digit account id (required)")
-	list.Flags().StringVar(&listFormat, "format", "table", "output format: table or json")
+	list.Flags().StringVar(&listAccount, "account", "", "12-digit account id (default: the one account the store holds)")
+	addFormatFlag(list, &listFormat, "output format")
 
 	var d diffOptions
 	diff := &cobra.Command{
@@ -74,10 +75,10 @@ func newSnapshotCmdAt(now func() time.Time) *cobra.Command {
 			return runSnapshotDiff(cmd.Context(), cmd.OutOrStdout(), &d, args)
 		},
 	}
-	diff.Flags().StringVar(&d.account, "account", "", "12-digit account id (required for stored snapshots)")
+	diff.Flags().StringVar(&d.account, "account", "", "12-digit account id (default: the one account the store holds)")
 	diff.Flags().StringVar(&d.oldFile, "old-file", "", "older snapshot file (with --new-file; no store needed)")
 	diff.Flags().StringVar(&d.newFile, "new-file", "", "newer snapshot file (with --old-file)")
-	diff.Flags().StringVar(&d.format, "format", "table", "output format: table or json")
+	addFormatFlag(diff, &d.format, "output format")
 
 	cmd.AddCommand(save, list, diff)
 	return cmd
@@ -118,17 +119,17 @@ func runSnapshotSave(ctx context.Context, w io.Writer, dir string, src *modelSou
 }
 
 func runSnapshotList(ctx context.Context, w io.Writer, dir, account, format string) error {
-	if format != "table" && format != "json" {
-		return fmt.Errorf("--format %q: want table or json", format)
-	}
-	if account == "" {
-		return errors.New("--account is required: the store lists snapshots per account")
+	if err := checkFormat(format); err != nil {
+		return err
 	}
 	db, err := openExistingStore(dir)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if account, err = snapshotAccount(ctx, db, dir, account); err != nil {
+		return err
+	}
 	infos, err := db.Snapshots(ctx, account)
 	if err != nil {
 		return err
@@ -161,6 +162,25 @@ func runSnapshotList(ctx context.Context, w io.Writer, dir, account, format stri
 	return tw.Flush()
 }
 
+// snapshotAccount returns account, or when it is empty the one account
+// the store holds snapshots of.
+func snapshotAccount(ctx context.Context, db *store.DB, dir, account string) (string, error) {
+	if account != "" {
+		return account, nil
+	}
+	accts, err := db.SnapshotAccounts(ctx)
+	if err != nil {
+		return "", err
+	}
+	switch len(accts) {
+	case 0:
+		return "", fmt.Errorf("store %s holds no snapshots (iamd snapshot save stores one)", dir)
+	case 1:
+		return accts[0], nil
+	}
+	return "", fmt.Errorf("--account is required: store %s holds snapshots of %d accounts (%s)", dir, len(accts), strings.Join(accts, ", "))
+}
+
 // formatTaken prints a stored time so parseTaken reads back the same key
 // (RFC 3339, with fractional seconds only when there are any).
 func formatTaken(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -187,8 +207,8 @@ type side struct {
 }
 
 func runSnapshotDiff(ctx context.Context, w io.Writer, o *diffOptions, args []string) error {
-	if o.format != "table" && o.format != "json" {
-		return fmt.Errorf("--format %q: want table or json", o.format)
+	if err := checkFormat(o.format); err != nil {
+		return err
 	}
 	var old, cur side
 	switch {
@@ -210,9 +230,6 @@ func runSnapshotDiff(ctx context.Context, w io.Writer, o *diffOptions, args []st
 	default:
 		if len(args) == 1 {
 			return errors.New("give two snapshot times (OLD NEW) or none for the latest two")
-		}
-		if o.account == "" {
-			return errors.New("--account is required to diff stored snapshots (or use --old-file/--new-file)")
 		}
 		var err error
 		if old, cur, err = storedPair(ctx, o.store, o.account, args); err != nil {
@@ -260,6 +277,9 @@ func storedPair(ctx context.Context, dir, account string, args []string) (side, 
 		return side{}, side{}, err
 	}
 	defer db.Close()
+	if account, err = snapshotAccount(ctx, db, dir, account); err != nil {
+		return side{}, side{}, err
+	}
 	var times [2]time.Time
 	if len(args) == 2 {
 		for i, a := range args {

@@ -51,9 +51,6 @@ func newStoreCmd() *cobra.Command {
 		Short: "Show the store's schema version, pending migrations, counts and size",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(infoFormat); err != nil {
-				return err
-			}
 			in, err := inspectStore(cmd, dir)
 			if err != nil {
 				return err
@@ -64,7 +61,7 @@ func newStoreCmd() *cobra.Command {
 			return writeStoreInfo(cmd.OutOrStdout(), in)
 		},
 	}
-	info.Flags().StringVar(&infoFormat, "format", "table", "output format: table or json")
+	addFormatFlag(info, &infoFormat, "output format")
 
 	var dryRun bool
 	var migrateFormat string
@@ -73,14 +70,11 @@ func newStoreCmd() *cobra.Command {
 		Short: "Migrate a store written by an older iamd to this build's schema version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(migrateFormat); err != nil {
-				return err
-			}
 			return runStoreMigrate(cmd, dir, dryRun, migrateFormat)
 		},
 	}
 	migrate.Flags().BoolVar(&dryRun, "dry-run", false, "say what would change (versions, records per step) without writing")
-	migrate.Flags().StringVar(&migrateFormat, "format", "table", "output format: table or json")
+	addFormatFlag(migrate, &migrateFormat, "output format")
 
 	var backupForce bool
 	backup := &cobra.Command{
@@ -106,13 +100,6 @@ func newStoreCmd() *cobra.Command {
 
 	cmd.AddCommand(info, migrate, backup, restore)
 	return cmd
-}
-
-func checkFormat(f string) error {
-	if f != "table" && f != "json" {
-		return fmt.Errorf("--format %q: want table or json", f)
-	}
-	return nil
 }
 
 // inspectStore reads what the store in dir is without changing it.
@@ -334,7 +321,7 @@ func runStoreBackup(cmd *cobra.Command, dir, file string, force bool) error {
 }
 
 func backupError(dir string, err error) error {
-	if errors.Is(err, store.ErrInUse) {
+	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("%w: stop the iamd that has it open and run backup again", err)
 	}
 	if errors.Is(err, store.ErrNoStore) {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -28,8 +30,8 @@ func newUsageCmd() *cobra.Command {
 		Short: "List principal × action × resource usage from the index",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.format != "table" && o.format != "json" {
-				return fmt.Errorf("--format %q: want table or json", o.format)
+			if err := checkFormat(o.format); err != nil {
+				return err
 			}
 			if o.limit < 0 {
 				return fmt.Errorf("--limit %d: want 0 (all) or more", o.limit)
@@ -39,7 +41,13 @@ func newUsageCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			facts, err := db.Facts(cmd.Context(), store.FactQuery{Principal: o.principal})
+			q := store.FactQuery{}
+			if o.principal != "" {
+				if q.Principal, err = resolvePrincipal(cmd.Context(), db, o.principal); err != nil {
+					return err
+				}
+			}
+			facts, err := db.Facts(cmd.Context(), q)
 			if err != nil {
 				return err
 			}
@@ -54,8 +62,8 @@ func newUsageCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.store, "store", defaultStoreDir(os.Getenv), "usage index directory (env "+storeEnv+")")
-	f.StringVar(&o.principal, "principal", "", "only this principal ARN")
-	f.StringVar(&o.format, "format", "table", "output format: table or json")
+	f.StringVar(&o.principal, "principal", "", "only this principal: ARN, or user or role name when unique")
+	addFormatFlag(cmd, &o.format, "output format")
 	f.IntVar(&o.limit, "limit", 0, "print at most this many facts, in the index's order (0: all)")
 	cmd.AddCommand(newUsageCrossAccountCmd())
 	return cmd
@@ -89,4 +97,57 @@ func writeUsageTable(w io.Writer, facts []store.Fact) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", f.Principal, f.Action, f.Resource, f.Allowed, f.Denied, f.LastSeen.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
+}
+
+// resolvePrincipal returns the principal ARN of the store that s names:
+// the ARN itself, or a user or role name (the last part of the ARN, or
+// kind/name) that only one principal has. Every --principal of a command
+// that reads the store takes both, as granted does on a snapshot; a
+// principal the store does not know is an error, not an empty answer.
+func resolvePrincipal(ctx context.Context, db *store.DB, s string) (string, error) {
+	all, err := db.Principals(ctx)
+	if err != nil {
+		return "", err
+	}
+	var hits []string
+	for _, p := range all {
+		if p == s {
+			return p, nil
+		}
+		if principalNamed(p, s) {
+			hits = append(hits, p)
+		}
+	}
+	switch len(hits) {
+	case 1:
+		return hits[0], nil
+	case 0:
+		return "", fmt.Errorf("--principal %q: no such principal in the store (%d principals have usage; iamd usage lists them)", s, len(all))
+	}
+	if len(hits) > 5 {
+		hits = append(hits[:5], fmt.Sprintf("and %d more", len(hits)-5))
+	}
+	return "", fmt.Errorf("--principal %q is ambiguous: %s; give the ARN", s, strings.Join(hits, ", "))
+}
+
+// principalNamed reports whether the ARN arn ends in the name s: its last
+// path part ("alice"), or its resource ("user/alice", "role/ops/Deploy").
+func principalNamed(arn, s string) bool {
+	if s == "" || strings.HasPrefix(s, "arn:") {
+		return false
+	}
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 {
+		return false
+	}
+	res := parts[5]
+	if res == s {
+		return true
+	}
+	kind, rest, ok := strings.Cut(res, "/")
+	if !ok {
+		return false
+	}
+	name := rest[strings.LastIndexByte(rest, '/')+1:]
+	return s == name || s == kind+"/"+name
 }

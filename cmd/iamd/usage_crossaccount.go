@@ -23,8 +23,8 @@ func newUsageCrossAccountCmd() *cobra.Command {
 		Short: "List principals that called into other accounts, with those accounts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.format != "table" && o.format != "json" {
-				return fmt.Errorf("--format %q: want table or json", o.format)
+			if err := checkFormat(o.format); err != nil {
+				return err
 			}
 			db, err := openExistingStore(o.store)
 			if err != nil {
@@ -33,7 +33,11 @@ func newUsageCrossAccountCmd() *cobra.Command {
 			defer db.Close()
 			var all []store.CrossAccount
 			if o.principal != "" {
-				c, found, err := db.CrossAccount(cmd.Context(), o.principal)
+				p, err := resolvePrincipal(cmd.Context(), db, o.principal)
+				if err != nil {
+					return err
+				}
+				c, found, err := db.CrossAccount(cmd.Context(), p)
 				if err != nil {
 					return err
 				}
@@ -54,8 +58,8 @@ func newUsageCrossAccountCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.store, "store", defaultStoreDir(os.Getenv), "usage index directory (env "+storeEnv+")")
-	f.StringVar(&o.principal, "principal", "", "only this principal ARN")
-	f.StringVar(&o.format, "format", "table", "output format: table or json")
+	f.StringVar(&o.principal, "principal", "", "only this principal: ARN, or user or role name when unique")
+	addFormatFlag(cmd, &o.format, "output format")
 	return cmd
 }
 

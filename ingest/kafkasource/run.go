@@ -235,12 +235,10 @@ func (st *run) reject(p *pending, m kafka.Message, where, reason, detail string)
 		p.deadWhy[reason]++
 		return
 	}
-	raw := ingest.RedactSecrets(m.Value)
-	if len(raw) > store.MaxRawSize {
-		raw = raw[:store.MaxRawSize]
-	}
+	raw := ingest.RedactQuarantined(m.Value[:min(len(m.Value), store.MaxRawSize)]) // a new slice
+	raw = raw[:min(len(raw), store.MaxRawSize)]
 	p.batch.Quarantined = append(p.batch.Quarantined, store.Quarantined{
-		Where: where, Reason: reason, Detail: detail, Raw: append([]byte(nil), raw...), Time: st.s.cfg.Now(),
+		Where: where, Reason: reason, Detail: detail, Raw: raw, Time: st.s.cfg.Now(),
 	})
 	p.quarWhy[reason]++
 }

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// Output formats every command that prints a report accepts.
+const (
+	formatTable = "table"
+	formatJSON  = "json"
+)
+
+// formatValue is a --format flag: checked when the flags are parsed, so
+// a bad format fails before anything is opened or created.
+type formatValue string
+
+func (f *formatValue) String() string { return string(*f) }
+func (f *formatValue) Type() string   { return "format" }
+func (f *formatValue) Set(s string) error {
+	if err := checkFormat(s); err != nil {
+		return err
+	}
+	*f = formatValue(s)
+	return nil
+}
+
+// checkFormat accepts the output formats.
+func checkFormat(s string) error {
+	if s != formatTable && s != formatJSON {
+		return fmt.Errorf("--format %q: want table or json", s)
+	}
+	return nil
+}
+
+// addFormatFlag adds --format (shorthand -o, also spelt --output as in
+// the AWS CLI and kubectl) to cmd, writing to p, default table.
+func addFormatFlag(cmd *cobra.Command, p *string, usage string) {
+	*p = formatTable
+	cmd.Flags().VarP((*formatValue)(p), "format", "o", usage+": table or json (also --output)")
+	cmd.Flags().SetNormalizeFunc(outputAlias)
+}
+
+// outputAlias reads --output as --format.
+func outputAlias(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	if name == "output" {
+		name = "format"
+	}
+	return pflag.NormalizedName(name)
+}
+
+// parseDuration reads a duration in days ("30d") or as Go writes one
+// ("720h", "90s"). Every duration flag takes both: retention and ages are
+// thought of in days.
+func parseDuration(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(d, 64)
+		if err != nil || n < 0 || n > 100*365 {
+			return 0, fmt.Errorf("%q: want a number of days like 30d, or a duration like 720h", s)
+		}
+		return time.Duration(n * float64(24*time.Hour)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q: want a number of days like 30d, or a duration like 720h", s)
+	}
+	return d, nil
+}
+
+// durationValue is a duration flag that also takes days (parseDuration).
+type durationValue time.Duration
+
+func (d *durationValue) String() string { return formatDuration(time.Duration(*d)) }
+func (d *durationValue) Type() string   { return "duration" }
+func (d *durationValue) Set(s string) error {
+	v, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = durationValue(v)
+	return nil
+}
+
+// formatDuration prints whole days as days, as they were most likely
+// given.
+func formatDuration(d time.Duration) string {
+	if d != 0 && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return d.String()
+}
+
+// durationFlag adds a duration flag that takes days to f.
+func durationFlag(f *pflag.FlagSet, p *time.Duration, name string, value time.Duration, usage string) {
+	*p = value
+	f.Var((*durationValue)(p), name, usage)
+}
