@@ -41,6 +41,12 @@ func (r *Rotator) consider(ctx context.Context, rn *run, p *iam.Principal, rec *
 	if rn.at.Before(dueAt) {
 		return r.announce(ctx, rn, p, rec, oldest, dueAt, ur)
 	}
+	if rec != nil && rec.Phase == PhaseRolledBack && findKey(active, rec.OldKey) != nil && findKey(active, rec.NewKey) != nil {
+		// The operator rolled back: both keys stay until one of them is
+		// deactivated or deleted by hand; then rotation resumes.
+		ur.Phase, ur.Reason = rec.Phase, rec.Reason+"; both keys are active: deactivate or delete one to let rotation resume"
+		return ur
+	}
 	if rec != nil && rec.Phase == PhaseAborted && rec.OldKey == oldest.ID && rn.at.Before(rec.Ended.Add(r.p.RetryAborted)) {
 		ur.Phase, ur.Reason = rec.Phase, "last rotation aborted: "+rec.Reason
 		ur.Next, ur.NextAt = "retry", rec.Ended.Add(r.p.RetryAborted)

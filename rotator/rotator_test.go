@@ -468,10 +468,13 @@ func TestRollback(t *testing.T) {
 	if n := len(e.events(rotator.EventReactivate)); n != 1 {
 		t.Errorf("reactivate webhooks = %d", n)
 	}
-	// Both keys are active now: the next run reports and waits.
+	// Both keys are active now: the next run leaves them to the operator.
 	u = e.user(e.run(), "frank")
-	if u.Phase != rotator.PhaseWaiting || !strings.Contains(u.Reason, "two active keys") {
+	if u.Phase != rotator.PhaseRolledBack || !strings.Contains(u.Reason, "both keys are active") {
 		t.Errorf("after rollback, run: %+v", u)
+	}
+	if rec := e.record("frank"); rec.Phase != rotator.PhaseRolledBack || rec.NewKey == "" {
+		t.Errorf("record after rollback and run: %+v", rec)
 	}
 	if len(e.fake.Keys("frank")) != 2 {
 		t.Errorf("keys = %+v", e.fake.Keys("frank"))

@@ -100,6 +100,8 @@ type secret struct {
 	created  time.Time
 	versions map[string]*secretVersion
 	tags     map[string]string
+	// current lists every value that carried AWSCURRENT, in order.
+	current []string
 }
 
 // Fake is the fake AWS endpoint; it is an http.Handler.
@@ -270,6 +272,17 @@ func (f *Fake) SecretValue(name, stage string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// CurrentHistory returns every SecretString that was AWSCURRENT of
+// secret name, oldest first: what consumers may have read.
+func (f *Fake) CurrentHistory(name string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s := f.secrets[name]; s != nil {
+		return append([]string(nil), s.current...)
+	}
+	return nil
 }
 
 // SecretStages returns version id → staging labels of secret name.

@@ -129,6 +129,7 @@ func (f *Fake) createSecret(name, value, token string, tags any) reply {
 			return rep
 		}
 		s.versions[token] = &secretVersion{value: value, created: f.o.Now(), stages: []string{stageCurrent}}
+		s.current = append(s.current, value)
 		out["VersionId"] = token
 	}
 	f.secrets[name] = s
@@ -176,8 +177,11 @@ func moveStage(s *secret, stage, to string) {
 		v.stages = slices.DeleteFunc(v.stages, func(x string) bool { return x == stage })
 	}
 	s.versions[to].stages = append(s.versions[to].stages, stage)
-	if stage == stageCurrent && from != "" {
-		moveStage(s, stagePrevious, from)
+	if stage == stageCurrent {
+		s.current = append(s.current, s.versions[to].value)
+		if from != "" {
+			moveStage(s, stagePrevious, from)
+		}
 	}
 }
 
