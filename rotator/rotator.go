@@ -587,4 +587,3 @@ func describeUse(kr *KeyReport) string {
 	}
 	return fmt.Sprintf("%s (last used %s%s)", kr.ID, stamp(kr.LastUsed), who(kr.SourceIPs, kr.UserAgents))
 }
-
