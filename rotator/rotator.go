@@ -47,7 +47,8 @@ type Options struct {
 	// typically live through GetAccountAuthorizationDetails. Needed by
 	// Run and Plan only.
 	Account func(ctx context.Context) (*iam.Account, error)
-	// IAM reads and changes access keys; required.
+	// IAM reads and changes access keys; needed by Run, Plan and Rollback
+	// (Status reads the store only).
 	IAM KeyAPI
 	// Verifier proves a new key works; needed to apply a rotation.
 	Verifier Verifier
@@ -91,9 +92,6 @@ func New(o Options) (*Rotator, error) {
 	var errs []error
 	if err := o.Policy.Validate(); err != nil {
 		errs = append(errs, err)
-	}
-	if o.IAM == nil {
-		errs = append(errs, errors.New("rotator: Options.IAM is required"))
 	}
 	if o.States == nil || o.Usage == nil {
 		errs = append(errs, errors.New("rotator: Options.States and Options.Usage are required"))
@@ -182,8 +180,8 @@ func (r *Rotator) Run(ctx context.Context) (*Report, error) { return r.run(ctx, 
 func (r *Rotator) Plan(ctx context.Context) (*Report, error) { return r.run(ctx, true) }
 
 func (r *Rotator) run(ctx context.Context, dry bool) (*Report, error) {
-	if r.o.Account == nil {
-		return nil, errors.New("rotator: Options.Account is required to run")
+	if r.o.Account == nil || r.o.IAM == nil {
+		return nil, errors.New("rotator: Options.Account and Options.IAM are required to run")
 	}
 	if !dry && r.o.Verifier == nil {
 		return nil, errors.New("rotator: Options.Verifier is required to apply rotations")
@@ -387,6 +385,9 @@ func (r *Rotator) Status(ctx context.Context) ([]UserReport, error) {
 			ur.NewKey = &KeyReport{ID: rec.NewKey, Created: rec.NewKeyCreated, AgeDays: ageDays(now, rec.NewKeyCreated)}
 		}
 		ur.Next, ur.NextAt = r.next(rec)
+		if rec.Phase == PhaseDraining && ur.OldKey != nil && !ur.OldKey.LastUsed.IsZero() {
+			ur.NextAt = later(ur.NextAt, ur.OldKey.LastUsed.Add(r.p.Drain))
+		}
 		out = append(out, ur)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].UserARN < out[j].UserARN })
@@ -442,6 +443,9 @@ var (
 // (both keys stay active). It acts whatever Policy.DryRun says: it is an
 // operator's explicit request.
 func (r *Rotator) Rollback(ctx context.Context, user string) (UserReport, error) {
+	if r.o.IAM == nil {
+		return UserReport{}, errors.New("rotator: Options.IAM is required to roll back")
+	}
 	recs, err := loadRecords(ctx, r.o.States)
 	if err != nil {
 		return UserReport{}, err

@@ -21,6 +21,7 @@ type auditOptions struct {
 	src       accountSource
 	format    string
 	keyMaxAge string
+	store     string // rotations in progress, for the two-active-keys finding
 	now       func() time.Time
 }
 
@@ -55,21 +56,26 @@ func newAuditCmdAt(now func() time.Time) *cobra.Command {
 	o.src.addFlags(f)
 	f.StringVar(&o.format, "format", "table", "output format: table or json")
 	f.StringVar(&o.keyMaxAge, "key-max-age", "90d", "maximum access key age (e.g. 90d, 2160h)")
+	f.StringVar(&o.store, "store", "", "store whose key rotations in progress explain two active keys (iamd rotate)")
 	return cmd
 }
 
 // parseAge reads "90d" or a Go duration ("2160h").
-func parseAge(s string) (time.Duration, error) {
+func parseAge(s string) (time.Duration, error) { return parseDays("--key-max-age", s) }
+
+// parseDays reads a positive duration given in days ("90d") or as a Go
+// duration ("2160h") for flag.
+func parseDays(flag, s string) (time.Duration, error) {
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(d)
 		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("--key-max-age %q: want a positive number of days, e.g. 90d", s)
+			return 0, fmt.Errorf("%s %q: want a positive number of days, e.g. 90d", flag, s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("--key-max-age %q: want e.g. 90d or 2160h", s)
+		return 0, fmt.Errorf("%s %q: want e.g. 90d or 2160h", flag, s)
 	}
 	return d, nil
 }
@@ -90,7 +96,13 @@ func runAudit(ctx context.Context, w io.Writer, o *auditOptions) error {
 	if err != nil {
 		return fmt.Errorf("load action catalog: %w", err)
 	}
-	fs, err := iam.Audit(cat, acct, iam.AuditOptions{KeyMaxAge: age, Now: o.now, Org: org})
+	var rotations map[string]string
+	if o.store != "" {
+		if rotations, err = rotationNotes(ctx, o.store); err != nil {
+			return err
+		}
+	}
+	fs, err := iam.Audit(cat, acct, iam.AuditOptions{KeyMaxAge: age, Now: o.now, Org: org, Rotations: rotations})
 	if err != nil {
 		return err
 	}
