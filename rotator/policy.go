@@ -54,9 +54,10 @@ type Policy struct {
 	NotifyAhead time.Duration
 	// MinOverlap is the shortest time both keys stay active after the new
 	// one is published (default 24 hours): CloudTrail delivers a call
-	// within about 15 minutes and the usage index and GetAccessKeyLastUsed
-	// lag behind it, so a call made just before the switch must have time
-	// to show up before the old key is judged idle.
+	// within minutes but guarantees no bound (AWS CloudTrail FAQ), the
+	// usage index ingests it later still and GetAccessKeyLastUsed lags
+	// too, so a call made just before the switch must have time to show
+	// up before the old key is judged idle.
 	MinOverlap time.Duration
 	// MaxIndexLag is how old the usage index's newest ingest checkpoint
 	// may be for its silence to count as evidence (default 48 hours; 0:
