@@ -179,6 +179,16 @@ func (e *env) user(rep *rotator.Report, name string) rotator.UserReport {
 
 var eventSeq int
 
+// aged adds user name with one active key created age ago, records that
+// ingest is running, and returns the key ID.
+func (e *env) aged(name string, age time.Duration, tags map[string]string) string {
+	e.t.Helper()
+	e.fake.AddUser(awsfake.User{Name: name, Tags: tags})
+	id := e.fake.AddKey(name, e.clk.now().Add(-age), true)
+	e.ingestTick()
+	return id
+}
+
 // use records a CloudTrail call with keyID in the usage index (and a
 // checkpoint, so the index counts as fresh) and in IAM's last use.
 func (e *env) use(keyID, user string, at time.Time, ip, agent string) {

@@ -160,9 +160,7 @@ func TestLifecycle(t *testing.T) {
 // holds a key: the new key is AWSCURRENT, the previous AWSPREVIOUS.
 func TestSecondRotationKeepsPrevious(t *testing.T) {
 	e := newEnv(t, nil)
-	e.fake.AddUser(awsfake.User{Name: "bob"})
-	first := e.fake.AddKey("bob", t0.Add(-95*day), true)
-	e.ingestTick()
+	first := e.aged("bob", 95*day, nil)
 	u := e.user(e.run(), "bob")
 	if u.Phase != rotator.PhaseDraining {
 		t.Fatalf("first rotation: %+v", u)
@@ -210,9 +208,7 @@ func TestDryRunMakesNoChange(t *testing.T) {
 	e.fake.AddKey("expired-slot", t0.Add(-300*day), false)
 	e.fake.AddUser(awsfake.User{Name: "soon"})
 	e.fake.AddKey("soon", t0.Add(-85*day), true)
-	e.fake.AddUser(awsfake.User{Name: "young"})
-	e.fake.AddKey("young", t0.Add(-5*day), true)
-	e.ingestTick()
+	e.aged("young", 5*day, nil)
 	r := e.rotator()
 	for _, name := range []string{"plan", "run"} {
 		var rep *rotator.Report
@@ -275,9 +271,7 @@ func assertNoMutation(t *testing.T, e *env) {
 // says what would happen next and changes nothing.
 func TestDryRunOfRotationInProgress(t *testing.T) {
 	e := newEnv(t, nil)
-	e.fake.AddUser(awsfake.User{Name: "carol"})
-	e.fake.AddKey("carol", t0.Add(-100*day), true)
-	e.ingestTick()
+	e.aged("carol", 100*day, nil)
 	e.run()
 	e.clk.add(2 * day)
 	e.ingestTick()
@@ -389,9 +383,7 @@ func TestSelection(t *testing.T) {
 func TestCompensation(t *testing.T) {
 	t.Run("delivery fails for good", func(t *testing.T) {
 		e := newEnv(t, nil)
-		e.fake.AddUser(awsfake.User{Name: "dave"})
-		old := e.fake.AddKey("dave", t0.Add(-100*day), true)
-		e.ingestTick()
+		old := e.aged("dave", 100*day, nil)
 		e.fake.Fail("PutSecretValue", 100, 500, "InternalServiceError")
 		u := e.user(e.run(), "dave")
 		if u.Phase != rotator.PhaseAborted || !strings.Contains(u.Reason, "delivery failed") {
@@ -417,9 +409,7 @@ func TestCompensation(t *testing.T) {
 	})
 	t.Run("verification fails for good", func(t *testing.T) {
 		e := newEnv(t, func(p *rotator.Policy) { p.VerifyTimeout = 10 * time.Second })
-		e.fake.AddUser(awsfake.User{Name: "erin"})
-		old := e.fake.AddKey("erin", t0.Add(-100*day), true)
-		e.ingestTick()
+		old := e.aged("erin", 100*day, nil)
 		u := e.user(e.run(), "erin")
 		if u.Phase != rotator.PhaseAborted || !strings.Contains(u.Reason, "verification failed") {
 			t.Fatalf("erin = %+v", u)
@@ -441,9 +431,7 @@ func TestCompensation(t *testing.T) {
 
 func TestRollback(t *testing.T) {
 	e := newEnv(t, nil)
-	e.fake.AddUser(awsfake.User{Name: "frank"})
-	old := e.fake.AddKey("frank", t0.Add(-100*day), true)
-	e.ingestTick()
+	old := e.aged("frank", 100*day, nil)
 	r := e.rotator()
 	if _, err := r.Rollback(context.Background(), "frank"); !errors.Is(err, rotator.ErrNoRotation) {
 		t.Errorf("rollback without rotation: %v", err)
@@ -483,9 +471,7 @@ func TestRollback(t *testing.T) {
 
 func TestRollbackRefusals(t *testing.T) {
 	e := newEnv(t, nil)
-	e.fake.AddUser(awsfake.User{Name: "gina"})
-	e.fake.AddKey("gina", t0.Add(-100*day), true)
-	e.ingestTick()
+	e.aged("gina", 100*day, nil)
 	e.run()
 	e.clk.add(2 * day)
 	e.ingestTick()
@@ -501,9 +487,7 @@ func TestRollbackRefusals(t *testing.T) {
 
 func TestTransientErrors(t *testing.T) {
 	e := newEnv(t, nil)
-	e.fake.AddUser(awsfake.User{Name: "hank"})
-	old := e.fake.AddKey("hank", t0.Add(-100*day), true)
-	e.ingestTick()
+	old := e.aged("hank", 100*day, nil)
 	// Throttled twice: the SDK's retryer absorbs it.
 	e.fake.Fail("CreateAccessKey", 2, 400, "Throttling")
 	// Four 503s: more than the SDK's 3 attempts; the step retry absorbs it.
@@ -544,9 +528,7 @@ func TestTransientErrors(t *testing.T) {
 // secret nobody holds, is deleted, and the next run creates a key again.
 func TestLostCreateAnswer(t *testing.T) {
 	e := newEnv(t, nil)
-	e.fake.AddUser(awsfake.User{Name: "ivy"})
-	old := e.fake.AddKey("ivy", t0.Add(-100*day), true)
-	e.ingestTick()
+	old := e.aged("ivy", 100*day, nil)
 	e.fake.FailAfter("CreateAccessKey", 1, 500, "ServiceFailure")
 	u := e.user(e.run(), "ivy")
 	if u.Phase != rotator.PhasePlanned || u.Error == "" {
@@ -650,9 +632,7 @@ func TestUserGoneAndOutsideChanges(t *testing.T) {
 	e := newEnv(t, nil)
 	e.fake.AddUser(awsfake.User{Name: "mia"})
 	e.fake.AddKey("mia", t0.Add(-100*day), true)
-	e.fake.AddUser(awsfake.User{Name: "noah"})
-	e.fake.AddKey("noah", t0.Add(-100*day), true)
-	e.ingestTick()
+	e.aged("noah", 100*day, nil)
 	rep := e.run()
 	// Someone deletes the new key of noah by hand while draining: the
 	// rotation ends, the old key stays active.
@@ -678,9 +658,7 @@ func TestUserGoneAndOutsideChanges(t *testing.T) {
 
 func TestNotes(t *testing.T) {
 	e := newEnv(t, nil)
-	e.fake.AddUser(awsfake.User{Name: "olga"})
-	old := e.fake.AddKey("olga", t0.Add(-100*day), true)
-	e.ingestTick()
+	old := e.aged("olga", 100*day, nil)
 	u := e.user(e.run(), "olga")
 	notes, err := rotator.Notes(context.Background(), e.db)
 	if err != nil {
