@@ -324,7 +324,7 @@ type batchAgg struct {
 	now time.Time
 
 	window     dedupWindow
-	legacy     map[uint64]bool // schema-1 dedup entries that match events of the batch (legacydedup.go)
+	legacy     map[uint64]bool  // schema-1 dedup entries that match events of the batch (legacydedup.go)
 	factIdx    map[string]int32 // fact key → index in facts
 	facts      []factAgg
 	dayIdx     map[string]int32 // day-count key → index in days

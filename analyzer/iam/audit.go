@@ -90,6 +90,12 @@ type AuditOptions struct {
 	Now func() time.Time
 	// Org is the organization layer (optional).
 	Org *Org
+	// Rotations notes the access keys of key rotations in progress (key
+	// ID → what the rotation is doing), as the rotator's state says: a
+	// user whose second active key belongs to one gets an informational
+	// two-active-keys finding naming it instead of a violation, since
+	// rotating needs both keys until the old one is idle.
+	Rotations map[string]string
 }
 
 // EscalationMethod is a combination of actions that lets a principal
@@ -174,7 +180,7 @@ func Audit(cat *catalog.Catalog, acct *Account, opts AuditOptions) ([]Finding, e
 		}
 		switch p.Kind {
 		case KindUser:
-			out = append(out, userChecks(p, now, opts.KeyMaxAge)...)
+			out = append(out, userChecks(p, now, opts.KeyMaxAge, opts.Rotations)...)
 		case KindRoot:
 			out = append(out, rootChecks(p)...)
 		case KindRole:
@@ -304,7 +310,7 @@ func grantEvidence(g Grant) string {
 	return s
 }
 
-func userChecks(p *Principal, now time.Time, maxAge time.Duration) []Finding {
+func userChecks(p *Principal, now time.Time, maxAge time.Duration, rotations map[string]string) []Finding {
 	var out []Finding
 	if len(p.Inline) > 0 || len(p.Attached) > 0 {
 		var ev []string
@@ -353,9 +359,17 @@ func userChecks(p *Principal, now time.Time, maxAge time.Duration) []Finding {
 		}
 	}
 	if active >= 2 {
-		out = append(out, Finding{Rule: RuleTwoActiveKeys, Severity: SeverityMedium, Principal: p.ARN,
+		f := Finding{Rule: RuleTwoActiveKeys, Severity: SeverityMedium, Principal: p.ARN,
 			Title: "two active access keys", Evidence: ids,
-			Fix: "keep one active key; two are only for the duration of a rotation"})
+			Fix: "keep one active key; two are only for the duration of a rotation"}
+		for _, id := range ids {
+			if note, ok := rotations[id]; ok {
+				f.Severity, f.Title = SeverityInfo, "two active access keys: "+note
+				f.Fix = "none while the rotation drains the old key; it is deactivated once CloudTrail shows it idle"
+				break
+			}
+		}
+		out = append(out, f)
 	}
 	return out
 }

@@ -302,3 +302,37 @@ func TestSkippedChecks(t *testing.T) {
 		t.Errorf("no account id: skipped %q", got)
 	}
 }
+
+func TestAuditNamesRotationInProgress(t *testing.T) {
+	cat := testCatalog(t)
+	a, err := LoadFile("testdata/fixtures/account.json", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := func() time.Time { return time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC) }
+	twoKeys := func(rot map[string]string) Finding {
+		t.Helper()
+		fs, err := Audit(cat, a, AuditOptions{Now: now, Rotations: rot})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fs {
+			if f.Rule == RuleTwoActiveKeys && f.Principal == "arn:aws:iam::111122223333:user/two-keys" {
+				return f
+			}
+		}
+		t.Fatal("no two-active-keys finding")
+		return Finding{}
+	}
+	if f := twoKeys(nil); f.Severity != SeverityMedium || f.Title != "two active access keys" {
+		t.Errorf("without rotation: %+v", f)
+	}
+	note := "rotation in progress (draining since 2026-11-20T00:00:00Z): old key AKIAOLD0000000000001, new key AKIANEW0000000000002"
+	f := twoKeys(map[string]string{"AKIANEW0000000000002": note, "AKIAOTHERUSER0000000": "other"})
+	if f.Severity != SeverityInfo || f.Title != "two active access keys: "+note {
+		t.Errorf("with rotation: %+v", f)
+	}
+	if f := twoKeys(map[string]string{"AKIAOTHERUSER0000000": "other"}); f.Severity != SeverityMedium {
+		t.Errorf("another user's rotation changed the finding: %+v", f)
+	}
+}

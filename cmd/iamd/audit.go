@@ -21,6 +21,7 @@ type auditOptions struct {
 	format    string
 	keyMaxAge time.Duration
 	failOn    string
+	store     string // rotations in progress, for the two-active-keys finding
 	now       func() time.Time
 }
 
@@ -61,6 +62,7 @@ func newAuditCmdAt(now func() time.Time) *cobra.Command {
 	o.src.addFlags(f)
 	addFormatFlag(cmd, &o.format, "output format")
 	durationFlag(f, &o.keyMaxAge, "key-max-age", 90*24*time.Hour, "maximum access key age (e.g. 90d, 2160h)")
+	f.StringVar(&o.store, "store", "", "store whose key rotations in progress explain two active keys (iamd rotate)")
 	f.StringVar(&o.failOn, "fail-on", "", "exit with status 3 if a finding at or above this severity exists (critical, high, medium, low, info)")
 	return cmd
 }
@@ -87,7 +89,13 @@ func runAudit(ctx context.Context, w io.Writer, o *auditOptions) error {
 	if err != nil {
 		return fmt.Errorf("load action catalog: %w", err)
 	}
-	fs, err := iam.Audit(cat, acct, iam.AuditOptions{KeyMaxAge: o.keyMaxAge, Now: o.now, Org: org})
+	var rotations map[string]string
+	if o.store != "" {
+		if rotations, err = rotationNotes(ctx, o.store); err != nil {
+			return err
+		}
+	}
+	fs, err := iam.Audit(cat, acct, iam.AuditOptions{KeyMaxAge: o.keyMaxAge, Now: o.now, Org: org, Rotations: rotations})
 	if err != nil {
 		return err
 	}

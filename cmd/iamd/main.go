@@ -63,5 +63,6 @@ func newRoot() (*cobra.Command, *profiles) {
 	root.AddCommand(newSnapshotCmd())
 	root.AddCommand(newStoreCmd())
 	root.AddCommand(newVersionCmd())
+	root.AddCommand(newRotateCmd())
 	return root, prof
 }

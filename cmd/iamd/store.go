@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -268,12 +267,6 @@ func newStoreInfoJSON(in store.Info) storeInfoJSON {
 		j.LegacyDedupUntil, j.LegacyDedupFor = &in.LegacyDedupUntil, &in.LegacyDedupBefore
 	}
 	return j
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func runStoreBackup(cmd *cobra.Command, dir, file string, force bool) error {

@@ -45,10 +45,10 @@ type ClientOptions struct {
 	HTTPClient   *http.Client
 }
 
-// NewClient builds an IAM client with config.LoadDefaultConfig (default
-// credential chain, profiles, region); optFns adjust the client options
-// (tests set a faster retryer).
-func NewClient(ctx context.Context, o ClientOptions, optFns ...func(*awsiam.Options)) (*awsiam.Client, error) {
+// LoadConfig is config.LoadDefaultConfig (default credential chain,
+// profiles, region) with o's profile, region and HTTP client; the region
+// defaults to us-east-1. BaseEndpoint is the caller's to apply.
+func LoadConfig(ctx context.Context, o ClientOptions) (aws.Config, error) {
 	var opts []func(*config.LoadOptions) error
 	if o.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(o.Profile))
@@ -61,10 +61,20 @@ func NewClient(ctx context.Context, o ClientOptions, optFns ...func(*awsiam.Opti
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS config: %w", err)
+		return cfg, fmt.Errorf("load AWS config: %w", err)
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
+	}
+	return cfg, nil
+}
+
+// NewClient builds an IAM client from LoadConfig; optFns adjust the
+// client options (tests set a faster retryer).
+func NewClient(ctx context.Context, o ClientOptions, optFns ...func(*awsiam.Options)) (*awsiam.Client, error) {
+	cfg, err := LoadConfig(ctx, o)
+	if err != nil {
+		return nil, err
 	}
 	return awsiam.NewFromConfig(cfg, append([]func(*awsiam.Options){func(io *awsiam.Options) {
 		if o.BaseEndpoint != "" {

@@ -1,0 +1,122 @@
+package rotator
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func keyFileID(t *testing.T, path string) string {
+	t.Helper()
+	id, _, err := fileKeyID(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestFileTarget(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ft := FileTarget{PathTemplate: dir + "/{path}/{user}.json"}
+	to := Recipient{UserName: "alice", UserPath: "/ci/", UserARN: "arn:aws:iam::111122223333:user/ci/alice"}
+	path := filepath.Join(dir, "ci", "alice.json")
+	first := Credential{UserName: "alice", AccessKeyID: "AKIAFIRST", Secret: NewSecret("s1")}
+	second := Credential{UserName: "alice", AccessKeyID: "AKIASECOND", Secret: NewSecret("s2")}
+
+	for _, c := range []Credential{first, second} {
+		if err := ft.Deliver(ctx, to, c); err != nil {
+			t.Fatal(err)
+		}
+		if got := keyFileID(t, path+".pending"); got != c.AccessKeyID {
+			t.Fatalf("pending holds %q, want %s", got, c.AccessKeyID)
+		}
+		if err := ft.Promote(ctx, to, c.AccessKeyID); err != nil {
+			t.Fatal(err)
+		}
+		if err := ft.Promote(ctx, to, c.AccessKeyID); err != nil {
+			t.Fatalf("promote twice: %v", err)
+		}
+	}
+	if got, prev := keyFileID(t, path), keyFileID(t, path+".previous"); got != "AKIASECOND" || prev != "AKIAFIRST" {
+		t.Fatalf("file %s previous %s", got, prev)
+	}
+	b, _ := os.ReadFile(path)
+	var d keyDocument
+	if err := json.Unmarshal(b, &d); err != nil || d.SecretAccessKey != "s2" {
+		t.Fatalf("key file = %s", b)
+	}
+	if err := ft.Promote(ctx, to, "AKIAOTHER"); err == nil {
+		t.Error("promoted a key that was never staged")
+	}
+	// Revoking the published key puts the previous one back.
+	if err := ft.Revoke(ctx, to, "AKIASECOND"); err != nil {
+		t.Fatal(err)
+	}
+	if got := keyFileID(t, path); got != "AKIAFIRST" {
+		t.Errorf("after revoke the file holds %s", got)
+	}
+	t.Run("paths that leave the directory", func(t *testing.T) {
+		bare := FileTarget{PathTemplate: dir + "/keys/{user}"}
+		for _, tc := range []struct {
+			target FileTarget
+			to     Recipient
+		}{
+			{bare, Recipient{UserName: ".."}},                       // IAM allows the name ".."
+			{ft, Recipient{UserName: "x", UserPath: "/../../etc/"}}, // and the path /../
+		} {
+			if err := tc.target.Deliver(ctx, tc.to, first); err == nil {
+				t.Errorf("%s delivered for %+v", tc.target.PathTemplate, tc.to)
+			}
+		}
+	})
+}
+
+func TestCommandTargetHidesSecret(t *testing.T) {
+	ct := CommandTarget{Argv: []string{"sh", "-c", `cat >&2; exit 3`}, Timeout: 10 * time.Second}
+	err := ct.Deliver(context.Background(), Recipient{UserName: "alice"}, Credential{AccessKeyID: "AKIAX", Secret: NewSecret("very-secret-value")})
+	if err == nil {
+		t.Fatal("exit 3 reported as success")
+	}
+	if strings.Contains(err.Error(), "very-secret-value") || !strings.Contains(err.Error(), `"secretAccessKey":"[redacted]"`) || !strings.Contains(err.Error(), "exit status 3") {
+		t.Errorf("error = %v", err)
+	}
+}
+
+func TestWebhookRetries(t *testing.T) {
+	var calls atomic.Int32
+	fail := 2
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		if r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("content type %q", r.Header.Get("Content-Type"))
+		}
+		switch {
+		case fail == -1:
+			w.WriteHeader(http.StatusBadRequest)
+		case int(n) <= fail:
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	}))
+	defer srv.Close()
+	var slept []time.Duration
+	w := &Webhook{URL: srv.URL, Sleep: func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }}
+	if err := w.Notify(context.Background(), Event{Kind: EventCreate}); err != nil {
+		t.Fatalf("after two 502s: %v", err)
+	}
+	if calls.Load() != 3 || len(slept) != 2 || slept[1] != 2*slept[0] {
+		t.Errorf("calls %d, waits %v", calls.Load(), slept)
+	}
+	calls.Store(0)
+	fail = -1
+	if err := w.Notify(context.Background(), Event{Kind: EventCreate}); err == nil || calls.Load() != 1 {
+		t.Errorf("400: err %v after %d calls, want an error after one", err, calls.Load())
+	}
+}

@@ -1,0 +1,121 @@
+package rotator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Event kinds sent to the Notifier.
+const (
+	EventAnnounce   = "rotation-announced"  // a key reaches MaxAge within NotifyAhead
+	EventCreate     = "create-key"          // before CreateAccessKey
+	EventFreeSlot   = "delete-expired-key"  // before deleting an inactive key to free a quota slot
+	EventDeactivate = "deactivate-key"      // before UpdateAccessKey Inactive
+	EventDelete     = "delete-key"          // before DeleteAccessKey of the old key
+	EventReactivate = "reactivate-key"      // before rollback's UpdateAccessKey Active
+	EventCompensate = "compensate"          // before deleting a new key that could not be delivered or verified
+	EventWaiting    = "rotation-waiting"    // a due rotation is blocked (quota)
+	EventAlert      = "old-key-used-again"  // the old key was used after its deactivation
+	EventForeign    = "key-changed-outside" // IAM shows a change iamd did not make
+)
+
+// Event is one notification. It names keys by ID only; the secret is not
+// part of it.
+type Event struct {
+	Kind        string    `json:"event"`
+	User        string    `json:"user"`
+	UserARN     string    `json:"userArn"`
+	AccessKeyID string    `json:"accessKeyId,omitempty"`
+	NewKeyID    string    `json:"newAccessKeyId,omitempty"`
+	Phase       Phase     `json:"phase,omitempty"`
+	At          time.Time `json:"at"`
+	Message     string    `json:"message"`
+}
+
+// Notifier receives events before each mutating step, announcements and
+// alerts. A failed notification is logged and does not stop the step: the
+// decision to act rests on the usage evidence, not on being heard.
+type Notifier interface {
+	Notify(ctx context.Context, e Event) error
+}
+
+// Webhook POSTs each event as JSON to URL and wants a 2xx answer; it
+// tries Attempts times (default 3), Backoff apart (default 2 s).
+type Webhook struct {
+	URL      string
+	Client   *http.Client // default: 10 s timeout
+	Attempts int
+	Backoff  time.Duration
+	// Sleep waits between attempts (default: a timer); tests inject one.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+var _ Notifier = (*Webhook)(nil)
+
+// Notify posts e.
+func (w *Webhook) Notify(ctx context.Context, e Event) error {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	c := w.Client
+	if c == nil {
+		c = &http.Client{Timeout: 10 * time.Second}
+	}
+	attempts, backoff, sleep := w.Attempts, w.Backoff, w.Sleep
+	if attempts <= 0 {
+		attempts = 3
+	}
+	if backoff <= 0 {
+		backoff = 2 * time.Second
+	}
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	var last error
+	for i := range attempts {
+		if i > 0 {
+			if err := sleep(ctx, backoff<<(i-1)); err != nil {
+				return err
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
+		if err != nil {
+			return fmt.Errorf("webhook: %w", err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("User-Agent", "iamd-rotator")
+		resp, err := c.Do(req)
+		if err != nil {
+			last = err
+			continue
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if resp.StatusCode/100 == 2 {
+			return nil
+		}
+		last = fmt.Errorf("status %s", resp.Status)
+		if resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusTooManyRequests {
+			break
+		}
+	}
+	return fmt.Errorf("webhook %s event: %w", e.Kind, last)
+}
+
+// sleepCtx waits d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
