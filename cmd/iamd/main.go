@@ -72,5 +72,6 @@ func newRoot() (*cobra.Command, *profiles) {
 	root.AddCommand(newGenTrailCmd())
 	root.AddCommand(newRepublishCmd())
 	root.AddCommand(newSnapshotCmd())
+	root.AddCommand(newReportCmd())
 	return root, prof
 }
