@@ -71,8 +71,8 @@ func NewScope(ctx context.Context, s Store, o ScopeOptions) (*Scope, error) {
 	end := o.At
 	switch {
 	case !end.IsZero():
-	case !act.LastDay.IsZero():
-		end = act.LastDay.Add(24*time.Hour - time.Nanosecond)
+	case !act.Newest.IsZero():
+		end = act.Newest.Add(24*time.Hour - time.Nanosecond)
 	case o.Now != nil:
 		end = o.Now()
 	default:
@@ -167,21 +167,29 @@ func (sc *Scope) Timeline(principal string) *model.Timeline {
 // where activity ends, who was active, and the newest day each account's
 // principals made calls logged only as data events.
 type Activity struct {
-	LastDay    time.Time // midnight UTC of the newest day with a call; zero: none
+	Newest     time.Time // midnight UTC of the newest day with a call; zero: none
 	Principals []string  // with at least one call, sorted
 	dataLast   map[[2]string]time.Time
+	last       map[string]time.Time // principal → its newest day
 }
+
+// LastDay returns the newest day on which principal made a call, at any
+// time (inside the window or not); zero when never.
+func (a *Activity) LastDay(principal string) time.Time { return a.last[principal] }
 
 // ReadActivity reads the store's activity from its day-count keys.
 func ReadActivity(ctx context.Context, s Store, cat *catalog.Catalog) (*Activity, error) {
-	a := &Activity{dataLast: map[[2]string]time.Time{}}
+	a := &Activity{dataLast: map[[2]string]time.Time{}, last: map[string]time.Time{}}
 	groups := map[string]string{} // action → data group ("" none)
 	err := s.EachLastDay(ctx, func(principal, action string, day time.Time) error {
 		if n := len(a.Principals); n == 0 || a.Principals[n-1] != principal {
 			a.Principals = append(a.Principals, principal)
 		}
-		if day.After(a.LastDay) {
-			a.LastDay = day
+		if day.After(a.Newest) {
+			a.Newest = day
+		}
+		if day.After(a.last[principal]) {
+			a.last[principal] = day
 		}
 		g, ok := groups[action]
 		if !ok {

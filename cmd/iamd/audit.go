@@ -22,6 +22,8 @@ type auditOptions struct {
 	format    string
 	keyMaxAge string
 	now       func() time.Time
+	// trail: with --store, the checks only CloudTrail can answer too.
+	trail analysisSource
 }
 
 const auditLong = `Check an account's IAM configuration against the IAM best practices:
@@ -35,7 +37,14 @@ without conditions, and principals able to escalate their privileges
 
 The model comes from --iam FILE or, with --live, from the AWS IAM API.
 Password, MFA and key checks need credential data: --live and an iamd live
-snapshot carry it, or merge a credential report CSV with --credential-report.`
+snapshot carry it, or merge a credential report CSV with --credential-report.
+
+With --store DIR the audit adds what only CloudTrail shows, over --window
+(default 90d, ending at --at or the newest activity): the root user used
+(CT001), access keys used from an unusual source IP or user agent
+(CT003) and refused attempts at privilege-escalation actions (CT004).
+Without --iam or --live the model checks then run on the newest snapshot
+of each account kept in the store.`
 
 func newAuditCmd() *cobra.Command { return newAuditCmdAt(time.Now) }
 
@@ -55,6 +64,9 @@ func newAuditCmdAt(now func() time.Time) *cobra.Command {
 	o.src.addFlags(f)
 	f.StringVar(&o.format, "format", "table", "output format: table or json")
 	f.StringVar(&o.keyMaxAge, "key-max-age", "90d", "maximum access key age (e.g. 90d, 2160h)")
+	f.StringVar(&o.trail.store, "store", "", "usage index directory: add the checks that need CloudTrail evidence")
+	f.StringVar(&o.trail.window, "window", "90d", "with --store: tracking window, whole days (90d) or a Go duration")
+	f.StringVar(&o.trail.at, "at", "", "with --store: window end (RFC 3339 or YYYY-MM-DD); default the newest activity")
 	return cmd
 }
 
@@ -82,6 +94,9 @@ func runAudit(ctx context.Context, w io.Writer, o *auditOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.trail.store != "" {
+		return runAuditWithTrail(ctx, w, o, age)
+	}
 	acct, org, err := o.src.load(ctx)
 	if err != nil {
 		return err
@@ -94,7 +109,12 @@ func runAudit(ctx context.Context, w io.Writer, o *auditOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.format == "json" {
+	return writeAudit(w, o.format, acct, fs)
+}
+
+// writeAudit prints the findings of one account's audit.
+func writeAudit(w io.Writer, format string, acct *iam.Account, fs []iam.Finding) error {
+	if format == "json" {
 		out := struct {
 			Account  string        `json:"account"`
 			Warnings []string      `json:"warnings,omitempty"`

@@ -73,5 +73,6 @@ func newRoot() (*cobra.Command, *profiles) {
 	root.AddCommand(newRepublishCmd())
 	root.AddCommand(newSnapshotCmd())
 	root.AddCommand(newReportCmd())
+	root.AddCommand(newUnusedCmd())
 	return root, prof
 }
