@@ -97,18 +97,19 @@ func (m *Model) IdentityPolicies(p *iam.Principal) []*policy.Policy {
 }
 
 // Set returns the policy set p's requests are evaluated against, read
-// permissively (Permissive): identity policies (identity, or p's own
-// through IdentityPolicies when nil), the permissions boundary and the
+// permissively (Permissive): its identity policies (IdentityPolicies),
+// the permissions boundary and the
 // organization's SCPs and RCPs (not for service-linked roles, which they
 // do not govern). Resource-based policies are not part of the model: the
 // set is the identity side of a same-account request, the part a
 // principal's own policies decide and a suggestion may change. The root
 // user gets the identity policies it has none of; the engine allows it
 // everything that SCPs allow.
-func (m *Model) Set(p *iam.Principal, identity []*policy.Policy) *policy.Set {
-	if identity == nil {
-		identity = m.IdentityPolicies(p)
-	}
+func (m *Model) Set(p *iam.Principal) *policy.Set { return m.SetWith(p, m.IdentityPolicies(p)) }
+
+// SetWith is Set with identity as all of p's identity-based policies
+// (none when empty): how a suggested policy is evaluated.
+func (m *Model) SetWith(p *iam.Principal, identity []*policy.Policy) *policy.Set {
 	s := &policy.Set{}
 	if p.Kind != iam.KindRoot {
 		for _, q := range identity {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/iamd/iamd/analyzer/catalog"
 	"github.com/iamd/iamd/analyzer/iam"
+	"github.com/iamd/iamd/analyzer/policy"
 	"github.com/iamd/iamd/store"
 )
 
@@ -47,6 +48,10 @@ type Model struct {
 	Source string
 
 	granted map[string]*iam.GrantedSet // users, roles and root, by ARN
+	// granter computes sets for suggested policies; it is not safe for
+	// concurrent use, hence granterMu.
+	granter   *iam.Granter
+	granterMu sync.Mutex
 	// permissives caches Permissive per policy (*policy.Policy → *policy.Policy).
 	permissives sync.Map
 }
@@ -58,7 +63,7 @@ func New(cat *catalog.Catalog, acct *iam.Account, org *iam.Org, source string) (
 	if err != nil {
 		return nil, fmt.Errorf("model of %s: %w", acct.ID, err)
 	}
-	m := &Model{Account: acct, Org: org, Taken: acct.Taken, Source: source, granted: map[string]*iam.GrantedSet{}}
+	m := &Model{Account: acct, Org: org, Taken: acct.Taken, Source: source, granted: map[string]*iam.GrantedSet{}, granter: g}
 	for _, p := range acct.Principals {
 		if p.Kind != iam.KindGroup {
 			m.granted[p.ARN] = g.Granted(p)
@@ -71,6 +76,14 @@ func New(cat *catalog.Catalog, acct *iam.Account, org *iam.Org, source string) (
 func (m *Model) Granted(arn string) (*iam.GrantedSet, bool) {
 	g, ok := m.granted[arn]
 	return g, ok
+}
+
+// GrantedWith returns the granted set p would have with identity as all
+// of its identity-based policies (iam.Granter.GrantedWith).
+func (m *Model) GrantedWith(p *iam.Principal, identity []*policy.Policy) *iam.GrantedSet {
+	m.granterMu.Lock()
+	defer m.granterMu.Unlock()
+	return m.granter.GrantedWith(p, identity)
 }
 
 // Name says which model this is, for reports: "store snapshot of
