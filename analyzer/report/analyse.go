@@ -115,7 +115,15 @@ func (an *Analyser) Principal(u *usage.Principal, tl *model.Timeline, dataSeen f
 		}
 	}
 	if gs != nil && pr.Status == StatusAnalysed {
-		an.unusedAndUnobservable(&pr, gs, usedIDs, dataSeen)
+		// An action with calls in the window, if only refused ones, is
+		// one the trail shows: never unobservable.
+		seen := map[int]bool{}
+		for i := range u.Actions {
+			if id, ok := an.cat.ID(u.Actions[i].Action); ok {
+				seen[id] = true
+			}
+		}
+		an.unusedAndUnobservable(&pr, gs, usedIDs, seen, dataSeen)
 	}
 	if gs != nil {
 		pr.Utilisation = an.utilisation(gs, usedIDs, pr.Status == StatusRoot)
@@ -182,7 +190,7 @@ func (j *judge) verdict(m *model.Model, a *usage.Action) *verdict {
 	// Granted on some resources only: ask the engine about each one the
 	// principal was allowed on, most used first.
 	if mj.set == nil {
-		mj.set = m.Set(mj.p, nil)
+		mj.set = m.Set(mj.p)
 	}
 	var d policy.Decision
 	for _, r := range byAllowed(a.Resources) {
@@ -329,7 +337,7 @@ func (an *Analyser) inCatalog(action string) bool {
 	return ok
 }
 
-func (an *Analyser) unusedAndUnobservable(pr *PrincipalReport, gs *iam.GrantedSet, usedIDs map[int]bool, dataSeen func(string) bool) {
+func (an *Analyser) unusedAndUnobservable(pr *PrincipalReport, gs *iam.GrantedSet, usedIDs, seen map[int]bool, dataSeen func(string) bool) {
 	usedSvc := map[string]bool{}
 	for id := range usedIDs {
 		usedSvc[an.cat.ActionAt(id).Service] = true
@@ -338,7 +346,7 @@ func (an *Analyser) unusedAndUnobservable(pr *PrincipalReport, gs *iam.GrantedSe
 		if usedIDs[g.ID] {
 			continue
 		}
-		if reason, detail := Unobservable(an.cat, g.Action, dataSeen); reason != "" {
+		if reason, detail := Unobservable(an.cat, g.Action, dataSeen); reason != "" && !seen[g.ID] {
 			pr.Unobservable = append(pr.Unobservable, UnobservableAction{Action: g.Action, Reason: reason, Detail: detail})
 			continue
 		}

@@ -74,5 +74,6 @@ func newRoot() (*cobra.Command, *profiles) {
 	root.AddCommand(newSnapshotCmd())
 	root.AddCommand(newReportCmd())
 	root.AddCommand(newUnusedCmd())
+	root.AddCommand(newSuggestCmd())
 	return root, prof
 }
