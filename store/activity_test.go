@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-func TestEachDayCountOfAndEachLastDay(t *testing.T) {
+func TestEachDayCountOf(t *testing.T) {
 	db, _ := openMem(t, nil)
 	ctx := context.Background()
 	day := 24 * time.Hour
@@ -44,23 +44,5 @@ func TestEachDayCountOfAndEachLastDay(t *testing.T) {
 	}
 	if want := []string{"s3:GetObject 1970-01-01", "s3:GetObject 2026-11-06"}; !reflect.DeepEqual(bobDays, want) {
 		t.Fatalf("EachDayCountOf(bob) = %q, want %q", bobDays, want)
-	}
-	var lastDays []string
-	if err := db.EachLastDay(ctx, func(p, a string, d time.Time) error {
-		lastDays = append(lastDays, p[len(p)-5:]+" "+a+" "+d.Format("2006-01-02"))
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	wantLast := []string{
-		"alice ec2:DescribeInstances 2026-11-03", "alice s3:GetObject 2026-11-02", "alice s3:PutObject 2026-11-02",
-		"r/bob s3:GetObject 2026-11-06",
-	}
-	if !reflect.DeepEqual(lastDays, wantLast) {
-		t.Fatalf("EachLastDay = %q, want %q", lastDays, wantLast)
-	}
-	empty, _ := openMem(t, nil)
-	if err := empty.EachLastDay(ctx, func(string, string, time.Time) error { return fmt.Errorf("called on an empty store") }); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -96,6 +96,15 @@ func (an *Analyser) Principal(u *usage.Principal, tl *model.Timeline, dataSeen f
 				ungranted += d.Allowed
 			}
 		}
+		if a.Days == nil {
+			// Counted from its facts: one model is in force for the
+			// whole window (usage.Read), today's.
+			if v := j.verdict(cur, a); v.granted {
+				grantedCalls, last = a.Allowed, v
+			} else {
+				ungranted = a.Allowed
+			}
+		}
 		now := j.verdict(cur, a)
 		if now.granted || grantedCalls > 0 {
 			ua := an.used(a, now.allowedBy)

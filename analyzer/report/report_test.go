@@ -165,8 +165,8 @@ func TestReport(t *testing.T) {
 	if !slices.Equal(r.AccountsWithoutModel, []string{"999988887777"}) {
 		t.Fatalf("accounts without model = %q", r.AccountsWithoutModel)
 	}
-	if want := t0.Add(12 * day).Truncate(day).Add(day - time.Nanosecond); !r.Window.End.Equal(want) {
-		t.Fatalf("window end %v, want the end of the newest day %v", r.Window.End, want)
+	if want := t0.Add(12 * day); !r.Window.End.Equal(want) {
+		t.Fatalf("window end %v, want the newest call %v", r.Window.End, want)
 	}
 
 	a, ok := r.Find(alice)
@@ -303,5 +303,32 @@ func TestNoModel(t *testing.T) {
 	sc, err := NewScope(context.Background(), db, ScopeOptions{Catalog: testCat})
 	if err != nil || sc.Models != nil || len(sc.Principals) != 1 {
 		t.Fatalf("NewScope without RequireModel = %+v, %v", sc, err)
+	}
+}
+
+// TestUnobservableTable checks the hand-kept tables against the catalog:
+// a misspelt action would silently never apply.
+func TestUnobservableTable(t *testing.T) {
+	for _, table := range []map[string]string{unloggedActions, permissionlessActions, dataActions} {
+		for a := range table {
+			def, ok := testCat.Lookup(a)
+			if !ok {
+				t.Errorf("%s is not in the action catalog", a)
+				continue
+			}
+			if def.FullName() != a {
+				t.Errorf("%s: the catalog spells it %s", a, def.FullName())
+			}
+		}
+	}
+	for _, c := range []struct {
+		action, group string
+	}{
+		{"s3:GetObject", dataS3}, {"s3:PutObjectAcl", dataS3}, {"s3:ListBucket", dataS3}, {"lambda:InvokeFunction", dataLambda},
+		{"s3:GetBucketPolicy", ""}, {"s3:ListAllMyBuckets", ""}, {"dynamodb:DescribeTable", ""}, {"kms:Decrypt", ""},
+	} {
+		if g, _ := DataGroup(testCat, c.action); g != c.group {
+			t.Errorf("DataGroup(%s) = %q, want %q", c.action, g, c.group)
+		}
 	}
 }

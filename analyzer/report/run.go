@@ -13,6 +13,7 @@ import (
 	"github.com/iamd/iamd/analyzer/iam"
 	"github.com/iamd/iamd/analyzer/model"
 	"github.com/iamd/iamd/analyzer/usage"
+	"github.com/iamd/iamd/store"
 )
 
 // Store is what a report needs of the store (store.DB implements it).
@@ -20,7 +21,6 @@ type Store interface {
 	usage.Store
 	model.Store
 	Principals(ctx context.Context) ([]string, error)
-	EachLastDay(ctx context.Context, fn func(principal, action string, day time.Time) error) error
 }
 
 // DefaultWindow is the tracking window's default length.
@@ -36,8 +36,8 @@ type ScopeOptions struct {
 	Org *iam.Org
 	// Window is the window's length (usage.ParseLength); default 90d.
 	Window string
-	// At is the window's end; zero: the end of the newest day with
-	// activity in the store (Now when the store has none).
+	// At is the window's end; zero: the newest call in the store (Now
+	// when the store has none).
 	At time.Time
 	// Now is the clock; required only when the store may be empty.
 	Now func() time.Time
@@ -72,7 +72,7 @@ func NewScope(ctx context.Context, s Store, o ScopeOptions) (*Scope, error) {
 	switch {
 	case !end.IsZero():
 	case !act.Newest.IsZero():
-		end = act.Newest.Add(24*time.Hour - time.Nanosecond)
+		end = act.Newest
 	case o.Now != nil:
 		end = o.Now()
 	default:
@@ -163,43 +163,53 @@ func (sc *Scope) Timeline(principal string) *model.Timeline {
 	return tl
 }
 
-// Activity is what the store's day counts tell before any fact is read:
-// where activity ends, who was active, and the newest day each account's
-// principals made calls logged only as data events.
+// Activity is what one pass over the facts tells before any principal
+// is analysed: where activity ends, who was active, and the newest call
+// each account's principals made of the kinds CloudTrail logs only as
+// data events. It costs one read of every fact (not of every day count,
+// which grow with the days of activity).
 type Activity struct {
-	Newest     time.Time // midnight UTC of the newest day with a call; zero: none
-	Principals []string  // with at least one call, sorted
+	Newest     time.Time // the newest call of any principal; zero: none
+	Principals []string  // with at least one counted call, sorted
 	dataLast   map[[2]string]time.Time
-	last       map[string]time.Time // principal → its newest day
+	last       map[string]time.Time // principal → its newest call
 }
 
-// LastDay returns the newest day on which principal made a call, at any
-// time (inside the window or not); zero when never.
+// LastDay returns the time of principal's newest call, inside the window
+// or not; zero when never. Calls that need no permission leave no fact
+// and are not counted.
 func (a *Activity) LastDay(principal string) time.Time { return a.last[principal] }
 
-// ReadActivity reads the store's activity from its day-count keys.
+// ReadActivity reads the store's activity.
 func ReadActivity(ctx context.Context, s Store, cat *catalog.Catalog) (*Activity, error) {
 	a := &Activity{dataLast: map[[2]string]time.Time{}, last: map[string]time.Time{}}
+	principals, err := s.Principals(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read store activity: %w", err)
+	}
+	a.Principals = principals
 	groups := map[string]string{} // action → data group ("" none)
-	err := s.EachLastDay(ctx, func(principal, action string, day time.Time) error {
-		if n := len(a.Principals); n == 0 || a.Principals[n-1] != principal {
-			a.Principals = append(a.Principals, principal)
+	var cur string                // facts come by principal: account of cur
+	var curAcct string
+	err = s.EachFact(ctx, store.FactQuery{}, func(f store.Fact) error {
+		if f.LastSeen.After(a.Newest) {
+			a.Newest = f.LastSeen
 		}
-		if day.After(a.Newest) {
-			a.Newest = day
+		if f.Principal != cur {
+			cur, curAcct = f.Principal, iam.AccountOf(f.Principal)
 		}
-		if day.After(a.last[principal]) {
-			a.last[principal] = day
+		if f.LastSeen.After(a.last[cur]) {
+			a.last[cur] = f.LastSeen
 		}
-		g, ok := groups[action]
+		g, ok := groups[f.Action]
 		if !ok {
-			g, _ = DataGroup(cat, action)
-			groups[action] = g
+			g, _ = DataGroup(cat, f.Action)
+			groups[f.Action] = g
 		}
 		if g != "" {
-			k := [2]string{iam.AccountOf(principal), g}
-			if day.After(a.dataLast[k]) {
-				a.dataLast[k] = day
+			k := [2]string{curAcct, g}
+			if f.LastSeen.After(a.dataLast[k]) {
+				a.dataLast[k] = f.LastSeen
 			}
 		}
 		return nil
@@ -215,8 +225,8 @@ func ReadActivity(ctx context.Context, s Store, cat *catalog.Catalog) (*Activity
 // log those data events (Unobservable).
 func (a *Activity) DataSeen(account string, w usage.Window) func(group string) bool {
 	return func(group string) bool {
-		d, ok := a.dataLast[[2]string{account, group}]
-		return ok && w.HasDay(d)
+		t, ok := a.dataLast[[2]string{account, group}]
+		return ok && !t.Before(w.Start)
 	}
 }
 
@@ -255,11 +265,18 @@ func (an *Analyser) Run(ctx context.Context, s usage.Store, sc *Scope, workers i
 // Analyse reads one principal's usage in the scope's window and
 // analyses it.
 func (an *Analyser) Analyse(ctx context.Context, s usage.Store, sc *Scope, principal string) (PrincipalReport, error) {
-	u, err := usage.Read(ctx, s, principal, sc.Window)
+	tl := sc.Timeline(principal)
+	u, err := usage.Read(ctx, s, principal, sc.Window, NeedsDays(tl))
 	if err != nil {
 		return PrincipalReport{}, err
 	}
-	return an.Principal(u, sc.Timeline(principal), sc.Activity.DataSeen(iam.AccountOf(principal), sc.Window)), nil
+	return an.Principal(u, tl, sc.Activity.DataSeen(iam.AccountOf(principal), sc.Window)), nil
+}
+
+// NeedsDays reports whether a principal's calls must be judged day by day:
+// when more than one model of its account is in force during the window.
+func NeedsDays(tl *model.Timeline) bool {
+	return tl != nil && len(tl.Models) > 1
 }
 
 // forEach runs fn(0…n-1) on workers goroutines (0: GOMAXPROCS) and

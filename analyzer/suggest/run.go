@@ -112,11 +112,11 @@ feed:
 
 // one handles one principal; nil when there is nothing to suggest.
 func (s *Suggester) one(ctx context.Context, st usage.Store, sc *report.Scope, an *report.Analyser, principal string, run time.Time, o RunOptions) (*Summary, error) {
-	u, err := usage.Read(ctx, st, principal, sc.Window)
+	tl := sc.Timeline(principal)
+	u, err := usage.Read(ctx, st, principal, sc.Window, report.NeedsDays(tl))
 	if err != nil {
 		return nil, err
 	}
-	tl := sc.Timeline(principal)
 	pr := an.Principal(u, tl, sc.Activity.DataSeen(iam.AccountOf(principal), sc.Window))
 	sg, err := s.Suggest(u, &pr, tl)
 	if err != nil || sg == nil {

@@ -92,11 +92,11 @@ func newFixture(t testing.TB, calls []call, models *model.Accounts, snaps map[ti
 
 func (f *fixture) suggest(t testing.TB, s *Suggester, principal string) *Suggestion {
 	t.Helper()
-	u, err := usage.Read(context.Background(), f.db, principal, f.sc.Window)
+	tl := f.sc.Timeline(principal)
+	u, err := usage.Read(context.Background(), f.db, principal, f.sc.Window, report.NeedsDays(tl))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl := f.sc.Timeline(principal)
 	pr := f.an.Principal(u, tl, f.sc.Activity.DataSeen(iam.AccountOf(principal), f.sc.Window))
 	sg, err := s.Suggest(u, &pr, tl)
 	if err != nil {
@@ -262,7 +262,7 @@ func TestSuggestInPlaceAndGenerated(t *testing.T) {
 func TestSelfCheckCatches(t *testing.T) {
 	f := newFixture(t, devCalls(), fileModel(t, devSnapshot), nil)
 	s := newSuggester(t, -1)
-	u, _ := usage.Read(context.Background(), f.db, arn("user/dev"), f.sc.Window)
+	u, _ := usage.Read(context.Background(), f.db, arn("user/dev"), f.sc.Window, false)
 	tl := f.sc.Timeline(arn("user/dev"))
 	pr := f.an.Principal(u, tl, func(string) bool { return true })
 	for _, c := range []struct {

@@ -103,10 +103,12 @@ type Principal struct {
 // Action is one action's calls in the window.
 type Action struct {
 	Action string // as ingest mapped it, catalog casing
-	// Allowed and Denied count the calls of the window's days.
+	// Allowed and Denied count the calls in the window.
 	Allowed uint64
 	Denied  uint64
-	// Days are the days of the window with calls, oldest first.
+	// Days are the days of the window with calls, oldest first, when the
+	// action was counted from its per-day counts (see Read); nil when
+	// its facts counted it.
 	Days []store.DayCount
 	// First and Last are the first and last call in the window: a
 	// fact's exact time where it falls inside the window, else the day.
@@ -142,18 +144,75 @@ func (p *Principal) Lookup(a string) (*Action, bool) {
 
 // Read returns what principal did in w. A principal without calls in
 // the window gives a Principal without Actions.
-func Read(ctx context.Context, s Store, principal string, w Window) (*Principal, error) {
+//
+// The facts come first: an action all of whose facts lie inside the
+// window is counted from them, exactly (their counts are the window's),
+// and costs nothing more. An action with a fact that straddles the
+// window's start or end is counted from its per-day counts, as is every
+// action when days is set (a caller that judges each day against the
+// model in force that day). So the cost follows the facts, not the days
+// of activity, unless the window cuts through them.
+func Read(ctx context.Context, s Store, principal string, w Window, days bool) (*Principal, error) {
 	p := &Principal{ARN: principal, Window: w}
-	err := s.EachDayCountOf(ctx, principal, func(action string, d store.DayCount) error {
-		if !w.HasDay(d.Day) {
+	byDay := map[string]bool{} // actions to count from the day counts
+	err := s.EachFact(ctx, store.FactQuery{Principal: principal, Since: w.Start}, func(f store.Fact) error {
+		if f.FirstSeen.After(w.End) {
 			return nil
 		}
 		n := len(p.Actions)
-		if n == 0 || p.Actions[n-1].Action != action {
-			p.Actions = append(p.Actions, Action{Action: action, First: d.Day})
+		if n == 0 || p.Actions[n-1].Action != f.Action {
+			p.Actions = append(p.Actions, Action{Action: f.Action, First: f.FirstSeen, Last: f.LastSeen})
 			n++
 		}
 		a := &p.Actions[n-1]
+		a.Resources = append(a.Resources, Resource{ARN: f.Resource, Allowed: f.Allowed, Denied: f.Denied, First: f.FirstSeen, Last: f.LastSeen})
+		if days || f.FirstSeen.Before(w.Start) || f.LastSeen.After(w.End) {
+			byDay[f.Action] = true
+			return nil
+		}
+		a.Allowed += f.Allowed
+		a.Denied += f.Denied
+		if f.FirstSeen.Before(a.First) {
+			a.First = f.FirstSeen
+		}
+		if f.LastSeen.After(a.Last) {
+			a.Last = f.LastSeen
+		}
+		if f.Denied > 0 && f.LastSeen.After(a.LastDenied) {
+			// The fact's last call, refused or not: the index keeps no
+			// separate time of the last refusal.
+			a.LastDenied = f.LastSeen
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read facts of %s: %w", principal, err)
+	}
+	if len(byDay) > 0 {
+		if err := readDays(ctx, s, p, w, byDay); err != nil {
+			return nil, err
+		}
+	}
+	return p, readSessions(ctx, s, p)
+}
+
+// readDays counts the actions of byDay from their per-day counts.
+func readDays(ctx context.Context, s Store, p *Principal, w Window, byDay map[string]bool) error {
+	idx := map[string]*Action{}
+	for i := range p.Actions {
+		if a := &p.Actions[i]; byDay[a.Action] {
+			a.Allowed, a.Denied, a.Days, a.LastDenied = 0, 0, nil, time.Time{}
+			idx[a.Action] = a
+		}
+	}
+	err := s.EachDayCountOf(ctx, p.ARN, func(action string, d store.DayCount) error {
+		a := idx[action]
+		if a == nil || !w.HasDay(d.Day) {
+			return nil
+		}
+		if len(a.Days) == 0 {
+			a.First = d.Day
+		}
 		a.Allowed += d.Allowed
 		a.Denied += d.Denied
 		a.Days = append(a.Days, d)
@@ -164,34 +223,22 @@ func Read(ctx context.Context, s Store, principal string, w Window) (*Principal,
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read usage of %s: %w", principal, err)
+		return fmt.Errorf("read usage of %s: %w", p.ARN, err)
 	}
-	if len(p.Actions) == 0 {
-		return p, readSessions(ctx, s, p)
-	}
-	// Facts arrive ordered by action like the day counts: walk both.
-	i := 0
-	err = s.EachFact(ctx, store.FactQuery{Principal: principal, Since: w.Start}, func(f store.Fact) error {
-		if f.FirstSeen.After(w.End) {
-			return nil
+	// An action whose facts straddle the window but with no day inside it
+	// had no call in the window after all.
+	kept := p.Actions[:0]
+	for _, a := range p.Actions {
+		if byDay[a.Action] {
+			if len(a.Days) == 0 {
+				continue
+			}
+			refineTimes(&a, w)
 		}
-		for i < len(p.Actions) && p.Actions[i].Action < f.Action {
-			i++
-		}
-		if i == len(p.Actions) || p.Actions[i].Action != f.Action {
-			return nil // no day in the window: the window ends before its calls
-		}
-		a := &p.Actions[i]
-		a.Resources = append(a.Resources, Resource{ARN: f.Resource, Allowed: f.Allowed, Denied: f.Denied, First: f.FirstSeen, Last: f.LastSeen})
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read facts of %s: %w", principal, err)
+		kept = append(kept, a)
 	}
-	for i := range p.Actions {
-		refineTimes(&p.Actions[i], w)
-	}
-	return p, readSessions(ctx, s, p)
+	p.Actions = kept
+	return nil
 }
 
 // refineTimes replaces day-precision first/last times with the facts'

@@ -3,6 +3,7 @@ package usage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -82,6 +83,9 @@ func TestRead(t *testing.T) {
 	db := openStore(t,
 		// Before the window: counted neither in calls nor resources.
 		call("0", t0.Add(-10*d), "s3:GetObject", "arn:aws:s3:::b/old", false),
+		// b/x straddles the window's start: its fact counts 3 calls, the
+		// window holds 2 of them.
+		call("1a", t0.Add(-2*d), "s3:GetObject", "arn:aws:s3:::b/x", false),
 		call("1", t0, "s3:GetObject", "arn:aws:s3:::b/x", false),
 		call("2", t0.Add(d), "s3:GetObject", "arn:aws:s3:::b/x", false),
 		call("3", t0.Add(d+time.Hour), "s3:GetObject", "arn:aws:s3:::b/y", false),
@@ -91,37 +95,46 @@ func TestRead(t *testing.T) {
 		call("6", t0.Add(5*d), "ec2:DescribeInstances", "*", false),
 	)
 	w := Window{Start: t0.Truncate(day), End: t0.Add(3 * d)}
-	p, err := Read(context.Background(), db, alice, w)
-	if err != nil {
-		t.Fatal(err)
+	for _, days := range []bool{false, true} {
+		t.Run(fmt.Sprint("days ", days), func(t *testing.T) {
+			p, err := Read(context.Background(), db, alice, w, days)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Actions) != 2 {
+				t.Fatalf("actions = %+v, want s3:GetObject and s3:PutObject", p.Actions)
+			}
+			get, ok := p.Lookup("s3:GetObject")
+			if !ok {
+				t.Fatal("no s3:GetObject")
+			}
+			// From the day counts (the fact of b/x straddles the start).
+			if get.Allowed != 3 || get.Denied != 0 || len(get.Days) != 2 {
+				t.Fatalf("GetObject = %d allowed %d denied over %d days, want 3/0 over 2", get.Allowed, get.Denied, len(get.Days))
+			}
+			if !get.First.Equal(t0.Truncate(day)) || !get.Last.Equal(t0.Add(d+time.Hour)) {
+				t.Fatalf("GetObject first/last = %v/%v", get.First, get.Last)
+			}
+			if len(get.Resources) != 2 || get.Resources[0].ARN != "arn:aws:s3:::b/x" || get.Resources[0].Allowed != 3 {
+				t.Fatalf("GetObject resources = %+v", get.Resources)
+			}
+			put, _ := p.Lookup("s3:PutObject")
+			if put.Allowed != 1 || put.Denied != 1 {
+				t.Fatalf("PutObject = %d/%d, want 1/1", put.Allowed, put.Denied)
+			}
+			// Inside the window: from the facts unless days were asked for.
+			if (put.Days == nil) == days {
+				t.Fatalf("PutObject days %v with days=%v", put.Days, days)
+			}
+			if !put.LastDenied.Equal(t0.Add(2*d)) || !put.Resources[0].DeniedOnly() || put.Resources[1].DeniedOnly() {
+				t.Fatalf("PutObject last denied %v, resources %+v", put.LastDenied, put.Resources)
+			}
+			if _, ok := p.Lookup("ec2:DescribeInstances"); ok {
+				t.Fatal("a call after the window's end was read")
+			}
+		})
 	}
-	if len(p.Actions) != 2 {
-		t.Fatalf("actions = %+v, want s3:GetObject and s3:PutObject", p.Actions)
-	}
-	get, ok := p.Lookup("s3:GetObject")
-	if !ok {
-		t.Fatal("no s3:GetObject")
-	}
-	if get.Allowed != 3 || get.Denied != 0 || len(get.Days) != 2 {
-		t.Fatalf("GetObject = %d allowed %d denied over %d days, want 3/0 over 2", get.Allowed, get.Denied, len(get.Days))
-	}
-	if !get.First.Equal(t0) || !get.Last.Equal(t0.Add(d+time.Hour)) {
-		t.Fatalf("GetObject first/last = %v/%v", get.First, get.Last)
-	}
-	if len(get.Resources) != 2 || get.Resources[0].ARN != "arn:aws:s3:::b/x" || get.Resources[0].Allowed != 2 {
-		t.Fatalf("GetObject resources = %+v", get.Resources)
-	}
-	put, _ := p.Lookup("s3:PutObject")
-	if put.Allowed != 1 || put.Denied != 1 {
-		t.Fatalf("PutObject = %d/%d, want 1/1", put.Allowed, put.Denied)
-	}
-	if !put.LastDenied.Equal(t0.Add(2*d)) || !put.Resources[0].DeniedOnly() || put.Resources[1].DeniedOnly() {
-		t.Fatalf("PutObject last denied %v, resources %+v", put.LastDenied, put.Resources)
-	}
-	if _, ok := p.Lookup("ec2:DescribeInstances"); ok {
-		t.Fatal("a call after the window's end was read")
-	}
-	empty, err := Read(context.Background(), db, "arn:aws:iam::111122223333:user/nobody", w)
+	empty, err := Read(context.Background(), db, "arn:aws:iam::111122223333:user/nobody", w, false)
 	if err != nil || len(empty.Actions) != 0 || empty.Sessions != nil {
 		t.Fatalf("unknown principal = %+v, %v", empty, err)
 	}
