@@ -39,11 +39,48 @@ func (a *analysisSource) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&a.principal, "principal", "", "only this principal: an ARN, or a user or role name when that is unique")
 }
 
+// newAnalysisSource returns the flags' target with the clock set where
+// a live model fetch and an empty store need it.
+func newAnalysisSource(now func() time.Time) analysisSource {
+	return analysisSource{now: now, src: accountSource{modelSource: modelSource{now: now}}}
+}
+
+// checkFormat rejects a --format value that is not one of allowed.
+func checkFormat(format string, allowed ...string) error {
+	for _, a := range allowed {
+		if format == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("--format %q: want %s", format, strings.Join(allowed, ", "))
+}
+
 // analysis is an open store with the scope of one run.
 type analysis struct {
 	db    *store.DB
 	cat   *catalog.Catalog
 	scope *report.Scope
+	an    *report.Analyser
+}
+
+// report opens the store and analyses every principal of the scope
+// (listing top resources per used action, 0: the default). The caller
+// closes a.db.
+func (a *analysisSource) report(ctx context.Context, top, workers int) (*analysis, *report.Report, error) {
+	an, err := a.open(ctx, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if an.an, err = report.NewAnalyser(an.cat, top); err != nil {
+		an.db.Close()
+		return nil, nil, err
+	}
+	r, err := an.an.Run(ctx, an.db, an.scope, workers)
+	if err != nil {
+		an.db.Close()
+		return nil, nil, err
+	}
+	return an, r, nil
 }
 
 // parseAt reads --at: RFC 3339, or a date meaning the end of that day.

@@ -11,7 +11,6 @@ import (
 	"github.com/iamd/iamd/analyzer/evidence"
 	"github.com/iamd/iamd/analyzer/iam"
 	"github.com/iamd/iamd/analyzer/model"
-	"github.com/iamd/iamd/analyzer/report"
 )
 
 // runAuditWithTrail is `iamd audit --store`: the model checks of every
@@ -19,19 +18,11 @@ import (
 func runAuditWithTrail(ctx context.Context, w io.Writer, o *auditOptions, keyMaxAge time.Duration) error {
 	src := o.trail
 	src.src, src.now = o.src, o.now
-	a, err := src.open(ctx, true)
+	a, r, err := src.report(ctx, 0, 0)
 	if err != nil {
 		return err
 	}
 	defer a.db.Close()
-	an, err := report.NewAnalyser(a.cat, 0)
-	if err != nil {
-		return err
-	}
-	r, err := an.Run(ctx, a.db, a.scope, 0)
-	if err != nil {
-		return err
-	}
 	trail, err := evidence.Audit(ctx, a.db, r, evidence.Options{})
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"time"
 
@@ -45,7 +44,7 @@ func newReportCmd() *cobra.Command { return newReportCmdAt(time.Now) }
 
 // newReportCmdAt builds the command with the given clock (tests inject one).
 func newReportCmdAt(now func() time.Time) *cobra.Command {
-	o := reportOptions{analysisSource: analysisSource{now: now, src: accountSource{modelSource: modelSource{now: now}}}}
+	o := reportOptions{analysisSource: newAnalysisSource(now)}
 	cmd := &cobra.Command{
 		Use:   "report",
 		Short: "Used vs granted permissions per principal",
@@ -64,24 +63,14 @@ func newReportCmdAt(now func() time.Time) *cobra.Command {
 }
 
 func runReport(ctx context.Context, w io.Writer, o *reportOptions) error {
-	switch o.format {
-	case "table", "json", "md":
-	default:
-		return fmt.Errorf("--format %q: want table, json or md", o.format)
+	if err := checkFormat(o.format, "table", "json", "md"); err != nil {
+		return err
 	}
-	a, err := o.open(ctx, true)
+	a, r, err := o.report(ctx, o.top, o.workers)
 	if err != nil {
 		return err
 	}
 	defer a.db.Close()
-	an, err := report.NewAnalyser(a.cat, o.top)
-	if err != nil {
-		return err
-	}
-	r, err := an.Run(ctx, a.db, a.scope, o.workers)
-	if err != nil {
-		return err
-	}
 	switch {
 	case o.format == "json":
 		return report.WriteJSON(w, r)

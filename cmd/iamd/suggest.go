@@ -59,7 +59,7 @@ that.`
 func newSuggestCmd() *cobra.Command { return newSuggestCmdAt(time.Now) }
 
 func newSuggestCmdAt(now func() time.Time) *cobra.Command {
-	o := suggestOptions{analysisSource: analysisSource{now: now, src: accountSource{modelSource: modelSource{now: now}}}}
+	o := suggestOptions{analysisSource: newAnalysisSource(now)}
 	cmd := &cobra.Command{
 		Use:   "suggest --out DIR",
 		Short: "Self-checked least-privilege policy suggestions",
@@ -83,8 +83,8 @@ func runSuggest(ctx context.Context, w io.Writer, o *suggestOptions) error {
 	if o.out == "" {
 		return errors.New("--out DIR is required")
 	}
-	if o.format != "table" && o.format != "json" {
-		return fmt.Errorf("--format %q: want table or json", o.format)
+	if err := checkFormat(o.format, "table", "json"); err != nil {
+		return err
 	}
 	grace := time.Duration(-1)
 	if o.grace != "0" && o.grace != "0d" {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/iamd/iamd/analyzer/report"
 	"github.com/iamd/iamd/analyzer/unused"
 )
 
@@ -35,7 +34,7 @@ prefix (path:/service/) or a tag (tag:owner or tag:owner=platform).`
 func newUnusedCmd() *cobra.Command { return newUnusedCmdAt(time.Now) }
 
 func newUnusedCmdAt(now func() time.Time) *cobra.Command {
-	o := unusedOptions{analysisSource: analysisSource{now: now, src: accountSource{modelSource: modelSource{now: now}}}}
+	o := unusedOptions{analysisSource: newAnalysisSource(now)}
 	cmd := &cobra.Command{
 		Use:   "unused",
 		Short: "Unused roles, users, access keys, passwords and permissions",
@@ -54,10 +53,8 @@ func newUnusedCmdAt(now func() time.Time) *cobra.Command {
 }
 
 func runUnused(ctx context.Context, w io.Writer, o *unusedOptions) error {
-	switch o.format {
-	case "table", "json", "md":
-	default:
-		return fmt.Errorf("--format %q: want table, json or md", o.format)
+	if err := checkFormat(o.format, "table", "json", "md"); err != nil {
+		return err
 	}
 	var opts unused.Options
 	for _, e := range o.exclude {
@@ -67,19 +64,11 @@ func runUnused(ctx context.Context, w io.Writer, o *unusedOptions) error {
 		}
 		opts.Exclude = append(opts.Exclude, x)
 	}
-	a, err := o.open(ctx, true)
+	a, r, err := o.report(ctx, 0, o.workers)
 	if err != nil {
 		return err
 	}
 	defer a.db.Close()
-	an, err := report.NewAnalyser(a.cat, 0)
-	if err != nil {
-		return err
-	}
-	r, err := an.Run(ctx, a.db, a.scope, o.workers)
-	if err != nil {
-		return err
-	}
 	res, err := unused.Find(ctx, a.db, a.scope, r, opts)
 	if err != nil {
 		return err
