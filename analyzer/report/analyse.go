@@ -351,6 +351,11 @@ func (an *Analyser) unusedAndUnobservable(pr *PrincipalReport, gs *iam.GrantedSe
 	for id := range usedIDs {
 		usedSvc[an.cat.ActionAt(id).Service] = true
 	}
+	// Grants of one class share their statement slices: convert each once,
+	// so that a principal granted thousands of actions (an administrator)
+	// costs one UnusedAction per action, not copies of its statements.
+	all := []string{"*"}
+	refs := map[*policy.StatementRef][]Statement{}
 	for _, g := range gs.Grants() {
 		if usedIDs[g.ID] {
 			continue
@@ -362,14 +367,20 @@ func (an *Analyser) unusedAndUnobservable(pr *PrincipalReport, gs *iam.GrantedSe
 		act := an.cat.ActionAt(g.ID)
 		res := g.Resources
 		if g.AllResources {
-			res = []string{"*"}
+			res = all
 		}
-		ua := UnusedAction{Action: g.Action, Service: act.Service, Level: act.Level.String(), Resources: res,
-			Conditional: g.Conditional, ServiceUnused: !usedSvc[act.Service], GrantedBy: []Statement{}}
-		for _, r := range g.Allows {
-			ua.GrantedBy = append(ua.GrantedBy, statementOf(r))
+		by := []Statement{}
+		if len(g.Allows) > 0 {
+			var ok bool
+			if by, ok = refs[&g.Allows[0]]; !ok {
+				for _, r := range g.Allows {
+					by = append(by, statementOf(r))
+				}
+				refs[&g.Allows[0]] = by
+			}
 		}
-		pr.Unused = append(pr.Unused, ua)
+		pr.Unused = append(pr.Unused, UnusedAction{Action: g.Action, Service: act.Service, Level: act.Level.String(), Resources: res,
+			Conditional: g.Conditional, ServiceUnused: !usedSvc[act.Service], GrantedBy: by})
 	}
 }
 
