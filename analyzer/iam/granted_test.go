@@ -509,3 +509,34 @@ func TestAccountOf(t *testing.T) {
 		}
 	}
 }
+
+func TestGrantedWith(t *testing.T) {
+	cat := testCatalog(t)
+	acct, err := Parse([]byte(`{"UserDetailList":[{"UserName":"u","Arn":"arn:aws:iam::111122223333:user/u",
+		"UserPolicyList":[{"PolicyName":"p","PolicyDocument":{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}}],
+		"PermissionsBoundary":{"PermissionsBoundaryType":"Policy","PermissionsBoundaryArn":"arn:aws:iam::111122223333:policy/b"}}],
+		"GroupDetailList":[],"RoleDetailList":[],"Policies":[{"PolicyName":"b","Arn":"arn:aws:iam::111122223333:policy/b","DefaultVersionId":"v1",
+		"PolicyVersionList":[{"VersionId":"v1","IsDefaultVersion":true,"Document":{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject","ec2:DescribeRegions"],"Resource":"*"}]}}]}]}`), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewGranter(cat, acct, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := acct.Principal("arn:aws:iam::111122223333:user/u")
+	if got := g.Granted(p).Len(); got != 2 {
+		t.Fatalf("granted %d actions, want the boundary's two s3 actions", got)
+	}
+	narrower, err := policy.CompileJSON("s", []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","ec2:DescribeRegions","iam:ListUsers"],"Resource":"*"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := g.GrantedWith(p, []*policy.Policy{narrower})
+	if s.Len() != 2 || !s.Has("s3:GetObject") || !s.Has("ec2:DescribeRegions") {
+		t.Fatalf("GrantedWith = %d actions, want s3:GetObject and ec2:DescribeRegions (the boundary still applies)", s.Len())
+	}
+	if g.Granted(p).Has("ec2:DescribeRegions") {
+		t.Fatal("GrantedWith changed the cached set")
+	}
+}

@@ -21,8 +21,9 @@ type auditOptions struct {
 	format    string
 	keyMaxAge time.Duration
 	failOn    string
-	store     string // rotations in progress, for the two-active-keys finding
 	now       func() time.Time
+	// trail: with --store, the checks only CloudTrail can answer too.
+	trail analysisSource
 }
 
 const auditLong = `Check an account's IAM configuration against the IAM best practices:
@@ -42,7 +43,15 @@ principals and why.
 
 --fail-on SEVERITY (critical, high, medium, low or info) makes the command
 exit with status 3 when a finding at or above that severity exists, for CI
-pipelines; the report is printed either way.`
+pipelines; the report is printed either way.
+
+With --store DIR the audit adds what only CloudTrail shows, over --window
+(default 90d, ending at --at or the newest activity): the root user used
+(CT001), access keys used from an unusual source IP or user agent
+(CT003) and refused attempts at privilege-escalation actions (CT004); and a
+user's two active keys during a key rotation (iamd rotate) are named as
+such. Without --iam or --live the model checks then run on the newest
+snapshot of each account kept in the store.`
 
 func newAuditCmd() *cobra.Command { return newAuditCmdAt(time.Now) }
 
@@ -62,8 +71,10 @@ func newAuditCmdAt(now func() time.Time) *cobra.Command {
 	o.src.addFlags(f)
 	addFormatFlag(cmd, &o.format, "output format")
 	durationFlag(f, &o.keyMaxAge, "key-max-age", 90*24*time.Hour, "maximum access key age (e.g. 90d, 2160h)")
-	f.StringVar(&o.store, "store", "", "store whose key rotations in progress explain two active keys (iamd rotate)")
 	f.StringVar(&o.failOn, "fail-on", "", "exit with status 3 if a finding at or above this severity exists (critical, high, medium, low, info)")
+	f.StringVar(&o.trail.store, "store", "", "usage index directory: add the checks that need CloudTrail evidence, and name key rotations in progress")
+	f.StringVar(&o.trail.window, "window", "90d", "with --store: tracking window, whole days (90d) or a Go duration")
+	f.StringVar(&o.trail.at, "at", "", "with --store: window end (RFC 3339 or YYYY-MM-DD); default the newest activity")
 	return cmd
 }
 
@@ -81,6 +92,9 @@ func runAudit(ctx context.Context, w io.Writer, o *auditOptions) error {
 			return fmt.Errorf("--fail-on: %w", err)
 		}
 	}
+	if o.trail.store != "" {
+		return runAuditWithTrail(ctx, w, o, failOn)
+	}
 	acct, org, err := o.src.load(ctx)
 	if err != nil {
 		return err
@@ -89,30 +103,30 @@ func runAudit(ctx context.Context, w io.Writer, o *auditOptions) error {
 	if err != nil {
 		return fmt.Errorf("load action catalog: %w", err)
 	}
-	var rotations map[string]string
-	if o.store != "" {
-		if rotations, err = rotationNotes(ctx, o.store); err != nil {
-			return err
-		}
-	}
-	fs, err := iam.Audit(cat, acct, iam.AuditOptions{KeyMaxAge: o.keyMaxAge, Now: o.now, Org: org, Rotations: rotations})
+	fs, err := iam.Audit(cat, acct, iam.AuditOptions{KeyMaxAge: o.keyMaxAge, Now: o.now, Org: org})
 	if err != nil {
 		return err
 	}
-	skipped := iam.SkippedChecks(acct)
-	if err := writeAudit(w, o.format, acct, fs, skipped); err != nil {
+	if err := writeAudit(w, o.format, acct, fs, iam.SkippedChecks(acct)); err != nil {
 		return err
 	}
-	if failOn != "" {
-		n := 0
-		for _, f := range fs {
-			if f.Severity.AtLeast(failOn) {
-				n++
-			}
+	return failOnFindings(fs, failOn)
+}
+
+// failOnFindings is the exit status of --fail-on: exitFindings when a
+// finding is at least that severe ("" never fails).
+func failOnFindings(fs []iam.Finding, failOn iam.Severity) error {
+	if failOn == "" {
+		return nil
+	}
+	n := 0
+	for _, f := range fs {
+		if f.Severity.AtLeast(failOn) {
+			n++
 		}
-		if n > 0 {
-			return exitError{code: exitFindings, msg: fmt.Sprintf("audit: %d findings at or above %s (--fail-on)", n, failOn)}
-		}
+	}
+	if n > 0 {
+		return exitError{code: exitFindings, msg: fmt.Sprintf("audit: %d findings at or above %s (--fail-on)", n, failOn)}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,36 +17,68 @@ import (
 const (
 	formatTable = "table"
 	formatJSON  = "json"
+	// formatMarkdown is for the reports a reviewer reads (report, unused).
+	formatMarkdown = "md"
 )
 
 // formatValue is a --format flag: checked when the flags are parsed, so
 // a bad format fails before anything is opened or created.
-type formatValue string
+type formatValue struct {
+	p       *string
+	allowed []string // default: table and json
+}
 
-func (f *formatValue) String() string { return string(*f) }
-func (f *formatValue) Type() string   { return "format" }
-func (f *formatValue) Set(s string) error {
-	if err := checkFormat(s); err != nil {
+func (f formatValue) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return *f.p
+}
+func (f formatValue) Type() string { return "format" }
+func (f formatValue) Set(s string) error {
+	if err := checkFormat(s, f.allowed...); err != nil {
 		return err
 	}
-	*f = formatValue(s)
+	*f.p = s
 	return nil
 }
 
-// checkFormat accepts the output formats.
-func checkFormat(s string) error {
-	if s != formatTable && s != formatJSON {
-		return fmt.Errorf("--format %q: want table or json", s)
+// checkFormat accepts the output formats: allowed, or table and json when
+// none are given.
+func checkFormat(s string, allowed ...string) error {
+	if len(allowed) == 0 {
+		allowed = []string{formatTable, formatJSON}
 	}
-	return nil
+	if slices.Contains(allowed, s) {
+		return nil
+	}
+	return fmt.Errorf("--format %q: want %s", s, formatList(allowed))
+}
+
+// formatList is "table or json", "table, json or md".
+func formatList(allowed []string) string {
+	if len(allowed) == 1 {
+		return allowed[0]
+	}
+	return strings.Join(allowed[:len(allowed)-1], ", ") + " or " + allowed[len(allowed)-1]
 }
 
 // addFormatFlag adds --format (shorthand -o, also spelt --output as in
-// the AWS CLI and kubectl) to cmd, writing to p, default table.
-func addFormatFlag(cmd *cobra.Command, p *string, usage string) {
+// the AWS CLI and kubectl) to cmd's flags, writing to p, default table;
+// allowed are the formats (default table and json).
+func addFormatFlag(cmd *cobra.Command, p *string, usage string, allowed ...string) {
+	addFormatFlagTo(cmd.Flags(), p, usage, allowed...)
+}
+
+// addFormatFlagTo is addFormatFlag on a flag set of one's choice (a
+// command's persistent flags).
+func addFormatFlagTo(f *pflag.FlagSet, p *string, usage string, allowed ...string) {
 	*p = formatTable
-	cmd.Flags().VarP((*formatValue)(p), "format", "o", usage+": table or json (also --output)")
-	cmd.Flags().SetNormalizeFunc(outputAlias)
+	if len(allowed) == 0 {
+		allowed = []string{formatTable, formatJSON}
+	}
+	f.VarP(formatValue{p, allowed}, "format", "o", usage+": "+formatList(allowed)+" (also --output)")
+	f.SetNormalizeFunc(outputAlias)
 }
 
 // outputAlias reads --output as --format.

@@ -191,27 +191,22 @@ func (s *accountSource) load(ctx context.Context) (*iam.Account, *iam.Org, error
 	return acct, org, nil
 }
 
+// findPrincipal is the principal of the snapshot that s names (an ARN, a
+// unique name or kind/name, as pickPrincipal).
 func findPrincipal(acct *iam.Account, s string) (*iam.Principal, error) {
 	if p, ok := acct.Principal(s); ok {
 		return p, nil
 	}
-	var hits []*iam.Principal
+	arns := make([]string, 0, len(acct.Principals))
 	for _, p := range acct.Principals {
-		if p.Name == s {
-			hits = append(hits, p)
-		}
-	}
-	switch len(hits) {
-	case 1:
-		return hits[0], nil
-	case 0:
-		return nil, fmt.Errorf("--principal %q: no such principal in the snapshot", s)
-	}
-	var arns []string
-	for _, p := range hits {
 		arns = append(arns, p.ARN)
 	}
-	return nil, fmt.Errorf("--principal %q is ambiguous: %s", s, strings.Join(arns, ", "))
+	arn, err := pickPrincipal(arns, s, "no such principal in the snapshot")
+	if err != nil {
+		return nil, err
+	}
+	p, _ := acct.Principal(arn)
+	return p, nil
 }
 
 func runGranted(ctx context.Context, w io.Writer, o *grantedOptions) error {

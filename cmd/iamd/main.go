@@ -64,5 +64,8 @@ func newRoot() (*cobra.Command, *profiles) {
 	root.AddCommand(newStoreCmd())
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newRotateCmd())
+	root.AddCommand(newReportCmd())
+	root.AddCommand(newUnusedCmd())
+	root.AddCommand(newSuggestCmd())
 	return root, prof
 }

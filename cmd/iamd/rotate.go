@@ -72,9 +72,7 @@ func newRotateCmdAt(now func() time.Time) *cobra.Command {
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&o.store, "store", defaultStoreDir(os.Getenv), "usage index directory (env "+storeEnv+")")
-	o.format = formatTable
-	pf.VarP((*formatValue)(&o.format), "format", "o", "output format: table or json (also --output)")
-	pf.SetNormalizeFunc(outputAlias)
+	addFormatFlagTo(pf, &o.format, "output format")
 
 	plan := &cobra.Command{
 		Use:   "plan",

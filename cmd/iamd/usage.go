@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -109,8 +110,14 @@ func resolvePrincipal(ctx context.Context, db *store.DB, s string) (string, erro
 	if err != nil {
 		return "", err
 	}
+	return pickPrincipal(all, s, fmt.Sprintf("no such principal in the store (%d principals have usage; iamd usage lists them)", len(all)))
+}
+
+// pickPrincipal picks the principal of candidates that s names (an ARN,
+// a unique name or kind/name); unknown says why none does.
+func pickPrincipal(candidates []string, s, unknown string) (string, error) {
 	var hits []string
-	for _, p := range all {
+	for _, p := range candidates {
 		if p == s {
 			return p, nil
 		}
@@ -118,11 +125,12 @@ func resolvePrincipal(ctx context.Context, db *store.DB, s string) (string, erro
 			hits = append(hits, p)
 		}
 	}
+	sort.Strings(hits)
 	switch len(hits) {
 	case 1:
 		return hits[0], nil
 	case 0:
-		return "", fmt.Errorf("--principal %q: no such principal in the store (%d principals have usage; iamd usage lists them)", s, len(all))
+		return "", fmt.Errorf("--principal %q: %s", s, unknown)
 	}
 	if len(hits) > 5 {
 		hits = append(hits[:5], fmt.Sprintf("and %d more", len(hits)-5))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -36,8 +37,35 @@ type Manifest struct {
 	// Keys counts calls per access key id (principal calls only; service
 	// calls carry no key).
 	Keys []KeyCount `json:"keys"`
+	// Access is, per IAM user and role of the generated accounts, what
+	// the IAM snapshot grants and what the trail shows of it: the ground
+	// truth of a used-vs-granted report over the whole trail.
+	Access []Access `json:"access"`
 	// Files lists the log files written (empty for stream output).
 	Files []FileInfo `json:"files,omitempty"`
+}
+
+// Access is one principal's granted actions split the way a report over
+// the whole trail must split them. Every list is sorted.
+type Access struct {
+	Principal string `json:"principal"`
+	// Granted is every action the IAM snapshot grants (inline, group
+	// and managed policies).
+	Granted []string `json:"granted"`
+	// Used are granted actions with allowed calls.
+	Used []string `json:"used"`
+	// Unused are granted actions without an allowed call that the trail
+	// could have shown.
+	Unused []string `json:"unused"`
+	// Unobservable are granted, uncalled actions the trail cannot show:
+	// permissions that no record carries (iam:PassRole), calls CloudTrail
+	// does not log (logs:PutLogEvents) and data-plane actions of a service
+	// whose data events no principal of the account made. Calls that need
+	// no permission (sts:GetCallerIdentity) are in no list: no policy
+	// grants or takes them away.
+	Unobservable []string `json:"unobservable"`
+	// Denied are actions with refused calls (never granted here).
+	Denied []string `json:"denied"`
 }
 
 // UsageCount is one principal × action × resource.
@@ -180,7 +208,98 @@ func (b *manifestBuilder) finish(g *Generator) *Manifest {
 		m.Keys = append(m.Keys, *k)
 	}
 	sort.Slice(m.Keys, func(i, j int) bool { return m.Keys[i].AccessKeyID < m.Keys[j].AccessKeyID })
+	m.Access = access(g.world, m.Usage)
 	return &m
+}
+
+// unloggedActions are granted by the snapshot and never appear in a
+// record: a permission only (IAM User Guide, id_roles_use_passrole), or a
+// call CloudTrail does not log (CloudWatch Logs User Guide, "Logging
+// Amazon CloudWatch Logs API calls in AWS CloudTrail").
+var unloggedActions = map[string]bool{passRole: true, "logs:PutLogEvents": true}
+
+// dataGroup names the CloudTrail data-event resource type of a service's
+// data operations, as the report groups them.
+var dataGroup = map[string]string{
+	"s3": "s3-object", "dynamodb": "dynamodb-item", "lambda": "lambda-invoke", "sqs": "sqs-message", "sns": "sns-publish",
+}
+
+func actionService(a string) string {
+	s, _, _ := strings.Cut(a, ":")
+	return s
+}
+
+// access splits each user's and role's granted actions by what usage
+// (the manifest's, sorted by principal) shows.
+func access(w *world, usage []UsageCount) []Access {
+	dataAction := map[string]bool{}
+	permless := map[string]bool{}
+	for _, o := range opTable {
+		if o.data {
+			dataAction[o.action] = true
+		}
+		if o.noPerm && o.action != "" {
+			permless[o.action] = true
+		}
+	}
+	// The data-event groups each account's principals called, allowed or
+	// refused: a group nobody called is one the trail does not log.
+	owner := map[string]string{} // charged ARN → account
+	for _, p := range w.principals {
+		owner[p.arn] = p.account
+	}
+	seen := map[[2]string]bool{}
+	used, denied := map[string]map[string]bool{}, map[string]map[string]bool{}
+	mark := func(m map[string]map[string]bool, p, a string) {
+		if m[p] == nil {
+			m[p] = map[string]bool{}
+		}
+		m[p][a] = true
+	}
+	for _, u := range usage {
+		if dataAction[u.Action] {
+			seen[[2]string{owner[u.Principal], dataGroup[actionService(u.Action)]}] = true
+		}
+		if u.Allowed > 0 {
+			mark(used, u.Principal, u.Action)
+		}
+		if u.Denied > 0 {
+			mark(denied, u.Principal, u.Action)
+		}
+	}
+	var out []Access
+	for _, list := range [][]int{w.users, w.roles} {
+		for _, pi := range list {
+			p := w.principals[pi]
+			a := Access{Principal: p.arn, Granted: []string{}, Used: []string{}, Unused: []string{}, Unobservable: []string{}, Denied: []string{}}
+			// A call that needs no permission is allowed whatever the
+			// policies say, so no statement grants it (the policy
+			// engine's service rules): it is neither used nor unused.
+			for _, act := range w.grantedActions(pi) {
+				if !permless[act] {
+					a.Granted = append(a.Granted, act)
+				}
+			}
+			for _, act := range a.Granted {
+				switch {
+				case used[p.arn][act]:
+					a.Used = append(a.Used, act)
+				case unloggedActions[act] ||
+					(dataAction[act] && !seen[[2]string{p.account, dataGroup[actionService(act)]}]):
+					a.Unobservable = append(a.Unobservable, act)
+				default:
+					a.Unused = append(a.Unused, act)
+				}
+			}
+			for act := range denied[p.arn] {
+				a.Denied = append(a.Denied, act)
+			}
+			sort.Strings(a.Denied)
+			out = append(out, a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Principal < out[j].Principal })
+	return out
 }
 
 func eventCounts(src map[eventKey]uint64) []EventCount {

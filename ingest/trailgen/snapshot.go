@@ -178,6 +178,103 @@ func stringsOrOne(list []string) any {
 	return list
 }
 
+// automationBaseline is the inline policy of the machine users' group.
+var automationBaseline = []statement{{Sid: "Identity", Effect: "Allow", Action: "sts:GetCallerIdentity", Resource: "*"}}
+
+// userStatements is a user's inline policy: what it and the federated
+// users it issues use and a bit more, the human roles it may assume, the
+// federation tokens it may issue and, for machine users, iam:PassRole on
+// the account's roles (which no record ever shows: a permission only).
+func (w *world) userStatements(ui int) []statement {
+	p := w.principals[ui]
+	ops := [][]int{p.ops, p.extra}
+	for _, fi := range w.federated {
+		if fp := w.principals[fi]; fp.issuer == ui {
+			ops = append(ops, fp.ops, fp.extra)
+		}
+	}
+	stmts := grantStatements(ops...)
+	var assumable []string
+	for _, ri := range w.roles {
+		for _, a := range w.principals[ri].assumer {
+			if a == ui {
+				assumable = append(assumable, w.principals[ri].arn)
+			}
+		}
+	}
+	if len(assumable) > 0 {
+		sort.Strings(assumable)
+		stmts = append(stmts, statement{Sid: "AssumeTeamRoles", Effect: "Allow", Action: []string{"sts:AssumeRole", "sts:SetSourceIdentity"}, Resource: stringsOrOne(assumable)})
+	}
+	for _, fi := range w.federated {
+		if w.principals[fi].issuer == ui {
+			stmts = append(stmts, statement{Sid: "IssueFederationTokens", Effect: "Allow", Action: "sts:GetFederationToken", Resource: "arn:aws:sts::" + p.account + ":federated-user/contractor-*"})
+			break
+		}
+	}
+	if !p.human {
+		stmts = append(stmts, statement{Sid: "PassServiceRoles", Effect: "Allow", Action: passRole, Resource: "arn:aws:iam::" + p.account + ":role/*"})
+	}
+	return stmts
+}
+
+// roleStatements is a role's inline policy.
+func (w *world) roleStatements(ri int) []statement {
+	p := w.principals[ri]
+	return grantStatements(p.ops, p.extra)
+}
+
+const passRole = "iam:PassRole"
+
+// grantedActions returns every action the IAM snapshot grants principal
+// pi (a user or role): its inline policy, its group's policies and its
+// managed policies (default versions), sorted.
+func (w *world) grantedActions(pi int) []string {
+	p := w.principals[pi]
+	set := map[string]bool{}
+	add := func(stmts []statement) {
+		for _, st := range stmts {
+			switch a := st.Action.(type) {
+			case string:
+				set[a] = true
+			case []string:
+				for _, x := range a {
+					set[x] = true
+				}
+			}
+		}
+	}
+	managed := func(name string) {
+		for _, mp := range managedPolicies {
+			if mp.name == name {
+				for _, a := range mp.versions[len(mp.versions)-1] {
+					set[a] = true
+				}
+			}
+		}
+	}
+	switch p.kind {
+	case kindUser:
+		add(w.userStatements(pi))
+		if p.human {
+			managed("SelfServiceCredentials")
+		} else {
+			add(automationBaseline)
+		}
+	case kindRole:
+		add(w.roleStatements(pi))
+		if p.use != useHuman {
+			managed("app-logging")
+		}
+	}
+	out := make([]string, 0, len(set))
+	for a := range set {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // IAMSnapshot returns the IAM configuration of one synthetic account in
 // `aws iam get-account-authorization-details` JSON shape: users with
 // groups, inline and attached policies granting what they use and a bit
@@ -218,31 +315,7 @@ func (g *Generator) IAMSnapshot(account string) ([]byte, error) {
 		if p.account != account {
 			continue
 		}
-		ops := [][]int{p.ops, p.extra}
-		for _, fi := range w.federated {
-			if fp := w.principals[fi]; fp.issuer == ui {
-				ops = append(ops, fp.ops, fp.extra)
-			}
-		}
-		stmts := grantStatements(ops...)
-		var assumable []string
-		for _, ri := range w.roles {
-			for _, a := range w.principals[ri].assumer {
-				if a == ui {
-					assumable = append(assumable, w.principals[ri].arn)
-				}
-			}
-		}
-		if len(assumable) > 0 {
-			sort.Strings(assumable)
-			stmts = append(stmts, statement{Sid: "AssumeTeamRoles", Effect: "Allow", Action: []string{"sts:AssumeRole", "sts:SetSourceIdentity"}, Resource: stringsOrOne(assumable)})
-		}
-		for _, fi := range w.federated {
-			if w.principals[fi].issuer == ui {
-				stmts = append(stmts, statement{Sid: "IssueFederationTokens", Effect: "Allow", Action: "sts:GetFederationToken", Resource: "arn:aws:sts::" + account + ":federated-user/contractor-*"})
-				break
-			}
-		}
+		stmts := w.userStatements(ui)
 		u := userDetail{Path: "/", UserName: p.name, UserID: p.id, Arn: p.arn, CreateDate: p.created,
 			GroupList: []string{}, AttachedManagedPolicies: []attachedPolicy{}, Tags: []tag{}}
 		if len(stmts) > 0 {
@@ -270,7 +343,7 @@ func (g *Generator) IAMSnapshot(account string) ([]byte, error) {
 		d.GroupDetailList = append(d.GroupDetailList, groupDetail{Path: "/", GroupName: "automation", GroupID: id("AGPA", "automation"),
 			Arn: "arn:aws:iam::" + account + ":group/automation", CreateDate: created, AttachedManagedPolicies: []attachedPolicy{},
 			GroupPolicyList: []inlinePolicy{{PolicyName: "automation-baseline", PolicyDocument: policyDocument{Version: "2012-10-17",
-				Statement: []statement{{Sid: "Identity", Effect: "Allow", Action: "sts:GetCallerIdentity", Resource: "*"}}}}}})
+				Statement: automationBaseline}}}})
 	}
 
 	for _, ri := range w.roles {
@@ -294,7 +367,7 @@ func (g *Generator) IAMSnapshot(account string) ([]byte, error) {
 		r := roleDetail{Path: "/", RoleName: p.name, RoleID: p.id, Arn: p.arn, CreateDate: p.created,
 			AssumeRolePolicyDocument: policyDocument{Version: "2012-10-17", Statement: []statement{trust}},
 			InstanceProfileList:      []instanceProfile{}, AttachedManagedPolicies: []attachedPolicy{}, Tags: []tag{}}
-		if stmts := grantStatements(p.ops, p.extra); len(stmts) > 0 {
+		if stmts := w.roleStatements(ri); len(stmts) > 0 {
 			r.RolePolicyList = []inlinePolicy{{PolicyName: p.name + "-policy", PolicyDocument: policyDocument{Version: "2012-10-17", Statement: stmts}}}
 		} else {
 			r.RolePolicyList = []inlinePolicy{}
