@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"text/tabwriter"
@@ -17,6 +16,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/iamd/iamd/analyzer/catalog"
+	"github.com/iamd/iamd/configs"
+	"github.com/iamd/iamd/cmd/iamd/internal/daemon"
+	"github.com/iamd/iamd/cmd/iamd/internal/listing"
 	"github.com/iamd/iamd/ingest"
 	"github.com/iamd/iamd/store"
 )
@@ -26,18 +28,7 @@ const storeEnv = "IAMD_STORE"
 
 // defaultStoreDir is $IAMD_STORE, else $XDG_DATA_HOME/iamd, else
 // ~/.local/share/iamd.
-func defaultStoreDir(getenv func(string) string) string {
-	if d := getenv(storeEnv); d != "" {
-		return d
-	}
-	if d := getenv("XDG_DATA_HOME"); d != "" {
-		return filepath.Join(d, "iamd")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "share", "iamd")
-	}
-	return "iamd-data"
-}
+func defaultStoreDir(getenv func(string) string) string { return configs.DefaultStoreDir(getenv) }
 
 // ingestOptions are the flags of `iamd ingest`.
 type ingestOptions struct {
@@ -128,6 +119,9 @@ func openStoreWith(opts store.Options) (*store.DB, error) {
 	if errors.Is(err, store.ErrNoStore) {
 		return nil, fmt.Errorf("store %s: %w (run iamd ingest first)", dir, store.ErrNoStore)
 	}
+	if daemon.IsStoreLocked(err) {
+		return nil, storeHeldError(dir, err)
+	}
 	if errors.Is(err, store.ErrSchemaMismatch) {
 		// The index is derived data: say how to rebuild it.
 		return nil, fmt.Errorf("open store %s: %w; ingest the CloudTrail files again into a new --store directory", dir, err)
@@ -200,13 +194,7 @@ type ingestJSON struct {
 
 // quarantineJSON is one quarantined record in JSON output. Raw is set only
 // by iamd quarantine.
-type quarantineJSON struct {
-	Where  string     `json:"where"`
-	Reason string     `json:"reason"`
-	Detail string     `json:"detail"`
-	Time   *time.Time `json:"time,omitempty"`
-	Raw    *string    `json:"raw,omitempty"`
-}
+type quarantineJSON = listing.Quarantined
 
 func writeIngestJSON(w io.Writer, sum ingest.Summary) error {
 	j := ingestJSON{Summary: sum, Quarantined: sum.Quarantined, Unmapped: sum.Unmapped, QuarantineSample: []quarantineJSON{}}

@@ -72,5 +72,9 @@ func newRoot() (*cobra.Command, *profiles) {
 	root.AddCommand(newGenTrailCmd())
 	root.AddCommand(newRepublishCmd())
 	root.AddCommand(newSnapshotCmd())
+	root.AddCommand(newJobsCmd())
+	root.AddCommand(newRunCmd())
+	root.AddCommand(newConfigCmd())
+	root.AddCommand(newHealthCmd())
 	return root, prof
 }

@@ -106,8 +106,13 @@ type Status struct {
 	Skipped      int64      `json:"skipped"`
 }
 
+// StatusReader reads stored job status; *store.DB has it.
+type StatusReader interface {
+	States(ctx context.Context, kind string) ([]store.State, error)
+}
+
 // ReadStatus returns the stored status of every job, by name.
-func ReadStatus(ctx context.Context, st Store) ([]Status, error) {
+func ReadStatus(ctx context.Context, st StatusReader) ([]Status, error) {
 	states, err := st.States(ctx, StateKind)
 	if err != nil {
 		return nil, err
