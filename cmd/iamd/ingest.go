@@ -16,9 +16,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/iamd/iamd/analyzer/catalog"
-	"github.com/iamd/iamd/configs"
 	"github.com/iamd/iamd/cmd/iamd/internal/daemon"
 	"github.com/iamd/iamd/cmd/iamd/internal/listing"
+	"github.com/iamd/iamd/configs"
 	"github.com/iamd/iamd/ingest"
 	"github.com/iamd/iamd/store"
 )
