@@ -120,9 +120,9 @@ func TestIndexListsEndpoints(t *testing.T) {
 func TestBadRequests(t *testing.T) {
 	ts := newServer(t, Options{})
 	for path, want := range map[string]int{
-		"/api/v1/usage?limit=-1":     400,
-		"/api/v1/quarantine?limit=x": 400,
-		"/api/v1/snapshots":          400, // no account and no model
+		"/api/v1/usage?limit=-1":                 400,
+		"/api/v1/quarantine?limit=x":             400,
+		"/api/v1/snapshots":                      400, // no account and no model
 		"/api/v1/snapshots?account=111122223333": 200,
 	} {
 		if code, body := get(t, ts.URL+path, ""); code != want {
