@@ -76,5 +76,6 @@ func newRoot() (*cobra.Command, *profiles) {
 	root.AddCommand(newRunCmd())
 	root.AddCommand(newConfigCmd())
 	root.AddCommand(newHealthCmd())
+	root.AddCommand(newLoadCmd())
 	return root, prof
 }
