@@ -77,5 +77,6 @@ func newRoot() (*cobra.Command, *profiles) {
 	root.AddCommand(newConfigCmd())
 	root.AddCommand(newHealthCmd())
 	root.AddCommand(newLoadCmd())
+	root.AddCommand(newDemoCmd())
 	return root, prof
 }
