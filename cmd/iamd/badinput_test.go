@@ -331,7 +331,7 @@ func TestConventions(t *testing.T) {
 	}
 	defer db.Close()
 	code, _, errOut := runExit(t, "usage", "--store", st)
-	i, j := strings.Index(errOut, "is in use by another iamd process: wait for it to finish or stop it"), strings.Index(errOut, "Cannot acquire directory lock")
+	i, j := strings.Index(errOut, "is held by another iamd process, most likely the daemon (iamd run): ask its API instead"), strings.Index(errOut, "Cannot acquire directory lock")
 	if code != exitFailure || i < 0 || j < i {
 		t.Errorf("usage on a held store: status %d, stderr %q; want what to do, then Badger's reason", code, errOut)
 	}

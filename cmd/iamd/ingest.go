@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +18,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/iamd/iamd/analyzer/catalog"
+	"github.com/iamd/iamd/cmd/iamd/internal/listing"
+	"github.com/iamd/iamd/configs"
 	"github.com/iamd/iamd/ingest"
 	"github.com/iamd/iamd/store"
 )
@@ -28,18 +29,7 @@ const storeEnv = "IAMD_STORE"
 
 // defaultStoreDir is $IAMD_STORE, else $XDG_DATA_HOME/iamd, else
 // ~/.local/share/iamd.
-func defaultStoreDir(getenv func(string) string) string {
-	if d := getenv(storeEnv); d != "" {
-		return d
-	}
-	if d := getenv("XDG_DATA_HOME"); d != "" {
-		return filepath.Join(d, "iamd")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "share", "iamd")
-	}
-	return "iamd-data"
-}
+func defaultStoreDir(getenv func(string) string) string { return configs.DefaultStoreDir(getenv) }
 
 // ingestOptions are the flags of `iamd ingest`.
 type ingestOptions struct {
@@ -153,7 +143,7 @@ func openStoreWith(opts store.Options) (*store.DB, error) {
 	}
 	if errors.Is(err, store.ErrLocked) {
 		// Badger's text (its lock, its pid file) only after what to do.
-		return nil, fmt.Errorf("store %s is in use by another iamd process: wait for it to finish or stop it, or give this command another --store (%w)", dir, err)
+		return nil, storeHeldError(dir, err)
 	}
 	if errors.Is(err, store.ErrNotStore) {
 		return nil, fmt.Errorf("--store %s is not an iamd store and not empty: give a new or empty directory, or the one iamd ingest created (%w)", dir, err)
@@ -302,13 +292,7 @@ type ingestJSON struct {
 
 // quarantineJSON is one quarantined record in JSON output. Raw is set only
 // by iamd quarantine.
-type quarantineJSON struct {
-	Where  string     `json:"where"`
-	Reason string     `json:"reason"`
-	Detail string     `json:"detail"`
-	Time   *time.Time `json:"time,omitempty"`
-	Raw    *string    `json:"raw,omitempty"`
-}
+type quarantineJSON = listing.Quarantined
 
 func writeIngestJSON(w io.Writer, sum ingest.Summary) error {
 	j := ingestJSON{Summary: sum, Quarantined: sum.Quarantined, Unmapped: sum.Unmapped, Repairs: sum.Repairs,

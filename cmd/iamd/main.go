@@ -67,5 +67,11 @@ func newRoot() (*cobra.Command, *profiles) {
 	root.AddCommand(newReportCmd())
 	root.AddCommand(newUnusedCmd())
 	root.AddCommand(newSuggestCmd())
+	root.AddCommand(newJobsCmd())
+	root.AddCommand(newRunCmd())
+	root.AddCommand(newConfigCmd())
+	root.AddCommand(newHealthCmd())
+	root.AddCommand(newLoadCmd())
+	root.AddCommand(newDemoCmd())
 	return root, prof
 }

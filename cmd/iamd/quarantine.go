@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/iamd/iamd/cmd/iamd/internal/listing"
 	"github.com/iamd/iamd/store"
 )
 
@@ -78,15 +78,9 @@ func quarantineDetail(q store.Quarantined) string {
 	return q.Detail
 }
 
+// writeQuarantineJSON prints what GET /api/v1/quarantine answers.
 func writeQuarantineJSON(w io.Writer, qs []store.Quarantined) error {
-	out := make([]quarantineJSON, 0, len(qs))
-	for _, q := range qs {
-		t, raw := q.Time.UTC(), string(q.Raw)
-		out = append(out, quarantineJSON{Where: q.Where, Reason: q.Reason, Detail: q.Detail, Time: &t, Raw: &raw})
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return listing.WriteJSON(w, listing.QuarantineRecords(qs))
 }
 
 func writeQuarantineTable(w io.Writer, qs []store.Quarantined, total uint64) error {

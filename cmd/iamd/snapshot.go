@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/iamd/iamd/analyzer/iam"
+	"github.com/iamd/iamd/cmd/iamd/internal/listing"
 	"github.com/iamd/iamd/store"
 )
 
@@ -135,20 +136,7 @@ func runSnapshotList(ctx context.Context, w io.Writer, dir, account, format stri
 		return err
 	}
 	if format == "json" {
-		type item struct {
-			Taken  string `json:"taken"`
-			Stored int64  `json:"storedBytes"`
-		}
-		out := struct {
-			Account   string `json:"account"`
-			Snapshots []item `json:"snapshots"`
-		}{Account: account, Snapshots: []item{}}
-		for _, s := range infos {
-			out.Snapshots = append(out.Snapshots, item{Taken: formatTaken(s.Taken), Stored: s.Stored})
-		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return listing.WriteJSON(w, listing.SnapshotList(account, infos))
 	}
 	fmt.Fprintf(w, "account %s: %d snapshots\n", account, len(infos))
 	if len(infos) == 0 {
@@ -183,7 +171,7 @@ func snapshotAccount(ctx context.Context, db *store.DB, dir, account string) (st
 
 // formatTaken prints a stored time so parseTaken reads back the same key
 // (RFC 3339, with fractional seconds only when there are any).
-func formatTaken(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+func formatTaken(t time.Time) string { return listing.FormatTaken(t) }
 
 func parseTaken(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/iamd/iamd/cmd/iamd/internal/listing"
 	"github.com/iamd/iamd/store"
 )
 
@@ -67,28 +67,13 @@ func newUsageCmd() *cobra.Command {
 	addFormatFlag(cmd, &o.format, "output format")
 	f.IntVar(&o.limit, "limit", 0, "print at most this many facts, in the index's order (0: all)")
 	cmd.AddCommand(newUsageCrossAccountCmd())
+	cmd.AddCommand(newUsagePrincipalsCmd())
 	return cmd
 }
 
-// usageFact is one line of `iamd usage --format json`.
-type usageFact struct {
-	Principal string    `json:"principal"`
-	Action    string    `json:"action"`
-	Resource  string    `json:"resource"`
-	FirstSeen time.Time `json:"first_seen"`
-	LastSeen  time.Time `json:"last_seen"`
-	Allowed   uint64    `json:"allowed"`
-	Denied    uint64    `json:"denied"`
-}
-
+// writeUsageJSON prints what GET /api/v1/usage answers.
 func writeUsageJSON(w io.Writer, facts []store.Fact) error {
-	out := make([]usageFact, 0, len(facts))
-	for _, f := range facts {
-		out = append(out, usageFact(f))
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return listing.WriteJSON(w, listing.UsageFacts(facts))
 }
 
 func writeUsageTable(w io.Writer, facts []store.Fact) error {
