@@ -29,7 +29,7 @@ func TestConsoleSignIn(t *testing.T) {
 		user    = `{"type":"IAMUser","principalId":"AIDA1","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333","accessKeyId":"","userName":"alice"}`
 		// A SAML sign-in through the federation endpoint: MFA, if any,
 		// was the identity provider's.
-		saml = `{"type":"AssumedRole","principalId":"AROA1:jane@example.com","arn":"arn:aws:sts::111122223333:assumed-role/Admins/jane@example.com","accountId":"111122223333","accessKeyId":"ASIAFED","sessionContext":{"sessionIssuer":{"type":"Role","principalId":"AROA1","arn":"arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admins_0123","accountId":"111122223333","userName":"AWSReservedSSO_Admins_0123"},"attributes":{"creationDate":"2024-05-06T07:08:09Z","mfaAuthenticated":"false"}}}`
+		saml   = `{"type":"AssumedRole","principalId":"AROA1:jane@example.com","arn":"arn:aws:sts::111122223333:assumed-role/Admins/jane@example.com","accountId":"111122223333","accessKeyId":"ASIAFED","sessionContext":{"sessionIssuer":{"type":"Role","principalId":"AROA1","arn":"arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admins_0123","accountId":"111122223333","userName":"AWSReservedSSO_Admins_0123"},"attributes":{"creationDate":"2024-05-06T07:08:09Z","mfaAuthenticated":"false"}}}`
 		hidden = `{"type":"IAMUser","accountId":"111122223333","accessKeyId":"","userName":"HIDDEN_DUE_TO_SECURITY_REASONS"}`
 	)
 	for _, tc := range []struct {
