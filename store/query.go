@@ -78,6 +78,9 @@ type FactQuery struct {
 	// ActionPrefix keeps actions starting with it, case-sensitively in
 	// catalog casing: "s3:" or "s3:Get". "" = all actions.
 	ActionPrefix string
+	// Action, with Principal, selects the facts of exactly that action
+	// (ActionPrefix "s3:GetObject" would also read s3:GetObjectAcl).
+	Action string
 	// Since keeps facts last seen at or after it. Zero = all.
 	Since time.Time
 }
@@ -90,6 +93,8 @@ func (db *DB) EachFact(ctx context.Context, q FactQuery, fn func(Fact) error) er
 	return db.view(ctx, "facts", func(txn *badger.Txn) error {
 		var principals []string
 		switch {
+		case q.Principal != "" && q.Action != "":
+			return scanFacts(ctx, txn, scanPrefix(pfxFact, q.Principal, q.Action), q.Since, fn)
 		case q.Principal != "":
 			principals = []string{q.Principal}
 		case q.ActionPrefix != "":
