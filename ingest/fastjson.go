@@ -677,6 +677,10 @@ func parseRecordPrefix(raw []byte, r *record, strs *interner) (int, error) {
 			return err
 		case "resources":
 			return p.setRaw(&r.Resources, false)
+		case "responseelements":
+			return p.setRaw(&r.ResponseElements, false)
+		case "additionaleventdata":
+			return p.setRaw(&r.AdditionalEventData, false)
 		case "records":
 			return p.setRaw(&r.Records, true)
 		case "events":
@@ -716,8 +720,8 @@ func (p *jsonParser) isNull() bool {
 // before the key is lowercased for the case-insensitive match.
 func unreadRecordKey(k []byte) bool {
 	switch string(k) {
-	case "eventVersion", "responseElements", "readOnly", "managementEvent", "eventCategory", "requestID",
-		"tlsDetails", "additionalEventData", "errorMessage", "vpcEndpointId", "sessionCredentialFromConsole",
+	case "eventVersion", "readOnly", "managementEvent", "eventCategory", "requestID",
+		"tlsDetails", "errorMessage", "vpcEndpointId", "sessionCredentialFromConsole",
 		"sharedEventID", "apiVersion", "serviceEventDetails":
 		return true
 	}

@@ -32,6 +32,10 @@ type record struct {
 	UserIdentity       *userIdentity   `json:"userIdentity"`
 	RequestParameters  json.RawMessage `json:"requestParameters"`
 	Resources          json.RawMessage `json:"resources"` // decoded only for mapped events
+	// ResponseElements and AdditionalEventData are decoded only for a
+	// console sign-in (signInOf).
+	ResponseElements    json.RawMessage `json:"responseElements"`
+	AdditionalEventData json.RawMessage `json:"additionalEventData"`
 
 	// Wrapper shapes, so one decode also classifies the value.
 	Records         json.RawMessage `json:"Records"`
@@ -188,6 +192,9 @@ func (c *Converter) convert(at func() string, raw []byte, r *record) Result {
 	if kind != 0 {
 		return Result{Kind: kind}
 	}
+	if ev.EventName == "ConsoleLogin" && ev.EventSource == "signin.amazonaws.com" {
+		ev.SignIn, ev.MFAUsed = signInOf(r)
+	}
 
 	m := c.mapping.resolve(r.EventSource, r.EventName, r.RequestParameters)
 	switch {
@@ -245,4 +252,41 @@ func isDenied(code string) bool {
 		return true
 	}
 	return false
+}
+
+// signInOf reads a console sign-in record: responseElements.ConsoleLogin
+// says Success or Failure, additionalEventData.MFAUsed Yes or No (AWS
+// CloudTrail User Guide, "AWS Management Console sign-in events"). A
+// record without the outcome (not a shape CloudTrail writes: hand-made
+// samples) counts as a success, as a sign-in record that does not say it
+// failed; MFA counts only when the record says Yes.
+func signInOf(r *record) (store.SignIn, bool) {
+	out := store.SignInSuccess
+	if v := objectString(r.ResponseElements, "consolelogin"); v == "Failure" {
+		out = store.SignInFailure
+	}
+	return out, objectString(r.AdditionalEventData, "mfaused") == "Yes"
+}
+
+// objectString returns the string member name (matched case-insensitively,
+// as the record's fields are) of the JSON object raw; "" when raw is not
+// an object, lacks it, or it is not a string. Of two members of the same
+// name the last string wins, as with encoding/json.
+func objectString(raw []byte, name string) string {
+	p := &jsonParser{b: raw}
+	if !p.isObject() {
+		return ""
+	}
+	var out string
+	var buf [64]byte
+	err := p.object(func(k []byte) error {
+		if string(fold(k, &buf)) == name {
+			return p.setStr(&out)
+		}
+		return p.skip()
+	})
+	if err != nil {
+		return ""
+	}
+	return out
 }

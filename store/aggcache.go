@@ -1,6 +1,7 @@
 package store
 
-// aggCache remembers the stored values of fact and day-count keys, and
+// aggCache remembers the stored values of fact, action-total and
+// day-count keys, and
 // which principals are indexed, so that Write need not read back what an
 // earlier Write left there: those point reads were a third of Write's
 // CPU. It is only correct because
@@ -30,11 +31,12 @@ type aggCache struct {
 	young, old map[string]aggValue
 }
 
-// aggValue is a cached fact, day count or access-key usage (by the key's
-// prefix), or a principal index entry (nothing to hold).
+// aggValue is a cached fact, day count, action total or access-key usage
+// (by the key's prefix), or a principal index entry (nothing to hold).
 type aggValue struct {
 	fact    factValue
 	day     dayValue
+	action  *actionValue
 	key     *KeyUsage
 	expires uint64 // Badger ExpiresAt of a temporary key's usage, else 0
 }

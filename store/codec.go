@@ -60,9 +60,36 @@ func (e *encoder) seen(list []Seen) {
 	e.uvarint(uint64(len(list)))
 	for _, s := range list {
 		e.str(s.Value)
+		e.time(s.FirstSeen)
 		e.time(s.LastSeen)
 		e.uvarint(s.Count)
 	}
+}
+
+// resources encodes a top list, each resource as the length of the
+// prefix it shares with the one before and the rest: the resources of
+// one action share most of their ARN.
+func (e *encoder) resources(list []ResourceCount) {
+	e.uvarint(uint64(len(list)))
+	prev := ""
+	for _, r := range list {
+		n := sharedPrefix(prev, r.Resource)
+		e.uvarint(uint64(n))
+		e.str(r.Resource[n:])
+		e.uvarint(r.Calls)
+		e.time(r.LastSeen)
+		prev = r.Resource
+	}
+}
+
+func sharedPrefix(a, b string) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
 }
 
 // decoder reads what encoder wrote. The first failure sticks: later reads
@@ -155,7 +182,52 @@ func (d *decoder) seen() []Seen {
 	}
 	list := make([]Seen, 0, n)
 	for i := uint64(0); i < n && d.err == nil; i++ {
+		list = append(list, Seen{Value: d.str(), FirstSeen: d.time(), LastSeen: d.time(), Count: d.uvarint()})
+	}
+	return list
+}
+
+// seenV2 reads a Seen list as schema versions 1 and 2 wrote it, without
+// first sightings (the migration to 3 reads them).
+func (d *decoder) seenV2() []Seen {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("seen list")
+		return nil
+	}
+	list := make([]Seen, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
 		list = append(list, Seen{Value: d.str(), LastSeen: d.time(), Count: d.uvarint()})
+	}
+	return list
+}
+
+func (d *decoder) resources() []ResourceCount {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) { // each entry takes at least one byte
+		d.fail("resource list")
+		return nil
+	}
+	var list []ResourceCount
+	if n > 0 {
+		list = make([]ResourceCount, 0, n)
+	}
+	prev := ""
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		shared := d.uvarint()
+		if shared > uint64(len(prev)) {
+			d.fail("resource prefix")
+			return nil
+		}
+		r := ResourceCount{Resource: prev[:shared] + d.str(), Calls: d.uvarint(), LastSeen: d.time()}
+		list = append(list, r)
+		prev = r.Resource
 	}
 	return list
 }
@@ -229,6 +301,135 @@ func decodeDayValue(b []byte) (dayValue, error) {
 	d := decoder{b: b}
 	v := dayValue{allowed: d.uvarint(), denied: d.uvarint()}
 	return v, d.done("day count")
+}
+
+// actionValue is the stored part of an ActionUsage (the key holds
+// principal and action).
+type actionValue struct {
+	first, last, lastDenied     time.Time
+	allowed, denied             uint64
+	resources, allowedResources uint64
+	topAllowed, topDenied       []ResourceCount
+}
+
+func (v *actionValue) encode(dst []byte) []byte {
+	e := encoder{b: dst}
+	e.time(v.first)
+	e.time(v.last)
+	e.uvarint(v.allowed)
+	e.uvarint(v.denied)
+	e.time(v.lastDenied)
+	e.uvarint(v.resources)
+	e.uvarint(v.allowedResources)
+	e.resources(v.topAllowed)
+	e.resources(v.topDenied)
+	return e.b
+}
+
+func decodeActionValue(b []byte) (actionValue, error) {
+	d := decoder{b: b}
+	v := actionValue{first: d.time(), last: d.time(), allowed: d.uvarint(), denied: d.uvarint(), lastDenied: d.time(),
+		resources: d.uvarint(), allowedResources: d.uvarint()}
+	v.topAllowed = d.resources()
+	v.topDenied = d.resources()
+	return v, d.done("action usage")
+}
+
+// usage returns v as the ActionUsage of principal × action.
+func (v *actionValue) usage(principal, action string) ActionUsage {
+	return ActionUsage{Principal: principal, Action: action, FirstSeen: v.first, LastSeen: v.last,
+		Allowed: v.allowed, Denied: v.denied, LastDenied: v.lastDenied,
+		Resources: v.resources, AllowedResources: v.allowedResources, TopAllowed: v.topAllowed, TopDenied: v.topDenied}
+}
+
+// addCalls folds a batch's calls of the action into v.
+func (v *actionValue) addCalls(c *actionCalls) {
+	if v.first.IsZero() || c.first.Before(v.first) {
+		v.first = c.first
+	}
+	if c.last.After(v.last) {
+		v.last = c.last
+	}
+	if c.lastDenied.After(v.lastDenied) {
+		v.lastDenied = c.lastDenied
+	}
+	v.allowed += c.allowed
+	v.denied += c.denied
+}
+
+// addFact folds the change of one of the action's facts into v: the
+// fact's resource, its stored value before the change (found: it had
+// one) and after it. Counts only grow, so a resource that enters a top
+// list can only push out the last one: the lists stay the exact top
+// MaxTopResources whatever order the changes come in.
+func (v *actionValue) addFact(resource string, old factValue, found bool, cur factValue) {
+	if !found {
+		v.resources++
+	}
+	if old.allowed == 0 && cur.allowed > 0 {
+		v.allowedResources++
+	}
+	if cur.allowed > 0 {
+		v.topAllowed = updateTop(v.topAllowed, ResourceCount{Resource: resource, Calls: cur.allowed, LastSeen: cur.last})
+	}
+	if cur.denied > 0 {
+		v.topDenied = updateTop(v.topDenied, ResourceCount{Resource: resource, Calls: cur.denied, LastSeen: cur.last})
+	}
+}
+
+// updateTop puts r (a resource whose count grew, or stayed with a later
+// LastSeen) into list, most calls first, ties by resource, keeping at
+// most MaxTopResources. It works in place.
+func updateTop(list []ResourceCount, r ResourceCount) []ResourceCount {
+	i := 0
+	for i < len(list) && list[i].Resource != r.Resource {
+		i++
+	}
+	switch {
+	case i < len(list):
+		list[i] = r
+	case len(list) < MaxTopResources:
+		list = append(list, r)
+	case topBefore(r, list[len(list)-1]):
+		i = len(list) - 1
+		list[i] = r
+	default:
+		return list
+	}
+	for ; i > 0 && topBefore(list[i], list[i-1]); i-- {
+		list[i], list[i-1] = list[i-1], list[i]
+	}
+	return list
+}
+
+func topBefore(a, b ResourceCount) bool {
+	if a.Calls != b.Calls {
+		return a.Calls > b.Calls
+	}
+	return a.Resource < b.Resource
+}
+
+func encodeSignIns(dst []byte, s ConsoleSignIns) []byte {
+	e := encoder{b: dst}
+	e.uvarint(s.WithMFA)
+	e.uvarint(s.WithoutMFA)
+	e.time(s.FirstSeen)
+	e.time(s.LastSeen)
+	e.time(s.LastWithoutMFA)
+	e.uvarint(s.Federated)
+	e.time(s.LastFederated)
+	e.uvarint(s.Failures)
+	e.time(s.LastFailure)
+	e.seen(s.SourceIPs)
+	return e.b
+}
+
+func decodeSignIns(principal string, b []byte) (ConsoleSignIns, error) {
+	d := decoder{b: b}
+	s := ConsoleSignIns{Principal: principal, WithMFA: d.uvarint(), WithoutMFA: d.uvarint(), FirstSeen: d.time(), LastSeen: d.time(),
+		LastWithoutMFA: d.time(), Federated: d.uvarint(), LastFederated: d.time(), Failures: d.uvarint(), LastFailure: d.time()}
+	s.SourceIPs = d.seen()
+	return s, d.done("console sign-ins")
 }
 
 func encodeKeyUsage(dst []byte, k KeyUsage) []byte {
@@ -330,15 +531,20 @@ func addSeen(list []Seen, value string, t time.Time, limit int) []Seen {
 	if value == "" {
 		return list
 	}
-	return mergeSeen(list, []Seen{{Value: value, LastSeen: t, Count: 1}}, limit)
+	return mergeSeen(list, []Seen{{Value: value, FirstSeen: t, LastSeen: t, Count: 1}}, limit)
 }
 
-// mergeSeen folds add into list: counts summed, the later LastSeen kept,
-// sorted most recent first (ties: higher count, then value), capped.
+// mergeSeen folds add into list: counts summed, the earlier FirstSeen
+// and the later LastSeen kept, sorted most recent first (ties: higher
+// count, then value), capped. A FirstSeen not known (zero, from before
+// schema 3) stays unknown: the value was seen before anything added.
 func mergeSeen(list, add []Seen, limit int) []Seen {
 	return mergeCapped(list, add, func(a, b Seen) bool { return a.Value == b.Value },
 		func(dst *Seen, a Seen) {
 			dst.Count += a.Count
+			if !dst.FirstSeen.IsZero() && a.FirstSeen.Before(dst.FirstSeen) {
+				dst.FirstSeen = a.FirstSeen
+			}
 			if a.LastSeen.After(dst.LastSeen) {
 				dst.LastSeen = a.LastSeen
 			}

@@ -20,6 +20,16 @@ func (o Outcome) String() string {
 	return "allowed"
 }
 
+// SignIn is the outcome of a console sign-in record; SignInNone on every
+// other record.
+type SignIn uint8
+
+const (
+	SignInNone SignIn = iota
+	SignInSuccess
+	SignInFailure
+)
+
 // Use is one IAM action on one resource. A single CloudTrail record can
 // carry several (kms:ReEncrypt needs ReEncryptFrom and ReEncryptTo;
 // CopyObject needs PutObject on the target and GetObject on the source).
@@ -50,6 +60,12 @@ type Event struct {
 	ErrorCode          string // raw errorCode, "" on success
 	Outcome            Outcome
 	Uses               []Use
+	// SignIn and MFAUsed are set on console sign-in records
+	// (signin.amazonaws.com ConsoleLogin) only: responseElements.
+	// ConsoleLogin and additionalEventData.MFAUsed. The store keeps them
+	// per principal (ConsoleSignIns).
+	SignIn  SignIn
+	MFAUsed bool
 	// Raw is the record as read. It is kept only when the store's
 	// Options.RawRetention is set (truncated to MaxRawSize); nil is fine.
 	Raw []byte
@@ -86,11 +102,78 @@ type KeyUsage struct {
 	UserAgents  []Seen // most recent first, a few at most
 }
 
-// Seen is a value with the last time it was seen and how often.
+// Seen is a value with when it was first and last seen and how often.
 type Seen struct {
-	Value    string
-	LastSeen time.Time
-	Count    uint64
+	Value string
+	// FirstSeen is when the value entered its list: when it was first
+	// seen, unless the list was full at some point (it holds its cap of
+	// entries), evicted it and it came back. Zero when not known: values
+	// recorded before schema version 3, in a store migrated from it.
+	FirstSeen time.Time
+	LastSeen  time.Time
+	Count     uint64
+}
+
+// ConsoleSignIns are a principal's console sign-ins (ConsoleLogin
+// records). Counts cover everything the store has seen, not a window;
+// the times say when.
+type ConsoleSignIns struct {
+	Principal string
+	// WithMFA and WithoutMFA count successful password sign-ins (an IAM
+	// user or the root user, userIdentity type IAMUser or Root) by
+	// additionalEventData.MFAUsed; FirstSeen and LastSeen are the first
+	// and last of them.
+	WithMFA, WithoutMFA uint64
+	FirstSeen, LastSeen time.Time
+	LastWithoutMFA      time.Time
+	// Federated counts successful sign-ins through federation (a role
+	// session from a SAML or IAM Identity Center sign-in, a federated
+	// user): the identity provider does the MFA there, so MFAUsed says
+	// nothing about it, and the principal's own password is not used.
+	Federated     uint64
+	LastFederated time.Time
+	// Failures counts refused sign-ins (responseElements.ConsoleLogin
+	// Failure: wrong password, failed MFA) charged to the principal.
+	Failures    uint64
+	LastFailure time.Time
+	// SourceIPs are the addresses of successful sign-ins, most recent
+	// first, at most MaxSignInSeen.
+	SourceIPs []Seen
+}
+
+// ActionUsage sums up one principal × action: its calls, counted once
+// per record however many resources the record names (as DayCount
+// counts them), and its resources (the Facts of the pair) with the most
+// used ones. Write keeps it beside the facts, so that a reader that
+// wants an action's totals reads one record instead of one per
+// resource.
+type ActionUsage struct {
+	Principal string
+	Action    string
+	// FirstSeen and LastSeen are the first and last call, allowed or
+	// refused.
+	FirstSeen, LastSeen time.Time
+	Allowed, Denied     uint64
+	// LastDenied is the last refused call (zero: none). In a store
+	// migrated from schema version 2 it is, for the calls before the
+	// migration, the last call of the latest fact that has refused
+	// calls: those stores kept no separate time.
+	LastDenied time.Time
+	// Resources counts the pair's facts (distinct resources);
+	// AllowedResources those with allowed calls.
+	Resources, AllowedResources uint64
+	// TopAllowed are the resources with the most allowed calls, most
+	// first (ties by resource), at most MaxTopResources, each with its
+	// fact's Allowed and LastSeen; TopDenied likewise by refused calls,
+	// with the fact's Denied.
+	TopAllowed, TopDenied []ResourceCount
+}
+
+// ResourceCount is one resource of an ActionUsage's top list.
+type ResourceCount struct {
+	Resource string
+	Calls    uint64
+	LastSeen time.Time // the fact's last call, allowed or refused
 }
 
 // PrincipalSessions lists who acted inside a principal: role session names

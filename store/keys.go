@@ -14,11 +14,13 @@ import (
 //	                                 sequences, legacy dedup expiry
 //	f<principal>0<action>0<resource> Fact                  (factValue)
 //	d<principal>0<action>0<day:8>    DayCount              (dayValue)
+//	a<principal>0<action>            ActionUsage           (actionValue)
 //	p<principal>                     principal index       (empty)
 //	k<accessKeyID>                   KeyUsage              (encodeKeyUsage)
 //	K<principal>0<accessKeyID>       keys of a principal   (empty)
 //	s<principal>                     PrincipalSessions     (encodeSessions)
 //	x<principal>                     CrossAccount          (encodeCrossAccount)
+//	i<principal>                     ConsoleSignIns        (encodeSignIns)
 //	h<hour:8><seq:8>                 dedup segment: event-ID hashes of one hour (dedup.go; Badger TTL)
 //	l<hash:8>                        legacy dedup entry from schema 1 (legacydedup.go; expiry, Badger TTL)
 //	r<eventID>                       raw record, if retained (expiry, raw; Badger TTL)
@@ -39,11 +41,13 @@ const (
 	pfxMeta        = 'm'
 	pfxFact        = 'f'
 	pfxDay         = 'd'
+	pfxAction      = 'a'
 	pfxPrincipal   = 'p'
 	pfxKey         = 'k'
 	pfxKeyOwner    = 'K'
 	pfxSessions    = 's'
 	pfxCrossAcct   = 'x'
+	pfxSignIns     = 'i'
 	pfxDedupHour   = 'h'
 	pfxDedupLegacy = 'l'
 	pfxRaw         = 'r'

@@ -29,15 +29,15 @@ func TestMigrationsTable(t *testing.T) {
 	}
 }
 
-// testSteps are a future: 2 → 3 appends a byte to every fact value
-// (a rewriting step; failAt makes its n-th chunk fail), 3 → 4 only
-// moves the version.
+// testSteps are a future: SchemaVersion → +1 appends a byte to every
+// fact value (a rewriting step; failAt makes its n-th chunk fail), the
+// next only moves the version.
 func testSteps(failAt int) []migration {
 	steps := migrations()
 	calls := 0
 	factPrefix := [][]byte{{pfxFact}}
 	steps = append(steps, migration{
-		from:  2,
+		from:  SchemaVersion,
 		about: "mark every fact",
 		count: func(ctx context.Context, txn *badger.Txn, cursor []byte) (int64, error) {
 			return countKeys(ctx, txn, factPrefix, cursor)
@@ -54,7 +54,7 @@ func testSteps(failAt int) []migration {
 				return m.txn.Set(item.KeyCopy(nil), append(v, 0xEE))
 			})
 		},
-	}, migration{from: 3, about: "a field appended: nothing to rewrite"})
+	}, migration{from: SchemaVersion + 1, about: "a field appended: nothing to rewrite"})
 	return steps
 }
 
@@ -112,46 +112,47 @@ func TestMigrateChainResumes(t *testing.T) {
 	})
 	writeFacts(t, db, 10)
 
-	err := db.migrate(ctx, testSteps(3), 4)
-	if err == nil || !strings.Contains(err.Error(), "disk on fire") || !strings.Contains(err.Error(), "from schema version 2 to 3") {
+	v := SchemaVersion
+	err := db.migrate(ctx, testSteps(3), v+2)
+	if err == nil || !strings.Contains(err.Error(), "disk on fire") || !strings.Contains(err.Error(), fmt.Sprintf("from schema version %d to %d", v, v+1)) {
 		t.Fatalf("migrate with a failing chunk err = %v", err)
 	}
 	st := schemaOf(t, db)
-	if st.version != 3 || st.marker == nil || st.marker.done != 6 || st.marker.from != 2 {
-		t.Fatalf("after the failure: version %d, marker %+v; want version 3 and a marker at 6 done", st.version, st.marker)
+	if st.version != v+1 || st.marker == nil || st.marker.done != 6 || st.marker.from != v {
+		t.Fatalf("after the failure: version %d, marker %+v; want version %d and a marker at 6 done", st.version, st.marker, v+1)
 	}
 	if marked, _ := marks(t, db); marked != 6 {
 		t.Fatalf("%d facts rewritten before the failure, want 6 (two chunks of 3)", marked)
 	}
 
 	progress = nil
-	if err := db.migrate(ctx, testSteps(0), 4); err != nil {
+	if err := db.migrate(ctx, testSteps(0), v+2); err != nil {
 		t.Fatal(err)
 	}
 	if marked, twice := marks(t, db); marked != 10 || twice != 0 {
 		t.Errorf("after resuming: %d facts rewritten, %d twice; want 10 and 0", marked, twice)
 	}
 	st = schemaOf(t, db)
-	if st.version != 4 || st.marker != nil || st.build == "" {
-		t.Errorf("after the chain: version %d, marker %+v, build %q; want 4, none, set", st.version, st.marker, st.build)
+	if st.version != v+2 || st.marker != nil || st.build == "" {
+		t.Errorf("after the chain: version %d, marker %+v, build %q; want %d, none, set", st.version, st.marker, st.build, v+2)
 	}
 	var got []string
 	for _, p := range progress {
 		got = append(got, fmt.Sprintf("%d→%d %d/%d resumed=%v finished=%v", p.From, p.To, p.Done, p.Total, p.Resumed, p.Finished))
 	}
 	want := []string{
-		"2→3 6/10 resumed=true finished=false",
-		"2→3 9/10 resumed=true finished=false",
-		"2→3 10/10 resumed=true finished=true",
-		"3→4 0/0 resumed=false finished=false",
-		"3→4 0/0 resumed=false finished=true",
+		fmt.Sprintf("%d→%d 6/10 resumed=true finished=false", v, v+1),
+		fmt.Sprintf("%d→%d 9/10 resumed=true finished=false", v, v+1),
+		fmt.Sprintf("%d→%d 10/10 resumed=true finished=true", v, v+1),
+		fmt.Sprintf("%d→%d 0/0 resumed=false finished=false", v+1, v+2),
+		fmt.Sprintf("%d→%d 0/0 resumed=false finished=true", v+1, v+2),
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("progress:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// Done: running again changes nothing.
 	progress = nil
-	if err := db.migrate(ctx, testSteps(0), 4); err != nil || len(progress) != 0 {
+	if err := db.migrate(ctx, testSteps(0), v+2); err != nil || len(progress) != 0 {
 		t.Errorf("migrate of a migrated store: err %v, progress %+v", err, progress)
 	}
 }
@@ -163,7 +164,7 @@ func TestMigrateHalvesTooBigChunks(t *testing.T) {
 	big := bytes.Repeat([]byte{1}, 200<<10)
 	calls := 0
 	steps := append(migrations(), migration{
-		from:  2,
+		from:  SchemaVersion,
 		about: "grow every fact",
 		count: func(ctx context.Context, txn *badger.Txn, cursor []byte) (int64, error) {
 			return countKeys(ctx, txn, [][]byte{{pfxFact}}, cursor)
@@ -175,7 +176,7 @@ func TestMigrateHalvesTooBigChunks(t *testing.T) {
 			})
 		},
 	})
-	if err := db.migrate(context.Background(), steps, 3); err != nil {
+	if err := db.migrate(context.Background(), steps, SchemaVersion+1); err != nil {
 		t.Fatal(err)
 	}
 	n := 0

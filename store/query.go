@@ -33,9 +33,16 @@ func (db *DB) view(ctx context.Context, what string, fn func(txn *badger.Txn) er
 
 // scan calls fn for every live key with prefix, in key order (reverse:
 // descending). fn returns false to stop. ctx is checked every 256 keys.
-func scan(ctx context.Context, txn *badger.Txn, prefix []byte, withValues, reverse bool, fn func(item *badger.Item) (bool, error)) error {
+//
+// prefetch has Badger read values ahead, each on a goroutine of its
+// own: worth it for records that may sit in the value log (over
+// ValueThreshold: snapshots, quarantined records, states), a waste for
+// the small aggregates, whose values sit in the LSM tree and which
+// item.Value reads as cheaply without (reading every fact of a 10 M
+// record store spent a quarter of its time starting goroutines).
+func scan(ctx context.Context, txn *badger.Txn, prefix []byte, prefetch, reverse bool, fn func(item *badger.Item) (bool, error)) error {
 	it := txn.NewIterator(badger.IteratorOptions{
-		PrefetchValues: withValues,
+		PrefetchValues: prefetch,
 		PrefetchSize:   64,
 		Reverse:        reverse,
 		Prefix:         prefix,
@@ -71,6 +78,9 @@ type FactQuery struct {
 	// ActionPrefix keeps actions starting with it, case-sensitively in
 	// catalog casing: "s3:" or "s3:Get". "" = all actions.
 	ActionPrefix string
+	// Action, with Principal, selects the facts of exactly that action
+	// (ActionPrefix "s3:GetObject" would also read s3:GetObjectAcl).
+	Action string
 	// Since keeps facts last seen at or after it. Zero = all.
 	Since time.Time
 }
@@ -83,6 +93,8 @@ func (db *DB) EachFact(ctx context.Context, q FactQuery, fn func(Fact) error) er
 	return db.view(ctx, "facts", func(txn *badger.Txn) error {
 		var principals []string
 		switch {
+		case q.Principal != "" && q.Action != "":
+			return scanFacts(ctx, txn, scanPrefix(pfxFact, q.Principal, q.Action), q.Since, fn)
 		case q.Principal != "":
 			principals = []string{q.Principal}
 		case q.ActionPrefix != "":
@@ -105,7 +117,7 @@ func (db *DB) EachFact(ctx context.Context, q FactQuery, fn func(Fact) error) er
 }
 
 func scanFacts(ctx context.Context, txn *badger.Txn, prefix []byte, since time.Time, fn func(Fact) error) error {
-	return scan(ctx, txn, prefix, true, false, func(item *badger.Item) (bool, error) {
+	return scan(ctx, txn, prefix, false, false, func(item *badger.Item) (bool, error) {
 		parts, ok := splitKey(item.Key(), 3)
 		if !ok {
 			return false, fmt.Errorf("%w: fact key %q", errCorrupt, item.Key())
@@ -160,7 +172,7 @@ func (db *DB) DayCounts(ctx context.Context, principal, action string) ([]DayCou
 	var out []DayCount
 	prefix := scanPrefix(pfxDay, principal, action)
 	err := db.view(ctx, "day counts", func(txn *badger.Txn) error {
-		return scan(ctx, txn, prefix, true, false, func(item *badger.Item) (bool, error) {
+		return scan(ctx, txn, prefix, false, false, func(item *badger.Item) (bool, error) {
 			k := item.Key()
 			if len(k) != len(prefix)+8 {
 				return false, fmt.Errorf("%w: day key %q", errCorrupt, k)
@@ -255,6 +267,23 @@ func (db *DB) Sessions(ctx context.Context, principal string) (PrincipalSessions
 	return s, found, err
 }
 
+// ConsoleSignIns returns principal's console sign-ins; false if it has
+// none (or none since the store kept them: schema version 3).
+func (db *DB) ConsoleSignIns(ctx context.Context, principal string) (ConsoleSignIns, bool, error) {
+	var (
+		s     ConsoleSignIns
+		found bool
+	)
+	err := db.view(ctx, "console sign-ins", func(txn *badger.Txn) error {
+		return getValue(txn, key(pfxSignIns, principal), func(b []byte) (err error) {
+			found = true
+			s, err = decodeSignIns(principal, b)
+			return err
+		})
+	})
+	return s, found, err
+}
+
 // CrossAccount returns the accounts other than its own that principal's
 // calls landed in (most recent first, at most MaxRecipientAccounts);
 // false if it made no cross-account call.
@@ -278,7 +307,7 @@ func (db *DB) CrossAccount(ctx context.Context, principal string) (CrossAccount,
 // fn's first error and returns it.
 func (db *DB) EachCrossAccount(ctx context.Context, fn func(CrossAccount) error) error {
 	return db.view(ctx, "cross-account", func(txn *badger.Txn) error {
-		return scan(ctx, txn, []byte{pfxCrossAcct}, true, false, func(item *badger.Item) (bool, error) {
+		return scan(ctx, txn, []byte{pfxCrossAcct}, false, false, func(item *badger.Item) (bool, error) {
 			p := string(item.Key()[1:])
 			var c CrossAccount
 			if err := item.Value(func(b []byte) (err error) { c, err = decodeCrossAccount(p, b); return err }); err != nil {
@@ -311,7 +340,7 @@ func (db *DB) Checkpoints(ctx context.Context, prefix string) ([]Checkpoint, err
 	var out []Checkpoint
 	p := key(pfxCheckpoint, prefix)
 	err := db.view(ctx, "checkpoints", func(txn *badger.Txn) error {
-		return scan(ctx, txn, p, true, false, func(item *badger.Item) (bool, error) {
+		return scan(ctx, txn, p, false, false, func(item *badger.Item) (bool, error) {
 			src := string(item.Key()[1:])
 			var c Checkpoint
 			if err := item.Value(func(b []byte) (err error) { c, err = decodeCheckpoint(src, b); return err }); err != nil {
@@ -347,7 +376,7 @@ func (db *DB) Quarantine(ctx context.Context, limit int) ([]Quarantined, error) 
 func (db *DB) QuarantineCounts(ctx context.Context) (map[string]uint64, error) {
 	out := map[string]uint64{}
 	err := db.view(ctx, "quarantine counts", func(txn *badger.Txn) error {
-		return scan(ctx, txn, []byte{pfxQReason}, true, false, func(item *badger.Item) (bool, error) {
+		return scan(ctx, txn, []byte{pfxQReason}, false, false, func(item *badger.Item) (bool, error) {
 			reason := string(item.Key()[1:])
 			return true, item.Value(func(b []byte) error {
 				d := decoder{b: b}
@@ -411,11 +440,13 @@ func (db *DB) Raw(ctx context.Context, eventID string) ([]byte, bool, error) {
 // Stats counts what the store holds.
 type Stats struct {
 	Facts        int64 // principal × action × resource aggregates
+	Actions      int64 // principal × action totals
 	DayCounts    int64 // principal × action × day counters
 	Principals   int64
 	Keys         int64 // access key IDs
 	Sessions     int64 // principals with session names or source identities
 	CrossAccount int64 // principals with calls into other accounts
+	SignIns      int64 // principals with console sign-ins
 	Dedup        int64 // event IDs in the dedup set, legacy entries included (Badger TTL not yet passed)
 	Raw          int64 // retained raw records
 	Checkpoints  int64
@@ -469,6 +500,8 @@ func countRecords(ctx context.Context, txn *badger.Txn) (Stats, error) {
 		switch item.Key()[0] {
 		case pfxFact:
 			s.Facts++
+		case pfxAction:
+			s.Actions++
 		case pfxDay:
 			s.DayCounts++
 		case pfxPrincipal:
@@ -479,6 +512,8 @@ func countRecords(ctx context.Context, txn *badger.Txn) (Stats, error) {
 			s.Sessions++
 		case pfxCrossAcct:
 			s.CrossAccount++
+		case pfxSignIns:
+			s.SignIns++
 		case pfxDedupLegacy:
 			s.Dedup++
 		case pfxDedupHour:

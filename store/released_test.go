@@ -40,13 +40,20 @@ func released(t *testing.T, v int) (string, golden.File) {
 func at(t time.Time) func() time.Time { return func() time.Time { return t } }
 
 // checkAnswers compares every query's answer with the golden file's.
+// A store older than schema version 3 had no action totals: once
+// migrated it answers those the migration builds from its facts and
+// per-day counts.
 func checkAnswers(t *testing.T, db *store.DB, gf golden.File) {
 	t.Helper()
 	got, err := golden.Take(context.Background(), db, gf.Probe)
 	if err != nil {
 		t.Fatal(err)
 	}
-	diff, err := golden.Diff(got, gf.Want)
+	want := gf.Want
+	if gf.Version < 3 {
+		want.Actions = golden.MigratedActions(want)
+	}
+	diff, err := golden.Diff(got, want)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,12 +235,45 @@ func TestLegacyDedupExpires(t *testing.T) {
 // (TestMigrationChild).
 const childEnv = "IAMD_TEST_MIGRATION_CHILD"
 
-// A migration killed with SIGKILL halfway leaves a marker that says how
-// far it got; the next Open resumes there and the store answers as if it
-// had never stopped.
+// A migration killed with SIGKILL halfway through a step leaves a marker
+// that says how far it got; the next Open resumes there and the store
+// answers as if it had never stopped. Each step is killed on a released
+// store of its version: 1 → 2 after 10 of its ~130 dedup entries, 2 → 3
+// after 6 of its 16 records (10 principal × action totals to build, then
+// 5 access keys and 1 session list to rewrite).
 func TestMigrationKilled(t *testing.T) {
+	for _, tc := range []struct {
+		version, killAt int
+		total           func(golden.File) int
+	}{
+		{1, 10, countedEvents},
+		{2, 6, v2Records},
+		{2, 12, v2Records}, // among the rewritten keys
+	} {
+		t.Run(fmt.Sprintf("v%d after %d", tc.version, tc.killAt), func(t *testing.T) {
+			testMigrationKilled(t, tc.version, tc.killAt, tc.total)
+		})
+	}
+}
+
+// v2Records is what the step from version 2 to 3 goes through in a
+// released store of version 2: its principal × action pairs, access
+// keys and session lists.
+func v2Records(gf golden.File) int {
+	pairs := map[[2]string]bool{}
+	for _, f := range gf.Want.Facts {
+		pairs[[2]string{f.Principal, f.Action}] = true
+	}
+	keys := 0
+	for _, k := range gf.Want.KeysOf {
+		keys += len(k.Keys)
+	}
+	return len(pairs) + keys + len(gf.Want.Sessions)
+}
+
+func testMigrationKilled(t *testing.T, version, killAt int, total func(golden.File) int) {
 	ctx := context.Background()
-	dir, gf := released(t, 1)
+	dir, gf := released(t, version)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestMigrationChild$", "-test.v")
 	cmd.Env = append(os.Environ(), childEnv+"="+dir, "IAMD_TEST_MIGRATION_NOW="+gf.Probe.Now.Format(time.RFC3339))
 	out, err := cmd.StdoutPipe()
@@ -247,9 +287,10 @@ func TestMigrationKilled(t *testing.T) {
 	}
 	committed := 0
 	sc := bufio.NewScanner(out)
+	prefix := fmt.Sprintf("migrated %d→%d ", version, version+1)
 	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "migrated ") {
-			if committed++; committed == 10 {
+		if strings.HasPrefix(sc.Text(), prefix) {
+			if committed++; committed == killAt {
 				if err := cmd.Process.Kill(); err != nil {
 					t.Fatal(err)
 				}
@@ -258,16 +299,18 @@ func TestMigrationKilled(t *testing.T) {
 		}
 	}
 	_ = cmd.Wait()
-	if committed < 10 {
-		t.Fatalf("the child migration reported %d transactions before ending, want 10; stderr:\n%s", committed, stderr.String())
+	if committed < killAt {
+		t.Fatalf("the child migration reported %d transactions before ending, want %d; stderr:\n%s", committed, killAt, stderr.String())
 	}
 
 	info, err := store.Inspect(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(info.Steps) == 0 || !info.Steps[0].Interrupted || info.Steps[0].Done < 10 || info.Steps[0].Left == 0 || info.Version != 2 {
-		t.Fatalf("after the kill Inspect = version %d, steps %+v; want an interrupted 1→2 step, done ≥ 10, some left", info.Version, info.Steps)
+	if len(info.Steps) == 0 || !info.Steps[0].Interrupted || info.Steps[0].From != version || info.Steps[0].Done < int64(killAt) ||
+		info.Steps[0].Left == 0 || info.Version != version+1 {
+		t.Fatalf("after the kill Inspect = version %d, steps %+v; want an interrupted %d→%d step, done ≥ %d, some left",
+			info.Version, info.Steps, version, version+1, killAt)
 	}
 	var first *store.MigrationProgress
 	db, err := store.Open(store.Options{Dir: dir, Now: at(gf.Probe.Now), OnMigration: func(p store.MigrationProgress) {
@@ -279,15 +322,15 @@ func TestMigrationKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if first == nil || !first.Resumed || first.Done != info.Steps[0].Done || first.Total != int64(countedEvents(gf)) {
-		t.Errorf("resumed migration first reported %+v, want resumed at %d of %d", first, info.Steps[0].Done, countedEvents(gf))
+	if first == nil || !first.Resumed || first.Done != info.Steps[0].Done || first.Total != int64(total(gf)) {
+		t.Errorf("resumed migration first reported %+v, want resumed at %d of %d", first, info.Steps[0].Done, total(gf))
 	}
 	checkAnswers(t, db, gf)
 	st, err := db.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Dedup != int64(countedEvents(gf)) {
+	if version == 1 && st.Dedup != int64(countedEvents(gf)) {
 		t.Errorf("Stats.Dedup = %d after the resumed migration, want %d legacy entries", st.Dedup, countedEvents(gf))
 	}
 }
@@ -306,7 +349,7 @@ func TestMigrationChild(t *testing.T) {
 	}
 	opts := store.Options{Dir: dir, Now: at(now), OnMigration: func(p store.MigrationProgress) {
 		if p.Done > 0 {
-			fmt.Printf("migrated %d/%d\n", p.Done, p.Total)
+			fmt.Printf("migrated %d→%d %d/%d\n", p.From, p.To, p.Done, p.Total)
 			time.Sleep(20 * time.Millisecond)
 		}
 	}}

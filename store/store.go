@@ -1,8 +1,10 @@
 // Package store is iamd's usage index: an embedded Badger database that
 // aggregates CloudTrail events into per principal × action × resource
-// facts, per-day counts, per-access-key usage, role session names and the
-// other accounts a principal called into (cross-account calls), and keeps ingest checkpoints, quarantined records, IAM model snapshots and
-// small State records of other components (the rotator's). Ingest writes
+// facts, per principal × action totals and per-day counts, per-access-key
+// usage, role session names, console sign-ins and the other accounts a
+// principal called into (cross-account calls), and keeps ingest
+// checkpoints, quarantined records, IAM model snapshots and small State
+// records of other components (the rotator's). Ingest writes
 // Batches through Write; the analyzer and the rotator read through the
 // query methods. It imports nothing of ours.
 //
@@ -101,7 +103,11 @@ import (
 //	1  first release
 //	2  dedup set by hour of event time (dedup.go); version 1's per-event
 //	   entries become legacy dedup entries (legacydedup.go)
-const SchemaVersion = 2
+//	3  Seen entries keep their first sighting (FirstSeen); per principal
+//	   × action aggregates (ActionUsage) and console sign-ins
+//	   (ConsoleSignIns) that Write keeps up to date, built from the facts
+//	   and per-day counts by the migration (migrations.go)
+const SchemaVersion = 3
 
 // Defaults for Options fields left zero.
 const (
@@ -134,6 +140,12 @@ const (
 	MaxSessionSeen = 20
 	// MaxRecipientAccounts is how many accounts a CrossAccount keeps.
 	MaxRecipientAccounts = 50
+	// MaxSignInSeen is how many source IPs a ConsoleSignIns keeps.
+	MaxSignInSeen = 10
+	// MaxTopResources is how many resources each top list of an
+	// ActionUsage keeps: a report lists the top few resources of an
+	// action (its default, 5) from them without reading the facts.
+	MaxTopResources = 5
 	// maxComponent caps principal, action, resource, access key ID and
 	// the like: generous for ARNs (S3 object ARNs reach ~1.1 KB) and far
 	// below Badger's 65,000-byte key limit with three components.

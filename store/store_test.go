@@ -627,10 +627,11 @@ func TestKeyUsageAndSessions(t *testing.T) {
 	want := KeyUsage{
 		AccessKeyID: "AKIAALICE", Principal: alice, FirstSeen: t0.Add(-time.Hour), LastSeen: t0.Add(6 * m), Calls: 8,
 		SourceIPs: []Seen{
-			{"10.0.0.6", t0.Add(6 * m), 2}, {"10.0.0.5", t0.Add(5 * m), 1}, {"10.0.0.4", t0.Add(4 * m), 1},
-			{"10.0.0.3", t0.Add(3 * m), 1}, {"10.0.0.2", t0.Add(2 * m), 1},
+			{"10.0.0.6", t0.Add(-time.Hour), t0.Add(6 * m), 2}, {"10.0.0.5", t0.Add(5 * m), t0.Add(5 * m), 1},
+			{"10.0.0.4", t0.Add(4 * m), t0.Add(4 * m), 1}, {"10.0.0.3", t0.Add(3 * m), t0.Add(3 * m), 1},
+			{"10.0.0.2", t0.Add(2 * m), t0.Add(2 * m), 1},
 		},
-		UserAgents: []Seen{{"aws-cli/2", t0.Add(6 * m), 7}, {"boto3", t0.Add(-time.Hour), 1}},
+		UserAgents: []Seen{{"aws-cli/2", t0, t0.Add(6 * m), 7}, {"boto3", t0.Add(-time.Hour), t0.Add(-time.Hour), 1}},
 	}
 	if !reflect.DeepEqual(k, want) {
 		t.Errorf("KeyUsage =\n%+v\nwant\n%+v", k, want)
@@ -906,7 +907,7 @@ func TestStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Stats{Facts: 3, DayCounts: 3, Principals: 2, Keys: 1, Dedup: 2, Checkpoints: 1, Quarantined: 1}
+	want := Stats{Facts: 3, Actions: 3, DayCounts: 3, Principals: 2, Keys: 1, Dedup: 2, Checkpoints: 1, Quarantined: 1}
 	if got != want {
 		t.Errorf("Stats() = %+v, want %+v", got, want)
 	}

@@ -228,13 +228,102 @@ func bump(m map[string]*Seen, v string, t time.Time) {
 	}
 	s := m[v]
 	if s == nil {
-		m[v] = &Seen{Value: v, LastSeen: t, Count: 1}
+		m[v] = &Seen{Value: v, FirstSeen: t, LastSeen: t, Count: 1}
 		return
 	}
 	s.Count++
+	if t.Before(s.FirstSeen) {
+		s.FirstSeen = t
+	}
 	if t.After(s.LastSeen) {
 		s.LastSeen = t
 	}
+}
+
+// actionCalls are a batch's calls of one principal × action.
+type actionCalls struct {
+	first, last, lastDenied time.Time
+	allowed, denied         uint64
+}
+
+func (c *actionCalls) add(t time.Time, out Outcome) {
+	if c.first.IsZero() || t.Before(c.first) {
+		c.first = t
+	}
+	if t.After(c.last) {
+		c.last = t
+	}
+	if out == OutcomeDenied {
+		c.denied++
+		if t.After(c.lastDenied) {
+			c.lastDenied = t
+		}
+	} else {
+		c.allowed++
+	}
+}
+
+// signInAgg is one principal's console sign-ins within a batch.
+type signInAgg struct {
+	s   ConsoleSignIns
+	ips map[string]*Seen
+}
+
+// add counts one sign-in record. A password sign-in is one of an IAM
+// user or the root user; any other identity signed in through
+// federation.
+func (a *signInAgg) add(ev *Event, t time.Time) {
+	s := &a.s
+	switch {
+	case ev.SignIn == SignInFailure:
+		s.Failures++
+		s.LastFailure = later(s.LastFailure, t)
+		return
+	case ev.PrincipalType == "IAMUser" || ev.PrincipalType == "Root":
+		if ev.MFAUsed {
+			s.WithMFA++
+		} else {
+			s.WithoutMFA++
+			s.LastWithoutMFA = later(s.LastWithoutMFA, t)
+		}
+		s.FirstSeen = earlier(s.FirstSeen, t)
+		s.LastSeen = later(s.LastSeen, t)
+	default:
+		s.Federated++
+		s.LastFederated = later(s.LastFederated, t)
+	}
+	bump(a.ips, ev.SourceIP, t)
+}
+
+// mergeSignIns folds a batch's sign-ins into the stored ones.
+func mergeSignIns(cur *ConsoleSignIns, add *signInAgg) {
+	a := &add.s
+	cur.WithMFA += a.WithMFA
+	cur.WithoutMFA += a.WithoutMFA
+	cur.Federated += a.Federated
+	cur.Failures += a.Failures
+	cur.FirstSeen = earlier(cur.FirstSeen, a.FirstSeen)
+	cur.LastSeen = later(cur.LastSeen, a.LastSeen)
+	cur.LastWithoutMFA = later(cur.LastWithoutMFA, a.LastWithoutMFA)
+	cur.LastFederated = later(cur.LastFederated, a.LastFederated)
+	cur.LastFailure = later(cur.LastFailure, a.LastFailure)
+	cur.SourceIPs = mergeSeen(cur.SourceIPs, seenList(add.ips), MaxSignInSeen)
+}
+
+// earlier returns the earlier of a and b, a zero time counting as none.
+func earlier(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func seenList(m map[string]*Seen) []Seen {
@@ -286,8 +375,11 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 		a.add(ev)
 	}
 
-	puts := make([]aggPut, 0, len(a.facts)+len(a.days)+len(a.principals))
+	puts := make([]aggPut, 0, len(a.facts)+len(a.days)+len(a.acts)+len(a.principals))
 	if puts, err = a.writeFacts(txn, puts, &res); err != nil {
+		return res, done, err
+	}
+	if puts, err = a.writeActions(txn, puts); err != nil {
 		return res, done, err
 	}
 	if puts, err = a.writeDays(txn, puts); err != nil {
@@ -305,6 +397,9 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 	if err = a.writeCross(txn); err != nil {
 		return res, done, err
 	}
+	if err = a.writeSignIns(txn); err != nil {
+		return res, done, err
+	}
 	if done.dedupSeq, err = a.writeDedup(txn); err != nil {
 		return res, done, err
 	}
@@ -316,9 +411,9 @@ func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res W
 }
 
 // batchAgg is what one transaction's events add up to, by key, before
-// anything is written: facts, day counts, principals, access keys,
-// sessions, cross-account recipients, raw records, and the dedup window
-// with the hashes of the counted events.
+// anything is written: facts, action totals, day counts, principals,
+// access keys, sessions, cross-account recipients, console sign-ins, raw
+// records, and the dedup window with the hashes of the counted events.
 type batchAgg struct {
 	db  *DB
 	now time.Time
@@ -327,12 +422,15 @@ type batchAgg struct {
 	legacy     map[uint64]bool  // schema-1 dedup entries that match events of the batch (legacydedup.go)
 	factIdx    map[string]int32 // fact key → index in facts
 	facts      []factAgg
+	actIdx     map[string]int32 // action-usage key → index in acts
+	acts       []actAgg
 	dayIdx     map[string]int32 // day-count key → index in days
 	days       []dayAgg
 	principals map[string]struct{}
 	keys       map[string]*keyAgg
 	sessions   map[string]*sessAgg
-	cross      map[string]*crossAgg // nil until a cross-account call
+	cross      map[string]*crossAgg  // nil until a cross-account call
+	signIns    map[string]*signInAgg // nil until a console sign-in
 	raws       []*badger.Entry
 
 	buf     *txnBuf
@@ -350,6 +448,8 @@ func newBatchAgg(db *DB, events int, now time.Time) *batchAgg {
 		window:      dedupWindow{added: map[int64]*[]uint64{}},
 		factIdx:     make(map[string]int32, events),
 		facts:       make([]factAgg, 0, events),
+		actIdx:      make(map[string]int32, events/4),
+		acts:        make([]actAgg, 0, events/4),
 		dayIdx:      make(map[string]int32, events/2),
 		days:        make([]dayAgg, 0, events/2),
 		principals:  make(map[string]struct{}),
@@ -397,12 +497,16 @@ func (a *batchAgg) add(ev *Event) {
 	if ev.RecipientAccountID != ev.AccountID && ev.RecipientAccountID != "" && ev.AccountID != "" {
 		a.addCross(ev, t)
 	}
+	if ev.SignIn != SignInNone {
+		a.addSignIn(ev, t)
+	}
 	if a.db.opts.RawRetention > 0 && len(ev.Raw) > 0 {
 		a.addRaw(ev)
 	}
 }
 
-// addUses counts each use in its fact, and each action once in its day.
+// addUses counts each use in its fact, and each action once in its
+// action totals and its day.
 func (a *batchAgg) addUses(ev *Event, t time.Time) {
 	day := dayNumber(t)
 	var actions map[string]struct{}
@@ -421,7 +525,7 @@ func (a *batchAgg) addUses(ev *Event, t time.Time) {
 			fi = int32(len(a.facts))
 			k := string(a.scratch)
 			a.factIdx[k] = fi
-			a.facts = append(a.facts, factAgg{key: k})
+			a.facts = append(a.facts, factAgg{key: k, act: a.action(ev.Principal, u.Action)})
 		}
 		a.facts[fi].v.add(t, ev.Outcome)
 		if actions != nil {
@@ -430,6 +534,7 @@ func (a *batchAgg) addUses(ev *Event, t time.Time) {
 			}
 			actions[u.Action] = struct{}{}
 		}
+		a.acts[a.facts[fi].act].calls.add(t, ev.Outcome)
 		a.scratch = putInt64(append(appendKey(a.scratch[:0], pfxDay, ev.Principal, u.Action), sep), day)
 		di, ok := a.dayIdx[string(a.scratch)]
 		if !ok {
@@ -444,6 +549,32 @@ func (a *batchAgg) addUses(ev *Event, t time.Time) {
 			a.days[di].v.allowed++
 		}
 	}
+}
+
+// action returns the index in acts of principal × action, adding it.
+// It is looked up once per new fact of the batch, not per use.
+func (a *batchAgg) action(principal, action string) int32 {
+	a.scratch = appendKey(a.scratch[:0], pfxAction, principal, action)
+	ai, ok := a.actIdx[string(a.scratch)]
+	if !ok {
+		ai = int32(len(a.acts))
+		k := string(a.scratch)
+		a.actIdx[k] = ai
+		a.acts = append(a.acts, actAgg{key: k})
+	}
+	return ai
+}
+
+func (a *batchAgg) addSignIn(ev *Event, t time.Time) {
+	sa := a.signIns[ev.Principal]
+	if sa == nil {
+		if a.signIns == nil {
+			a.signIns = make(map[string]*signInAgg)
+		}
+		sa = &signInAgg{s: ConsoleSignIns{Principal: ev.Principal}, ips: map[string]*Seen{}}
+		a.signIns[ev.Principal] = sa
+	}
+	sa.add(ev, t)
 }
 
 func (a *batchAgg) addKey(ev *Event, t time.Time) {
@@ -501,14 +632,14 @@ func (a *batchAgg) writeFacts(txn *badger.Txn, puts []aggPut, res *WriteResult) 
 	db, buf := a.db, a.buf
 	for i := range a.facts {
 		kb := buf.str(a.facts[i].key)
-		cached, ok := db.aggs.get(kb)
+		cached, found := db.aggs.get(kb)
 		v := cached.fact
-		if !ok {
-			val, found, err := getCopy(txn, kb, &a.scratch)
+		if !found {
+			val, ok, err := getCopy(txn, kb, &a.scratch)
 			if err != nil {
 				return puts, err
 			}
-			if found {
+			if found = ok; found {
 				if v, err = decodeFactValue(val); err != nil {
 					return puts, fmt.Errorf("read %q: %w", kb, err)
 				}
@@ -516,7 +647,10 @@ func (a *batchAgg) writeFacts(txn *badger.Txn, puts []aggPut, res *WriteResult) 
 				res.NewFacts++
 			}
 		}
-		v.merge(a.facts[i].v)
+		f := &a.facts[i]
+		f.prev, f.found = v, found
+		v.merge(f.v)
+		f.merged = v
 		start := len(buf.b)
 		buf.b = v.encode(buf.b)
 		enc := buf.since(start)
@@ -536,6 +670,82 @@ func (a *batchAgg) writeFacts(txn *badger.Txn, puts []aggPut, res *WriteResult) 
 	}
 	res.Facts = len(a.facts)
 	return puts, nil
+}
+
+// writeActions merges each principal × action's calls and the changes
+// of its facts (writeFacts has run) into its stored totals.
+func (a *batchAgg) writeActions(txn *badger.Txn, puts []aggPut) ([]aggPut, error) {
+	db, buf := a.db, a.buf
+	for i := range a.acts {
+		act := &a.acts[i]
+		act.kb = buf.str(act.key)
+		if c, ok := db.aggs.get(act.kb); ok {
+			// addFact works in place; the cached lists stay untouched
+			// until this transaction commits.
+			act.v = *c.action
+			act.v.topAllowed = slices.Clone(act.v.topAllowed)
+			act.v.topDenied = slices.Clone(act.v.topDenied)
+		} else {
+			val, found, err := getCopy(txn, act.kb, &a.scratch)
+			if err != nil {
+				return puts, err
+			}
+			if found {
+				if act.v, err = decodeActionValue(val); err != nil {
+					return puts, fmt.Errorf("read %q: %w", act.key, err)
+				}
+			}
+		}
+		act.v.addCalls(&act.calls)
+	}
+	for i := range a.facts {
+		f := &a.facts[i]
+		a.acts[f.act].v.addFact(factResource(f.key), f.prev, f.found, f.merged)
+	}
+	for i := range a.acts {
+		act := &a.acts[i]
+		start := len(buf.b)
+		buf.b = act.v.encode(buf.b)
+		if err := buf.set(txn, act.kb, buf.since(start), 0); err != nil {
+			return puts, err
+		}
+		if db.aggs.enabled() {
+			// A copy: the cache must not keep the batch's acts alive.
+			v := act.v
+			puts = append(puts, aggPut{key: act.key, v: aggValue{action: &v}})
+		}
+	}
+	return puts, nil
+}
+
+// factResource is the resource of a fact key.
+func factResource(k string) string {
+	n := 0
+	for i := 1; i < len(k); i++ {
+		if k[i] == sep {
+			if n++; n == 2 {
+				return k[i+1:]
+			}
+		}
+	}
+	return ""
+}
+
+// writeSignIns merges each principal's console sign-ins. Like sessions
+// they are not cached: few per batch.
+func (a *batchAgg) writeSignIns(txn *badger.Txn) error {
+	for p, add := range a.signIns {
+		k := key(pfxSignIns, p)
+		s := ConsoleSignIns{Principal: p}
+		if err := getValue(txn, k, func(b []byte) (err error) { s, err = decodeSignIns(p, b); return err }); err != nil {
+			return err
+		}
+		mergeSignIns(&s, add)
+		if err := txn.Set(k, encodeSignIns(nil, s)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeDays adds each day count's additions to its stored value.
@@ -792,9 +1002,24 @@ func getCopy(txn *badger.Txn, k []byte, scratch *[]byte) (val []byte, found bool
 }
 
 // factAgg and dayAgg are a batch's additions to one fact or day count.
+// A factAgg also keeps, once writeFacts has run, the stored value before
+// (prev; found: there was one) and after (merged), for the action
+// totals; act is its principal × action in the batch's acts.
 type factAgg struct {
-	key string
-	v   factValue
+	key          string
+	act          int32
+	found        bool
+	v            factValue
+	prev, merged factValue
+}
+
+// actAgg is a batch's calls of one principal × action and, from
+// writeActions on, its stored totals with them.
+type actAgg struct {
+	key   string
+	kb    []byte // key in the transaction's slab
+	calls actionCalls
+	v     actionValue
 }
 
 type dayAgg struct {

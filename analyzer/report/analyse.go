@@ -229,26 +229,14 @@ func (j *judge) verdict(m *model.Model, a *usage.Action) *verdict {
 }
 
 // byAllowed returns the resources with allowed calls, most first.
-func byAllowed(rs []usage.Resource) []usage.Resource {
-	out := make([]usage.Resource, 0, len(rs))
-	for _, r := range rs {
-		if r.Allowed > 0 {
-			out = append(out, r)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Allowed > out[j].Allowed })
-	return out
-}
+func byAllowed(rs []usage.Resource) []usage.Resource { return usage.ByAllowed(rs) }
 
 func (an *Analyser) used(a *usage.Action, by []Statement) UsedAction {
 	ua := UsedAction{Action: a.Action, Level: levelOf(an.cat, a.Action), Calls: a.Allowed, FirstUsed: a.First, LastUsed: a.Last,
 		AllowedBy: by, Resources: []ResourceUse{}}
-	rs := byAllowed(a.Resources)
-	ua.ResourceCount = len(rs)
-	for i, r := range rs {
-		if i == an.top {
-			break
-		}
+	var rs []usage.Resource
+	rs, ua.ResourceCount = a.TopAllowed(an.top)
+	for _, r := range rs {
 		ua.Resources = append(ua.Resources, ResourceUse{Resource: r.ARN, Calls: r.Allowed, LastUsed: r.Last})
 	}
 	return ua
@@ -256,21 +244,58 @@ func (an *Analyser) used(a *usage.Action, by []Statement) UsedAction {
 
 func (an *Analyser) denied(a *usage.Action, gs *iam.GrantedSet) DeniedAction {
 	da := DeniedAction{Action: a.Action, Calls: a.Denied, LastDenied: a.LastDenied, Resources: []string{}}
-	rs := make([]usage.Resource, 0, len(a.Resources))
-	for _, r := range a.Resources {
-		if r.Denied > 0 {
-			rs = append(rs, r)
-		}
-	}
-	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Denied > rs[j].Denied })
-	for i, r := range rs {
-		if i == an.top {
-			break
-		}
+	for _, r := range a.TopDenied(an.top) {
 		da.Resources = append(da.Resources, r.ARN)
 	}
 	da.GrantedNow = gs != nil && gs.Has(a.Action)
 	return da
+}
+
+// NeedsResources returns the actions of u whose every resource the
+// analysis of the principal must see, when Summary read only their most
+// used ones: an action granted on some resources only by a model in
+// force (each resource's call is evaluated), and one today's model does
+// not grant on every resource (not granted now: its resources say why).
+// An action granted on every resource, or with no model at all, needs
+// no more than its top resources.
+func NeedsResources(u *usage.Principal, tl *model.Timeline) []string {
+	if tl == nil {
+		return nil
+	}
+	type grants struct {
+		in bool
+		gs *iam.GrantedSet
+	}
+	ms := make([]grants, len(tl.Models))
+	for i, m := range tl.Models {
+		if _, ok := m.Principal(u.ARN); ok {
+			ms[i].in = true
+			ms[i].gs, _ = m.Granted(u.ARN)
+		}
+	}
+	var out []string
+	for i := range u.Actions {
+		a := &u.Actions[i]
+		if !a.Partial || a.Allowed == 0 {
+			continue
+		}
+		need := false
+		for j, m := range ms {
+			var g iam.Grant
+			var ok bool
+			if m.in && m.gs != nil {
+				g, ok = m.gs.Lookup(a.Action)
+			}
+			if ok && !g.AllResources || j == len(ms)-1 && !(ok && g.AllResources) {
+				need = true
+				break
+			}
+		}
+		if need {
+			out = append(out, a.Action)
+		}
+	}
+	return out
 }
 
 // resourcePolicyServices have resource-based policies that can grant a

@@ -21,6 +21,7 @@ type Store interface {
 	usage.Store
 	model.Store
 	Principals(ctx context.Context) ([]string, error)
+	EachAction(ctx context.Context, fn func(store.ActionUsage) error) error
 }
 
 // DefaultWindow is the tracking window's default length.
@@ -163,11 +164,13 @@ func (sc *Scope) Timeline(principal string) *model.Timeline {
 	return tl
 }
 
-// Activity is what one pass over the facts tells before any principal
-// is analysed: where activity ends, who was active, and the newest call
-// each account's principals made of the kinds CloudTrail logs only as
-// data events. It costs one read of every fact (not of every day count,
-// which grow with the days of activity).
+// Activity is what one pass over the principal × action totals tells
+// before any principal is analysed: where activity ends, who was active,
+// and the newest call each account's principals made of the kinds
+// CloudTrail logs only as data events. It costs one read of every
+// principal × action (not of every fact, which grow with the resources
+// touched, nor of every day count, which grow with the days of
+// activity).
 type Activity struct {
 	Newest     time.Time // the newest call of any principal; zero: none
 	Principals []string  // with at least one counted call, sorted
@@ -191,25 +194,25 @@ func ReadActivity(ctx context.Context, s Store, cat *catalog.Catalog) (*Activity
 	groups := map[string]string{} // action → data group ("" none)
 	var cur string                // facts come by principal: account of cur
 	var curAcct string
-	err = s.EachFact(ctx, store.FactQuery{}, func(f store.Fact) error {
-		if f.LastSeen.After(a.Newest) {
-			a.Newest = f.LastSeen
+	err = s.EachAction(ctx, func(t store.ActionUsage) error {
+		if t.LastSeen.After(a.Newest) {
+			a.Newest = t.LastSeen
 		}
-		if f.Principal != cur {
-			cur, curAcct = f.Principal, iam.AccountOf(f.Principal)
+		if t.Principal != cur {
+			cur, curAcct = t.Principal, iam.AccountOf(t.Principal)
 		}
-		if f.LastSeen.After(a.last[cur]) {
-			a.last[cur] = f.LastSeen
+		if t.LastSeen.After(a.last[cur]) {
+			a.last[cur] = t.LastSeen
 		}
-		g, ok := groups[f.Action]
+		g, ok := groups[t.Action]
 		if !ok {
-			g, _ = DataGroup(cat, f.Action)
-			groups[f.Action] = g
+			g, _ = DataGroup(cat, t.Action)
+			groups[t.Action] = g
 		}
 		if g != "" {
 			k := [2]string{curAcct, g}
-			if f.LastSeen.After(a.dataLast[k]) {
-				a.dataLast[k] = f.LastSeen
+			if t.LastSeen.After(a.dataLast[k]) {
+				a.dataLast[k] = t.LastSeen
 			}
 		}
 		return nil
@@ -263,11 +266,17 @@ func (an *Analyser) Run(ctx context.Context, s usage.Store, sc *Scope, workers i
 }
 
 // Analyse reads one principal's usage in the scope's window and
-// analyses it.
+// analyses it. It reads each action's totals (usage.Summary), and every
+// fact only of the actions whose grants name resources or that today's
+// model does not grant everywhere (NeedsResources), so that a report
+// costs what the principals' actions cost, not what their resources do.
 func (an *Analyser) Analyse(ctx context.Context, s usage.Store, sc *Scope, principal string) (PrincipalReport, error) {
 	tl := sc.Timeline(principal)
-	u, err := usage.Read(ctx, s, principal, sc.Window, NeedsDays(tl))
+	u, err := usage.Summary(ctx, s, principal, sc.Window, NeedsDays(tl), an.top)
 	if err != nil {
+		return PrincipalReport{}, err
+	}
+	if err := u.Complete(ctx, s, NeedsResources(u, tl)); err != nil {
 		return PrincipalReport{}, err
 	}
 	return an.Principal(u, tl, sc.Activity.DataSeen(iam.AccountOf(principal), sc.Window)), nil

@@ -4,8 +4,8 @@
 // used, and the services and actions active principals hold but never
 // used. An entity created inside the window is "too new to judge", never
 // unused. Evidence comes from the usage index (per-key last use, calls,
-// AssumeRole into a role) and, where the index has nothing newer, from
-// the IAM model's own last-used dates.
+// AssumeRole into a role, console sign-ins) and, where the index has
+// nothing newer, from the IAM model's own last-used dates.
 //
 // It builds on a report.Report (the per-principal split) and reads the
 // store only through the narrow Store interface declared here.
@@ -29,6 +29,7 @@ import (
 type Store interface {
 	KeysOf(ctx context.Context, principal string) ([]store.KeyUsage, error)
 	EachFact(ctx context.Context, q store.FactQuery, fn func(store.Fact) error) error
+	ConsoleSignIns(ctx context.Context, principal string) (store.ConsoleSignIns, bool, error)
 }
 
 // Finding types, named after Access Analyzer's where it has one.
@@ -297,7 +298,13 @@ func userFindings(ctx context.Context, s Store, w usage.Window, p *iam.Principal
 	for _, k := range keys {
 		stored[k.AccessKeyID] = k
 	}
-	keyUsed, passwordUsed := false, false
+	// The user's own password sign-ins, not federated ones charged to it.
+	signIns, _, err := s.ConsoleSignIns(ctx, p.ARN)
+	if err != nil {
+		return nil, fmt.Errorf("read console sign-ins of %s: %w", p.ARN, err)
+	}
+	keyUsed := false
+	passwordUsed := w.Contains(signIns.LastSeen) || signIns.LastSeen.After(w.End)
 	if c := p.Credentials; c != nil {
 		for _, k := range c.AccessKeys {
 			if !k.Active() {
@@ -320,10 +327,11 @@ func userFindings(ctx context.Context, s Store, w usage.Window, p *iam.Principal
 			out = append(out, f)
 		}
 		if c.PasswordEnabled {
-			if w.Contains(c.PasswordLastUsed) {
+			last, from := latest(signIns.LastSeen, "trail", c.PasswordLastUsed, "model")
+			if w.Contains(last) || last.After(w.End) {
 				passwordUsed = true
 			} else {
-				out = append(out, finding(TypePassword, p, tooNew, c.PasswordLastUsed, sourceIf(c.PasswordLastUsed, "model"), "console password not used to sign in during the window"))
+				out = append(out, finding(TypePassword, p, tooNew, last, from, "console password not used to sign in during the window"))
 			}
 		}
 	} else {
@@ -342,8 +350,11 @@ func userFindings(ctx context.Context, s Store, w usage.Window, p *iam.Principal
 			out = append(out, f)
 		}
 	}
-	if !activeIn(pr) && !keyUsed && !passwordUsed {
-		last, src := latest(trailLast, "trail", passwordLast(p), "model")
+	// A federated sign-in charged to the user (GetFederationToken) uses
+	// the user, if not its password.
+	federated := w.Contains(signIns.LastFederated) || signIns.LastFederated.After(w.End)
+	if !activeIn(pr) && !keyUsed && !passwordUsed && !federated {
+		last, src := latest(trailLast, "trail", signIns.LastSeen, "trail", signIns.LastFederated, "trail", passwordLast(p), "model")
 		out = append(out, finding(TypeUser, p, tooNew, last, src, "no call, no access key use and no console sign-in in the window"))
 	}
 	return out, nil

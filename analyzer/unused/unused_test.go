@@ -53,6 +53,8 @@ func snapshot() string {
 		user("dormant", key("AKIADORM", t0.Add(10*day)), ""),
 		user("gone", "", ""),
 		user("svc", "", `{"Key":"owner","Value":"platform"}`),
+		user("web", "", ""),
+		user("broker", "", ""),
 	}, ",") + `],"RoleDetailList":[` + strings.Join([]string{
 		role("idle", "/", old, ""),
 		role("assumed", "/", old, ""),
@@ -73,6 +75,13 @@ func TestFind(t *testing.T) {
 	}
 	bob, _ := acct.Principal(pre + "user/bob")
 	bob.Credentials.PasswordEnabled, bob.Credentials.PasswordLastUsed = true, t0.Add(-60*day)
+	// web signs in to the console in the window: the snapshot's date is
+	// older than the trail's. broker's only sign-in is a federated user's
+	// (GetFederationToken): the user is used, its password is not.
+	web, _ := acct.Principal(pre + "user/web")
+	web.Credentials = &iam.Credentials{SignInKnown: true, PasswordEnabled: true, PasswordLastUsed: t0.Add(-60 * day)}
+	broker, _ := acct.Principal(pre + "user/broker")
+	broker.Credentials = &iam.Credentials{SignInKnown: true, PasswordEnabled: true}
 	models, err := model.FromAccount(cat, acct, nil, "test.json")
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +95,8 @@ func TestFind(t *testing.T) {
 		{ID: "1", Time: t0.Add(5 * day), Principal: pre + "user/bob", AccessKeyID: "AKIABOB1", Uses: []store.Use{{Action: "s3:ListAllMyBuckets", Resource: "*"}}},
 		{ID: "2", Time: t0.Add(6 * day), Principal: pre + "user/bob", AccessKeyID: "AKIABOB1", Uses: []store.Use{{Action: "sts:AssumeRole", Resource: pre + "role/assumed"}}},
 		{ID: "3", Time: t0.Add(29 * day), Principal: pre + "user/bob", AccessKeyID: "AKIABOB1", Uses: []store.Use{{Action: "s3:ListAllMyBuckets", Resource: "*"}}},
+		{ID: "4", Time: t0.Add(12 * day), Principal: pre + "user/web", PrincipalType: "IAMUser", SignIn: store.SignInSuccess, MFAUsed: true},
+		{ID: "5", Time: t0.Add(13 * day), Principal: pre + "user/broker", PrincipalType: "FederatedUser", SignIn: store.SignInSuccess},
 	}
 	if _, err := db.Write(context.Background(), &store.Batch{Events: events}); err != nil {
 		t.Fatal(err)
@@ -117,6 +128,7 @@ func TestFind(t *testing.T) {
 		"user/bob unused-access-key unused AKIABOB2",
 		"user/bob unused-password unused",
 		"user/bob unused-permissions unused",
+		"user/broker unused-password unused",
 		"user/gone unused-user unused",
 	}
 	if !slices.Equal(got, want) {
@@ -129,8 +141,11 @@ func TestFind(t *testing.T) {
 		if f.Type == TypePermissions && (len(f.Services) != 1 || f.Services[0].Service != "ec2" || !f.Services[0].Unused) {
 			t.Errorf("unused permissions of bob = %+v, want ec2 unused", f.Services)
 		}
-		if f.Type == TypePassword && (!f.LastUsed.Equal(t0.Add(-60*day)) || f.LastUsedFrom != "model") {
+		if f.Type == TypePassword && f.Principal == pre+"user/bob" && (!f.LastUsed.Equal(t0.Add(-60*day)) || f.LastUsedFrom != "model") {
 			t.Errorf("password finding = %+v", f)
+		}
+		if f.Type == TypePassword && f.Principal == pre+"user/broker" && !f.LastUsed.IsZero() {
+			t.Errorf("broker's password finding = %+v, want never used (its sign-in was federated)", f)
 		}
 	}
 }

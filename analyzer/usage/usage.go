@@ -1,9 +1,10 @@
 // Package usage reads what one principal did over a time window from the
 // usage index: per action the calls allowed and denied, exact to the day
 // (from the per-day counts), the resources each action touched (from the
-// principal × action × resource facts), and who acted inside a role. It
-// is the analyzer's reader of usage: report, unused and suggest work on
-// its Principal values and never scan the index themselves.
+// principal × action × resource facts, or the most used of them from the
+// principal × action totals), and who acted inside a role. It is the
+// analyzer's reader of usage: report, unused and suggest work on its
+// Principal values and never scan the index themselves.
 //
 // It reaches the store only through the narrow Store interface declared
 // here, and imports store for its record types; nothing else of ours.
@@ -21,9 +22,11 @@ import (
 	"github.com/iamd/iamd/store"
 )
 
-// Store is what Read needs of the usage index (store.DB implements it).
+// Store is what Read and Summary need of the usage index (store.DB
+// implements it).
 type Store interface {
 	EachFact(ctx context.Context, q store.FactQuery, fn func(store.Fact) error) error
+	EachActionOf(ctx context.Context, principal string, fn func(store.ActionUsage) error) error
 	EachDayCountOf(ctx context.Context, principal string, fn func(action string, d store.DayCount) error) error
 	Sessions(ctx context.Context, principal string) (store.PrincipalSessions, bool, error)
 }
@@ -118,8 +121,56 @@ type Action struct {
 	LastDenied time.Time
 	// Resources are the facts of this action active in the window, by
 	// ARN. Their counts cover the fact's whole life: the index keeps
-	// per-day counts per action, not per resource.
+	// per-day counts per action, not per resource. Nil when Partial.
 	Resources []Resource
+	// Partial says the action was read from its totals (Summary): only
+	// its most used resources are known, through TopAllowed and
+	// TopDenied; Complete reads the rest.
+	Partial bool
+	// topAllowed, topDenied and allowedResources stand for Resources
+	// while Partial.
+	topAllowed, topDenied []Resource
+	allowedResources      int
+}
+
+// TopAllowed returns the n resources with the most allowed calls, most
+// first (ties by ARN), and how many resources had allowed calls. n must
+// not exceed the top Summary was given.
+func (a *Action) TopAllowed(n int) ([]Resource, int) {
+	if a.Partial {
+		return a.topAllowed[:min(n, len(a.topAllowed))], a.allowedResources
+	}
+	rs := ByAllowed(a.Resources)
+	return rs[:min(n, len(rs))], len(rs)
+}
+
+// TopDenied returns the n resources with the most refused calls, most
+// first (ties by ARN); as TopAllowed, n must not exceed Summary's top.
+func (a *Action) TopDenied(n int) []Resource {
+	if a.Partial {
+		return a.topDenied[:min(n, len(a.topDenied))]
+	}
+	rs := make([]Resource, 0, len(a.Resources))
+	for _, r := range a.Resources {
+		if r.Denied > 0 {
+			rs = append(rs, r)
+		}
+	}
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Denied > rs[j].Denied })
+	return rs[:min(n, len(rs))]
+}
+
+// ByAllowed returns the resources with allowed calls, most first; in
+// the order of rs (by ARN, as read) among equals.
+func ByAllowed(rs []Resource) []Resource {
+	out := make([]Resource, 0, len(rs))
+	for _, r := range rs {
+		if r.Allowed > 0 {
+			out = append(out, r)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Allowed > out[j].Allowed })
+	return out
 }
 
 // Resource is one principal × action × resource fact.
@@ -268,6 +319,120 @@ func refineTimes(a *Action, w Window) {
 	if !lastDenied.IsZero() && lastDenied.Truncate(day).Equal(a.LastDenied) {
 		a.LastDenied = lastDenied
 	}
+}
+
+// Summary returns what principal did in w as Read does, with the cost
+// following the principal's actions rather than the resources they
+// touched: an action whose calls all fall inside the window is read from
+// its totals (store.ActionUsage), one record however many resources it
+// has, exact in its counts and times (a refusal's time included), with
+// only its most used resources known (Action.Partial; top is how many
+// the caller lists, at most store.MaxTopResources, beyond which Summary
+// reads as Read). An action the window cuts through is read from its
+// facts and per-day counts, as Read reads every action. With days set,
+// every action is counted from its per-day counts. A first or last call
+// or last refusal of the totals that falls inside the window, on the day
+// the day counts give, is the exact time they know only the day of.
+//
+// A caller that must know every resource of some actions (to evaluate a
+// grant that names resources) asks Complete for them.
+func Summary(ctx context.Context, s Store, principal string, w Window, days bool, top int) (*Principal, error) {
+	if top > store.MaxTopResources {
+		return Read(ctx, s, principal, w, days)
+	}
+	p := &Principal{ARN: principal, Window: w}
+	byDay := map[string]bool{} // actions to count from the day counts
+	var cut []int              // actions the window cuts through
+	totals := map[string]store.ActionUsage{}
+	err := s.EachActionOf(ctx, principal, func(t store.ActionUsage) error {
+		if t.LastSeen.Before(w.Start) || t.FirstSeen.After(w.End) {
+			return nil
+		}
+		a := Action{Action: t.Action, First: t.FirstSeen, Last: t.LastSeen}
+		totals[t.Action] = t
+		if t.FirstSeen.Before(w.Start) || t.LastSeen.After(w.End) {
+			cut = append(cut, len(p.Actions))
+			byDay[t.Action] = true
+			p.Actions = append(p.Actions, a)
+			return nil
+		}
+		a.Allowed, a.Denied, a.LastDenied = t.Allowed, t.Denied, t.LastDenied
+		a.Partial, a.allowedResources = true, int(t.AllowedResources)
+		for _, r := range t.TopAllowed {
+			a.topAllowed = append(a.topAllowed, Resource{ARN: r.Resource, Allowed: r.Calls, Last: r.LastSeen})
+		}
+		for _, r := range t.TopDenied {
+			a.topDenied = append(a.topDenied, Resource{ARN: r.Resource, Denied: r.Calls, Last: r.LastSeen})
+		}
+		if days {
+			byDay[t.Action] = true
+		}
+		p.Actions = append(p.Actions, a)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read actions of %s: %w", principal, err)
+	}
+	for _, i := range cut {
+		a := &p.Actions[i]
+		a.Resources = []Resource{}
+		err := s.EachFact(ctx, store.FactQuery{Principal: principal, Action: a.Action, Since: w.Start}, func(f store.Fact) error {
+			if !f.FirstSeen.After(w.End) {
+				a.Resources = append(a.Resources, Resource{ARN: f.Resource, Allowed: f.Allowed, Denied: f.Denied, First: f.FirstSeen, Last: f.LastSeen})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read facts of %s: %w", principal, err)
+		}
+	}
+	if len(byDay) > 0 {
+		if err := readDays(ctx, s, p, w, byDay); err != nil {
+			return nil, err
+		}
+		// A time of the totals inside the window, on the day the day
+		// counts name, is the exact time they only know the day of. (A
+		// store migrated from schema 2 has, for older refusals, the last
+		// call of a fact with refusals, which may be a later allowed one:
+		// the day tells.)
+		exact := func(dst *time.Time, t time.Time) {
+			if w.Contains(t) && t.Truncate(day).Equal(dst.Truncate(day)) {
+				*dst = t
+			}
+		}
+		for i := range p.Actions {
+			a := &p.Actions[i]
+			if !byDay[a.Action] {
+				continue
+			}
+			t := totals[a.Action]
+			exact(&a.First, t.FirstSeen)
+			exact(&a.Last, t.LastSeen)
+			exact(&a.LastDenied, t.LastDenied)
+		}
+	}
+	return p, readSessions(ctx, s, p)
+}
+
+// Complete reads every resource of the named actions that Summary read
+// from their totals (Partial), from their facts.
+func (p *Principal) Complete(ctx context.Context, s Store, actions []string) error {
+	for _, name := range actions {
+		a, ok := p.Lookup(name)
+		if !ok || !a.Partial {
+			continue
+		}
+		rs := []Resource{}
+		err := s.EachFact(ctx, store.FactQuery{Principal: p.ARN, Action: name}, func(f store.Fact) error {
+			rs = append(rs, Resource{ARN: f.Resource, Allowed: f.Allowed, Denied: f.Denied, First: f.FirstSeen, Last: f.LastSeen})
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read facts of %s: %w", p.ARN, err)
+		}
+		a.Resources, a.Partial, a.topAllowed, a.topDenied = rs, false, nil, nil
+	}
+	return nil
 }
 
 func readSessions(ctx context.Context, s Store, p *Principal) error {

@@ -205,8 +205,8 @@ func writeStoreInfo(w io.Writer, in store.Info) error {
 			in.LegacyDedupUntil.Format(time.RFC3339), in.LegacyDedupBefore.Format(time.RFC3339))
 	}
 	s := in.Stats
-	fmt.Fprintf(tw, "records\tfacts %d, day counts %d, principals %d, access keys %d, sessions %d, cross-account %d\n",
-		s.Facts, s.DayCounts, s.Principals, s.Keys, s.Sessions, s.CrossAccount)
+	fmt.Fprintf(tw, "records\tfacts %d, action totals %d, day counts %d, principals %d, access keys %d, sessions %d, cross-account %d, console sign-ins %d\n",
+		s.Facts, s.Actions, s.DayCounts, s.Principals, s.Keys, s.Sessions, s.CrossAccount, s.SignIns)
 	fmt.Fprintf(tw, "\tdedup %d, raw %d, checkpoints %d, quarantined %d, snapshots %d\n",
 		s.Dedup, s.Raw, s.Checkpoints, s.Quarantined, s.Snapshots)
 	fmt.Fprintf(tw, "size\t%s (LSM %s, value log %s)\n", byteSize(s.LSMBytes+s.VLogBytes), byteSize(s.LSMBytes), byteSize(s.VLogBytes))
@@ -229,11 +229,13 @@ type storeInfoJSON struct {
 // recordsJSON is store.Stats as JSON.
 type recordsJSON struct {
 	Facts        int64 `json:"facts"`
+	Actions      int64 `json:"action_totals"`
 	DayCounts    int64 `json:"day_counts"`
 	Principals   int64 `json:"principals"`
 	Keys         int64 `json:"access_keys"`
 	Sessions     int64 `json:"sessions"`
 	CrossAccount int64 `json:"cross_account"`
+	SignIns      int64 `json:"console_sign_ins"`
 	Dedup        int64 `json:"dedup"`
 	Raw          int64 `json:"raw"`
 	Checkpoints  int64 `json:"checkpoints"`

@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/iamd/iamd/store"
 )
 
 // releasedStore copies the testdata store of schema version 1 (written
@@ -35,15 +38,15 @@ func storeInfo(t *testing.T, dir string) storeInfoJSON {
 func TestStoreMigrate(t *testing.T) {
 	dir := releasedStore(t)
 	in := storeInfo(t, dir)
-	if in.SchemaVersion != 1 || len(in.Pending) != 1 || in.Pending[0].Records == 0 {
-		t.Fatalf("store info of a schema 1 store = %+v, want version 1 and one pending step with records", in)
+	if in.SchemaVersion != 1 || len(in.Pending) != store.SchemaVersion-1 || in.Pending[0].Records == 0 {
+		t.Fatalf("store info of a schema 1 store = %+v, want version 1 and %d pending steps with records", in, store.SchemaVersion-1)
 	}
 
 	out, err := runIamd(t, "store", "migrate", "--dry-run", "--store", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"schema version 1, this build migrates it to 2", "1 → 2", "dry run: nothing written", "120 records"} {
+	for _, want := range []string{fmt.Sprintf("schema version 1, this build migrates it to %d", store.SchemaVersion), "1 → 2", "2 → 3", "dry run: nothing written", "120 records", "16 records"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("migrate --dry-run output lacks %q:\n%s", want, out)
 		}
@@ -56,14 +59,14 @@ func TestStoreMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"migrated from schema version 1 to 2", "1 → 2", "120 records"} {
+	for _, want := range []string{fmt.Sprintf("migrated from schema version 1 to %d", store.SchemaVersion), "1 → 2", "120 records", "2 → 3", "16 records"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("migrate output lacks %q:\n%s", want, out)
 		}
 	}
 	in = storeInfo(t, dir)
-	if in.SchemaVersion != 2 || len(in.Pending) != 0 || in.LegacyDedupUntil == nil || in.WrittenBy == "" || in.Records.Dedup != 120 {
-		t.Errorf("store info after migrate = %+v, want version 2, nothing pending, legacy dedup, 120 dedup entries, a build", in)
+	if in.SchemaVersion != store.SchemaVersion || len(in.Pending) != 0 || in.LegacyDedupUntil == nil || in.WrittenBy == "" || in.Records.Dedup != 120 || in.Records.Actions != 10 {
+		t.Errorf("store info after migrate = %+v, want version %d, nothing pending, legacy dedup, 120 dedup entries, 10 action totals, a build", in, store.SchemaVersion)
 	}
 	if out, err = runIamd(t, "store", "migrate", "--store", dir); err != nil || !strings.Contains(out, "nothing to migrate") {
 		t.Errorf("migrate of a current store: %v\n%s", err, out)
@@ -86,8 +89,8 @@ func TestOldStoreMigratesOnOpen(t *testing.T) {
 	if !strings.Contains(out, "s3:GetObject") {
 		t.Errorf("usage of a migrated store lacks alice's facts:\n%s", out)
 	}
-	if in := storeInfo(t, dir); in.SchemaVersion != 2 {
-		t.Errorf("after usage the store is at version %d, want 2", in.SchemaVersion)
+	if in := storeInfo(t, dir); in.SchemaVersion != store.SchemaVersion {
+		t.Errorf("after usage the store is at version %d, want %d", in.SchemaVersion, store.SchemaVersion)
 	}
 }
 
@@ -115,7 +118,7 @@ func TestStoreBackupRestore(t *testing.T) {
 
 	restored := filepath.Join(root, "restored")
 	out, err = runIamd(t, "store", "restore", "--store", restored, file)
-	if err != nil || !strings.Contains(out, "schema version 1") || !strings.Contains(out, "migrates it to schema version 2") {
+	if err != nil || !strings.Contains(out, "schema version 1") || !strings.Contains(out, fmt.Sprintf("migrates it to schema version %d", store.SchemaVersion)) {
 		t.Fatalf("restore: %v\n%s", err, out)
 	}
 	want, err := runIamdStdout(t, "usage", "--store", dir)

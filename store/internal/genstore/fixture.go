@@ -27,9 +27,13 @@ const (
 // batches with quarantined records and checkpoints, snapshots, states.
 // It touches every record kind and both forms of schema 1's dedup keys
 // (UUIDs and other IDs), with exact redeliveries, two uses in one event,
-// cross-account calls and session keys, while staying under every cap
-// (MaxKeySeen, MaxSessionSeen, MaxRecipientAccounts) so that the
-// expected answers do not depend on how events fall into batches.
+// cross-account calls, session keys and console sign-ins (password ones
+// with and without MFA, federated, failed), while staying under every
+// cap of a Seen list (MaxKeySeen, MaxSessionSeen, MaxSignInSeen,
+// MaxRecipientAccounts) so that the expected answers do not depend on
+// how events fall into batches. An action with more resources than
+// MaxTopResources needs no such care: its top lists are exact whatever
+// the batches.
 type fixture struct {
 	batches   []store.Batch
 	snapshots []store.Snapshot
@@ -43,6 +47,10 @@ func newFixture() fixture {
 	for i := range 120 {
 		t = t.Add(time.Duration(1+rng.IntN(40)) * time.Minute)
 		events = append(events, fixtureEvent(rng, i, t))
+		if i%10 == 9 {
+			t = t.Add(time.Minute)
+			events = append(events, signInEvent(rng, i/10, t))
+		}
 	}
 	var f fixture
 	// Three batches; the later ones redeliver earlier events (the same
@@ -106,14 +114,21 @@ func fixtureEvent(rng *rand.Rand, i int, t time.Time) store.Event {
 		e.AccessKeyID = aliceKey
 		e.SourceIP = pick("198.51.100.7", "198.51.100.8")
 		e.UserAgent = pick("aws-cli/2.15.0 Python/3.11", "Boto3/1.34.0")
-		if i%12 == 0 {
+		switch {
+		case i%12 == 0:
 			e.EventSource, e.EventName, e.ErrorCode = "iam.amazonaws.com", "CreateUser", "AccessDenied"
 			e.Outcome = store.OutcomeDenied
 			e.Uses = []store.Use{{Action: "iam:CreateUser", Resource: "arn:aws:iam::111122223333:user/mallory"}}
-		} else {
+		case i%24 == 8:
+			// Refused on a bucket the user otherwise writes to.
+			e.EventSource, e.EventName, e.ErrorCode = "s3.amazonaws.com", "PutObject", "AccessDenied"
+			e.Outcome = store.OutcomeDenied
+			e.Uses = []store.Use{{Action: "s3:PutObject", Resource: fmt.Sprintf("arn:aws:s3:::reports/locked/q%d.csv", 1+rng.IntN(2))}}
+		default:
 			verb := pick("GetObject", "PutObject")
 			e.EventSource, e.EventName = "s3.amazonaws.com", verb
-			e.Uses = []store.Use{{Action: "s3:" + verb, Resource: fmt.Sprintf("arn:aws:s3:::reports/q%d.csv", 1+rng.IntN(3))}}
+			// More objects than an action's top lists keep.
+			e.Uses = []store.Use{{Action: "s3:" + verb, Resource: fmt.Sprintf("arn:aws:s3:::reports/q%d.csv", 1+rng.IntN(2*store.MaxTopResources))}}
 		}
 	case 1:
 		e.Principal, e.PrincipalType = bob, "IAMUser"
@@ -161,6 +176,30 @@ func fixtureEvent(rng *rand.Rand, i int, t time.Time) store.Event {
 	}
 	if i%20 == 5 {
 		e.Raw = []byte(fmt.Sprintf(`{"eventID":%q,"eventName":%q}`, e.ID, e.EventName))
+	}
+	return e
+}
+
+// signInEvent is the i-th console sign-in, at t.
+func signInEvent(rng *rand.Rand, i int, t time.Time) store.Event {
+	e := store.Event{
+		ID: fixtureID(rng, 1000+i), Time: t, AccountID: account, RecipientAccountID: account, Region: "us-east-1",
+		EventSource: "signin.amazonaws.com", EventName: "ConsoleLogin", SignIn: store.SignInSuccess,
+		SourceIP:  []string{"198.51.100.20", "198.51.100.21", "203.0.113.50"}[rng.IntN(3)],
+		UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+	}
+	switch i % 6 {
+	case 0, 3:
+		e.Principal, e.PrincipalType, e.MFAUsed = alice, "IAMUser", true
+	case 1:
+		e.Principal, e.PrincipalType = alice, "IAMUser"
+	case 2:
+		e.Principal, e.PrincipalType, e.SignIn = bob, "IAMUser", store.SignInFailure
+	case 4:
+		e.Principal, e.PrincipalType = root, "Root"
+	default:
+		// A SAML sign-in into the role: MFA is the identity provider's.
+		e.Principal, e.PrincipalType, e.SessionName = deploy, "AssumedRole", "carol@example.com"
 	}
 	return e
 }

@@ -22,6 +22,8 @@ type model struct {
 	keys     map[string]*store.KeyUsage
 	sessions map[string]*store.PrincipalSessions
 	cross    map[string]*store.CrossAccount
+	actions  map[string]*store.ActionUsage // by principal \x00 action
+	signIns  map[string]*store.ConsoleSignIns
 	qs       []store.Quarantined // by sequence number
 	cps      map[string]store.Checkpoint
 	f        fixture
@@ -37,6 +39,7 @@ func newModel(f fixture) *model {
 	m := &model{
 		facts: map[string]*store.Fact{}, days: map[string]*dayCount{}, keys: map[string]*store.KeyUsage{},
 		sessions: map[string]*store.PrincipalSessions{}, cross: map[string]*store.CrossAccount{},
+		actions: map[string]*store.ActionUsage{}, signIns: map[string]*store.ConsoleSignIns{},
 		cps: map[string]store.Checkpoint{}, f: f,
 	}
 	seen := map[string]bool{}
@@ -91,6 +94,19 @@ func (m *model) count(e store.Event) {
 			continue
 		}
 		actions = append(actions, u.Action)
+		ak := e.Principal + "\x00" + u.Action
+		a := m.actions[ak]
+		if a == nil {
+			a = &store.ActionUsage{Principal: e.Principal, Action: u.Action, FirstSeen: t, LastSeen: t}
+			m.actions[ak] = a
+		}
+		a.FirstSeen, a.LastSeen = minTime(a.FirstSeen, t), maxTime(a.LastSeen, t)
+		if e.Outcome == store.OutcomeDenied {
+			a.Denied++
+			a.LastDenied = maxTime(a.LastDenied, t)
+		} else {
+			a.Allowed++
+		}
 		day := t.Truncate(24 * time.Hour)
 		dk := e.Principal + "\x00" + u.Action + "\x00" + day.Format(time.DateOnly)
 		d := m.days[dk]
@@ -103,6 +119,9 @@ func (m *model) count(e store.Event) {
 		} else {
 			d.allowed++
 		}
+	}
+	if e.SignIn != store.SignInNone {
+		m.signIn(e, t)
 	}
 	if e.AccessKeyID != "" {
 		k := m.keys[e.AccessKeyID]
@@ -153,6 +172,37 @@ func (m *model) count(e store.Event) {
 	}
 }
 
+// signIn counts a console sign-in: a failure, a password sign-in (IAM
+// user, root user) with or without MFA, or a federated one.
+func (m *model) signIn(e store.Event, t time.Time) {
+	s := m.signIns[e.Principal]
+	if s == nil {
+		s = &store.ConsoleSignIns{Principal: e.Principal, SourceIPs: []store.Seen{}}
+		m.signIns[e.Principal] = s
+	}
+	switch {
+	case e.SignIn == store.SignInFailure:
+		s.Failures++
+		s.LastFailure = maxTime(s.LastFailure, t)
+		return
+	case e.PrincipalType == "IAMUser" || e.PrincipalType == "Root":
+		if e.MFAUsed {
+			s.WithMFA++
+		} else {
+			s.WithoutMFA++
+			s.LastWithoutMFA = maxTime(s.LastWithoutMFA, t)
+		}
+		if s.FirstSeen.IsZero() {
+			s.FirstSeen = t
+		}
+		s.FirstSeen, s.LastSeen = minTime(s.FirstSeen, t), maxTime(s.LastSeen, t)
+	default:
+		s.Federated++
+		s.LastFederated = maxTime(s.LastFederated, t)
+	}
+	s.SourceIPs = addSeen(s.SourceIPs, e.SourceIP, t, store.MaxSignInSeen)
+}
+
 // addSeen counts v at t: most recent first, ties by count then value.
 // The fixture stays under limit, so nothing is evicted.
 func addSeen(list []store.Seen, v string, t time.Time, limit int) []store.Seen {
@@ -161,10 +211,11 @@ func addSeen(list []store.Seen, v string, t time.Time, limit int) []store.Seen {
 	}
 	i := slices.IndexFunc(list, func(s store.Seen) bool { return s.Value == v })
 	if i < 0 {
-		list = append(list, store.Seen{Value: v, LastSeen: t})
+		list = append(list, store.Seen{Value: v, FirstSeen: t, LastSeen: t})
 		i = len(list) - 1
 	}
 	list[i].Count++
+	list[i].FirstSeen = minTime(list[i].FirstSeen, t)
 	list[i].LastSeen = maxTime(list[i].LastSeen, t)
 	sort.SliceStable(list, func(i, j int) bool {
 		a, b := list[i], list[j]
@@ -229,6 +280,9 @@ func (m *model) want(version int, p golden.Probe) golden.Dump {
 		if n := len(d.DayCounts); n > 0 && d.DayCounts[n-1].Principal == f.Principal && d.DayCounts[n-1].Action == f.Action {
 			continue
 		}
+		if version >= 3 {
+			d.Actions = append(d.Actions, m.action(f.Principal, f.Action))
+		}
 		dc := golden.DayCounts{Principal: f.Principal, Action: f.Action}
 		for _, k := range sortedKeys(m.days) {
 			if x := m.days[k]; x.principal == f.Principal && x.action == f.Action {
@@ -238,6 +292,9 @@ func (m *model) want(version int, p golden.Probe) golden.Dump {
 		d.DayCounts = append(d.DayCounts, dc)
 	}
 	for _, pr := range d.Principals {
+		if s := m.signIns[pr]; s != nil && version >= 3 {
+			d.SignIns = append(d.SignIns, *s)
+		}
 		var ko golden.KeysOf
 		for _, id := range sortedKeys(m.keys) {
 			if m.keys[id].Principal == pr {
@@ -286,6 +343,9 @@ func (m *model) want(version int, p golden.Probe) golden.Dump {
 	for _, q := range p.Seen {
 		d.Seen = append(d.Seen, golden.Seen{Event: q, Seen: m.seen(version, q)})
 	}
+	if version < 3 {
+		forgetFirstSeen(&d)
+	}
 	for _, id := range p.Raw {
 		r := golden.Raw{ID: id}
 		for _, e := range m.counted {
@@ -296,6 +356,61 @@ func (m *model) want(version int, p golden.Probe) golden.Dump {
 		d.Raw = append(d.Raw, r)
 	}
 	return d
+}
+
+// forgetFirstSeen zeroes the first sightings of d's lists, which
+// versions before 3 did not keep (a store of theirs, migrated, answers
+// them as unknown).
+func forgetFirstSeen(d *golden.Dump) {
+	forget := func(list []store.Seen) []store.Seen {
+		list = slices.Clone(list)
+		for i := range list {
+			list[i].FirstSeen = time.Time{}
+		}
+		return list
+	}
+	key := func(k *store.KeyUsage) {
+		k.SourceIPs, k.UserAgents = forget(k.SourceIPs), forget(k.UserAgents)
+	}
+	for i := range d.KeysOf {
+		d.KeysOf[i].Keys = slices.Clone(d.KeysOf[i].Keys)
+		for j := range d.KeysOf[i].Keys {
+			key(&d.KeysOf[i].Keys[j])
+		}
+	}
+	for i := range d.KeyUsage {
+		if u := d.KeyUsage[i].Usage; u != nil {
+			c := *u
+			key(&c)
+			d.KeyUsage[i].Usage = &c
+		}
+	}
+	for i := range d.Sessions {
+		d.Sessions[i].SessionNames = forget(d.Sessions[i].SessionNames)
+		d.Sessions[i].SourceIdentities = forget(d.Sessions[i].SourceIdentities)
+	}
+}
+
+// action is the totals of principal × action: the calls counted in
+// count, and the resources from the facts.
+func (m *model) action(principal, action string) store.ActionUsage {
+	a := *m.actions[principal+"\x00"+action]
+	for _, k := range sortedKeys(m.facts) {
+		f := m.facts[k]
+		if f.Principal != principal || f.Action != action {
+			continue
+		}
+		a.Resources++
+		if f.Allowed > 0 {
+			a.AllowedResources++
+			a.TopAllowed = append(a.TopAllowed, store.ResourceCount{Resource: f.Resource, Calls: f.Allowed, LastSeen: f.LastSeen})
+		}
+		if f.Denied > 0 {
+			a.TopDenied = append(a.TopDenied, store.ResourceCount{Resource: f.Resource, Calls: f.Denied, LastSeen: f.LastSeen})
+		}
+	}
+	a.TopAllowed, a.TopDenied = golden.Top(a.TopAllowed), golden.Top(a.TopDenied)
+	return a
 }
 
 // seen is Seen's answer: a counted ID within an hour either side of its

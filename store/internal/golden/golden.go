@@ -6,6 +6,7 @@
 package golden
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -52,9 +53,13 @@ type Event struct {
 
 // Dump is what a store answers, query by query, in each query's order.
 type Dump struct {
-	Principals       []string                  `json:"principals"`
-	Facts            []store.Fact              `json:"facts"`
-	DayCounts        []DayCounts               `json:"day_counts"`
+	Principals []string     `json:"principals"`
+	Facts      []store.Fact `json:"facts"`
+	DayCounts  []DayCounts  `json:"day_counts"`
+	// Actions and SignIns came with schema version 3: golden files of
+	// earlier versions have none (see MigratedActions).
+	Actions          []store.ActionUsage       `json:"actions,omitempty"`
+	SignIns          []store.ConsoleSignIns    `json:"sign_ins,omitempty"`
 	KeysOf           []KeysOf                  `json:"keys_of"`
 	KeyUsage         []KeyUsage                `json:"key_usage"`
 	Sessions         []store.PrincipalSessions `json:"sessions"`
@@ -109,8 +114,9 @@ type Raw struct {
 }
 
 // Take asks db every query: the facts and, per principal, its day counts
-// (per action of its facts), keys, sessions and cross-account calls, then
-// checkpoints, quarantine, snapshots and states, and p's look-ups.
+// (per action of its facts), action totals, console sign-ins, keys,
+// sessions and cross-account calls, then checkpoints, quarantine,
+// snapshots and states, and p's look-ups.
 func Take(ctx context.Context, db *store.DB, p Probe) (Dump, error) {
 	var d Dump
 	var err error
@@ -130,7 +136,19 @@ func Take(ctx context.Context, db *store.DB, p Probe) (Dump, error) {
 		}
 		d.DayCounts = append(d.DayCounts, DayCounts{Principal: f.Principal, Action: f.Action, Days: days})
 	}
+	err = db.EachAction(ctx, func(a store.ActionUsage) error {
+		d.Actions = append(d.Actions, a)
+		return nil
+	})
+	if err != nil {
+		return d, err
+	}
 	for _, pr := range d.Principals {
+		if s, ok, err := db.ConsoleSignIns(ctx, pr); err != nil {
+			return d, err
+		} else if ok {
+			d.SignIns = append(d.SignIns, s)
+		}
 		keys, err := db.KeysOf(ctx, pr)
 		if err != nil {
 			return d, err
@@ -258,4 +276,64 @@ func Diff(got, want Dump) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// MigratedActions are the action totals the migration to schema version
+// 3 builds from what an older store answered (its facts and per-day
+// counts): the calls are the per-day counts summed, first and last the
+// facts' earliest and latest, the last refusal the last call of the
+// latest fact with refusals (older stores kept no time of it), and the
+// top lists the facts sorted by count, then resource.
+func MigratedActions(d Dump) []store.ActionUsage {
+	var out []store.ActionUsage
+	for _, f := range d.Facts {
+		n := len(out)
+		if n == 0 || out[n-1].Principal != f.Principal || out[n-1].Action != f.Action {
+			out = append(out, store.ActionUsage{Principal: f.Principal, Action: f.Action, FirstSeen: f.FirstSeen, LastSeen: f.LastSeen})
+			n++
+			for _, dc := range d.DayCounts {
+				if dc.Principal == f.Principal && dc.Action == f.Action {
+					for _, day := range dc.Days {
+						out[n-1].Allowed += day.Allowed
+						out[n-1].Denied += day.Denied
+					}
+				}
+			}
+		}
+		a := &out[n-1]
+		if f.FirstSeen.Before(a.FirstSeen) {
+			a.FirstSeen = f.FirstSeen
+		}
+		if f.LastSeen.After(a.LastSeen) {
+			a.LastSeen = f.LastSeen
+		}
+		a.Resources++
+		if f.Allowed > 0 {
+			a.AllowedResources++
+			a.TopAllowed = append(a.TopAllowed, store.ResourceCount{Resource: f.Resource, Calls: f.Allowed, LastSeen: f.LastSeen})
+		}
+		if f.Denied > 0 {
+			a.TopDenied = append(a.TopDenied, store.ResourceCount{Resource: f.Resource, Calls: f.Denied, LastSeen: f.LastSeen})
+			if f.LastSeen.After(a.LastDenied) {
+				a.LastDenied = f.LastSeen
+			}
+		}
+	}
+	for i := range out {
+		out[i].TopAllowed = Top(out[i].TopAllowed)
+		out[i].TopDenied = Top(out[i].TopDenied)
+	}
+	return out
+}
+
+// Top sorts a resource list by calls, most first, then by resource, and
+// keeps store.MaxTopResources of it.
+func Top(list []store.ResourceCount) []store.ResourceCount {
+	slices.SortFunc(list, func(a, b store.ResourceCount) int {
+		if a.Calls != b.Calls {
+			return cmp.Compare(b.Calls, a.Calls)
+		}
+		return strings.Compare(a.Resource, b.Resource)
+	})
+	return list[:min(len(list), store.MaxTopResources)]
 }
