@@ -275,6 +275,10 @@ type HTTP struct {
 	// MetricsWithoutToken serves /metrics without the token. Default
 	// false.
 	MetricsWithoutToken bool `yaml:"metrics_without_token"`
+	// UI serves the read-only web dashboard at / on the same listener,
+	// behind the same token (a login form sets a session cookie).
+	// Default true.
+	UI bool `yaml:"ui"`
 }
 
 // Logging configures log/slog.
@@ -326,7 +330,7 @@ func Default() Config {
 			Schedule: DefaultRotation, DryRun: true, MaxAge: Duration(DefaultMaxKeyAge),
 			Drain: Duration(DefaultDrain), Recovery: Duration(DefaultRecovery), MaxUsersPerRun: DefaultMaxUsersPerRun,
 		},
-		HTTP:    HTTP{Listen: DefaultListen},
+		HTTP:    HTTP{Listen: DefaultListen, UI: true},
 		Logging: Logging{Level: DefaultLogLevel, Format: DefaultLogFormat},
 	}
 }

@@ -61,6 +61,7 @@ func TestDefaults(t *testing.T) {
 		{"http.token", c.HTTP.Token, ""},
 		{"http.token_file", c.HTTP.TokenFile, ""},
 		{"http.metrics_without_token", c.HTTP.MetricsWithoutToken, false},
+		{"http.ui", c.HTTP.UI, true},
 		{"logging.level", c.Logging.Level, "info"},
 		{"logging.format", c.Logging.Format, "text"},
 	} {
@@ -186,6 +187,32 @@ extra: 1
 	}
 	if !strings.Contains(err.Error(), "sources.kafka[0].batchsize: unknown key (line 8)") {
 		t.Errorf("error %q does not give the path and line", err)
+	}
+}
+
+// TestUISwitch: the dashboard is on unless the file turns it off, and
+// turning it off keeps the rest of http.
+func TestUISwitch(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc string
+		want      bool
+	}{
+		{"absent", "http:\n  listen: 127.0.0.1:9000\n", true},
+		{"on", "http:\n  ui: true\n", true},
+		{"off", "http:\n  listen: 127.0.0.1:9000\n  ui: false\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := parse(t, tc.doc)
+			if got := c.HTTP.UI; got != tc.want {
+				t.Fatalf("http.ui = %v, want %v", got, tc.want)
+			}
+			if err := c.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+		})
+	}
+	if _, err := Parse(strings.NewReader("http:\n  ui: sometimes\n")); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("Parse(ui: sometimes) = %v, want an error at line 2", err)
 	}
 }
 

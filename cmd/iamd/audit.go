@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/iamd/iamd/analyzer/catalog"
 	"github.com/iamd/iamd/analyzer/iam"
+	"github.com/iamd/iamd/cmd/iamd/internal/listing"
 )
 
 // auditOptions are the flags of `iamd audit`.
@@ -133,24 +133,7 @@ func failOnFindings(fs []iam.Finding, failOn iam.Severity) error {
 
 func writeAudit(w io.Writer, format string, acct *iam.Account, fs []iam.Finding, skipped []iam.SkippedCheck) error {
 	if format == formatJSON {
-		out := struct {
-			Account  string             `json:"account"`
-			Warnings []string           `json:"warnings,omitempty"`
-			Findings []iam.Finding      `json:"findings"`
-			Skipped  []iam.SkippedCheck `json:"skipped"`
-		}{Account: acct.ID, Findings: fs, Skipped: skipped}
-		if out.Findings == nil {
-			out.Findings = []iam.Finding{}
-		}
-		if out.Skipped == nil {
-			out.Skipped = []iam.SkippedCheck{}
-		}
-		for _, wn := range acct.Warnings {
-			out.Warnings = append(out.Warnings, wn.String())
-		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return listing.WriteJSON(w, listing.AccountAudit(acct, fs, skipped))
 	}
 	for _, wn := range acct.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", wn)

@@ -6,10 +6,12 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/iamd/iamd/analyzer/evidence"
 	"github.com/iamd/iamd/analyzer/iam"
 	"github.com/iamd/iamd/analyzer/model"
+	"github.com/iamd/iamd/analyzer/report"
 	"github.com/iamd/iamd/rotator"
 )
 
@@ -23,23 +25,51 @@ func runAuditWithTrail(ctx context.Context, w io.Writer, o *auditOptions, failOn
 		return err
 	}
 	defer a.db.Close()
+	audits, err := auditStore(ctx, a, r, o.keyMaxAge, o.now)
+	var (
+		errs = []error{err}
+		all  []iam.Finding
+	)
+	for _, au := range audits {
+		all = append(all, au.findings...)
+		if err := writeAudit(w, o.format, au.account, au.findings, iam.SkippedChecks(au.account)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return failOnFindings(all, failOn)
+}
+
+// accountAudit is one account's findings, most severe first.
+type accountAudit struct {
+	account  *iam.Account
+	findings []iam.Finding
+}
+
+// auditStore audits the newest model of each account in a's scope and
+// adds the trail checks of r's window to the account of their principal
+// (`iamd audit --store` and the dashboard). An account whose audit fails
+// is left out and its error joined to the others.
+func auditStore(ctx context.Context, a *analysis, r *report.Report, keyMaxAge time.Duration, now func() time.Time) ([]accountAudit, error) {
 	trail, err := evidence.Audit(ctx, a.db, r, evidence.Options{})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rotations, err := rotator.Notes(ctx, a.db)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var (
 		errs []error
-		all  []iam.Finding
+		out  []accountAudit
 	)
 	a.scope.Models.Each(func(m *model.Model) {
 		if tl, _ := a.scope.Models.Timeline(m.Account.ID); tl.Current() != m {
 			return // only the newest model of each account
 		}
-		fs, err := iam.Audit(a.cat, m.Account, iam.AuditOptions{KeyMaxAge: o.keyMaxAge, Now: o.now, Org: m.Org, Rotations: rotations})
+		fs, err := iam.Audit(a.cat, m.Account, iam.AuditOptions{KeyMaxAge: keyMaxAge, Now: now, Org: m.Org, Rotations: rotations})
 		if err != nil {
 			errs = append(errs, err)
 			return
@@ -50,15 +80,9 @@ func runAuditWithTrail(ctx context.Context, w io.Writer, o *auditOptions, failOn
 			}
 		}
 		sort.SliceStable(fs, func(i, j int) bool { return severityRank(fs[i].Severity) < severityRank(fs[j].Severity) })
-		all = append(all, fs...)
-		if err := writeAudit(w, o.format, m.Account, fs, iam.SkippedChecks(m.Account)); err != nil {
-			errs = append(errs, err)
-		}
+		out = append(out, accountAudit{account: m.Account, findings: fs})
 	})
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	return failOnFindings(all, failOn)
+	return out, errors.Join(errs...)
 }
 
 // severityRank orders severities most severe first.

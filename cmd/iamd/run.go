@@ -117,8 +117,8 @@ func daemonAWSClients() daemon.AWSClients {
 // into the daemon (daemon.Addon). The analysis adds its suggestions job
 // on cfg.Suggestions.Schedule and its report endpoints here; the rotator
 // adds its rotation job on cfg.Rotation.Schedule (cfg.Rotation mapped onto
-// its policy) and its status endpoint.
-func daemonAddons() []daemon.Addon { return nil }
+// its policy) and its status endpoint. The web dashboard adds its pages.
+func daemonAddons() []daemon.Addon { return []daemon.Addon{uiAddon} }
 
 // storeHeldError explains a store another process holds: while `iamd run`
 // has it, its API answers what the read commands print.

@@ -4,7 +4,8 @@
 // with the same documents as the CLI's --format json for the same store.
 // Everything but /healthz and /readyz requires the bearer token when one
 // is set; /metrics may be opened by MetricsWithoutToken. The analysis and
-// the rotator add their endpoints with Handle.
+// the rotator add their endpoints with Handle, the dashboard its pages
+// with HandlePage.
 //
 // It imports store, the scheduler (job status) and listing.
 package api
@@ -132,6 +133,15 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 	s.routes = append(s.routes, pattern)
 	s.mu.Unlock()
 	s.mux.Handle(pattern, s.auth(h))
+}
+
+// HandlePage registers a handler outside /api/v1 (the web dashboard's
+// pages and assets) as it is: it authenticates requests itself.
+func (s *Server) HandlePage(pattern string, h http.Handler) {
+	if _, path, _ := strings.Cut(pattern, " "); strings.HasPrefix(path, Prefix) || strings.HasPrefix(pattern, Prefix) {
+		panic(fmt.Sprintf("api: page %q is inside %s", pattern, Prefix))
+	}
+	s.mux.Handle(pattern, h)
 }
 
 // ServeHTTP routes r.

@@ -38,12 +38,17 @@ type Handles struct {
 	Metrics prometheus.Registerer
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Sources returns the ingest sources' status (/api/v1/sources).
+	Sources func() []SourceStatus
 }
 
-// Additions are an Addon's jobs and API endpoints.
+// Additions are an Addon's jobs, API endpoints and pages.
 type Additions struct {
 	Jobs   []ScheduledJob
 	Routes []Route
+	// Pages are served outside /api/v1 (the web dashboard); they
+	// authenticate requests themselves.
+	Pages []Route
 }
 
 // ScheduledJob is a job and its cron spec ("" leaves it out).
@@ -171,7 +176,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	h := Handles{Config: cfg, Store: db, Model: model, Metrics: prometheus.WrapRegistererWithPrefix(MetricPrefix, m.reg), Logger: log, Now: o.Now}
+	h := Handles{Config: cfg, Store: db, Model: model, Metrics: prometheus.WrapRegistererWithPrefix(MetricPrefix, m.reg), Logger: log, Now: o.Now, Sources: statuses}
 	for _, add := range o.Addons {
 		a, err := add(h)
 		if err != nil {
@@ -187,6 +192,9 @@ func Run(ctx context.Context, o Options) error {
 		}
 		for _, r := range a.Routes {
 			srv.Handle(r.Pattern, r.Handler)
+		}
+		for _, r := range a.Pages {
+			srv.HandlePage(r.Pattern, r.Handler)
 		}
 	}
 

@@ -1,7 +1,8 @@
 // Package listing is the JSON shape of what the store lists (usage facts,
-// principals, quarantined records, snapshots), shared by the CLI's
-// --format json and the daemon's /api/v1, so that both print the same
-// document for the same store. It imports store.
+// principals, quarantined records, snapshots) and of an account's audit,
+// shared by the CLI's --format json, the daemon's /api/v1 and the web
+// dashboard, so that all show the same document for the same store. It
+// imports store and analyzer/iam.
 package listing
 
 import (
@@ -10,6 +11,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/iamd/iamd/analyzer/iam"
 	"github.com/iamd/iamd/store"
 )
 
@@ -139,3 +141,27 @@ func SnapshotList(account string, infos []store.SnapshotInfo) Snapshots {
 // stored snapshot: RFC 3339, with fractional seconds only when there are
 // any.
 func FormatTaken(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// Audit is one account's audit, as `iamd audit --format json` prints it.
+type Audit struct {
+	Account  string             `json:"account"`
+	Warnings []string           `json:"warnings,omitempty"`
+	Findings []iam.Finding      `json:"findings"`
+	Skipped  []iam.SkippedCheck `json:"skipped"`
+}
+
+// AccountAudit is the document of acct's findings and skipped checks;
+// empty lists print as [].
+func AccountAudit(acct *iam.Account, fs []iam.Finding, skipped []iam.SkippedCheck) Audit {
+	out := Audit{Account: acct.ID, Findings: fs, Skipped: skipped}
+	if out.Findings == nil {
+		out.Findings = []iam.Finding{}
+	}
+	if out.Skipped == nil {
+		out.Skipped = []iam.SkippedCheck{}
+	}
+	for _, w := range acct.Warnings {
+		out.Warnings = append(out.Warnings, w.String())
+	}
+	return out
+}
