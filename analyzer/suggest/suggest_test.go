@@ -442,3 +442,48 @@ func TestShortActions(t *testing.T) {
 		}
 	}
 }
+
+// TestLatestRun: a kept run reads back as Run returned it, self-checks
+// and changes since the previous run included.
+func TestLatestRun(t *testing.T) {
+	dev := arn("user/dev")
+	snap := `{"UserDetailList":[{"UserName":"dev","Arn":"` + dev + `","CreateDate":"2024-01-01T00:00:00Z","UserPolicyList":[{"PolicyName":"p","PolicyDocument":{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:ListAllMyBuckets","ec2:DescribeRegions"],"Resource":"*"}]}}]}],"GroupDetailList":[],"RoleDetailList":[],"Policies":[]}`
+	calls := []call{{who: dev, action: "s3:ListAllMyBuckets", resource: "*", at: 9 * day}}
+	f := newFixture(t, calls, nil, map[time.Time]string{t0.Add(-60 * day): snap})
+	h := NewHistory(f.db)
+	ctx := context.Background()
+	if run, ps, err := h.Latest(ctx); err != nil || run != nil || ps != nil {
+		t.Fatalf("Latest of an empty history = %v, %v, %v", run, ps, err)
+	}
+	s := newSuggester(t, 0)
+	var last *RunResult
+	for i, at := range []time.Time{t0.Add(10 * day), t0.Add(17 * day)} {
+		res, err := s.Run(ctx, f.db, f.sc, f.an, RunOptions{Out: t.TempDir(), History: h, Now: func() time.Time { return at }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Summaries) != 1 || res.Summaries[0].Check == nil || !res.Summaries[0].Passed {
+			t.Fatalf("run %d: %+v", i, res.Summaries)
+		}
+		if (res.Summaries[0].Changes != nil) != (i == 1) {
+			t.Fatalf("run %d changes = %+v", i, res.Summaries[0].Changes)
+		}
+		last = res
+	}
+	run, ps, err := h.Latest(ctx)
+	if err != nil || run == nil || !run.Run.Equal(last.Run) || !slices.Equal(ps, []string{dev}) {
+		t.Fatalf("Latest = %+v, %q, %v", run, ps, err)
+	}
+	got, err := h.Result(ctx, *run, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(got)
+	b, _ := json.Marshal(last)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("read back\n%s\nwant\n%s", a, b)
+	}
+	if none, err := h.Result(ctx, *run, []string{arn("user/nobody")}); err != nil || len(none.Summaries) != 0 {
+		t.Fatalf("Result of a principal without a suggestion = %+v, %v", none, err)
+	}
+}

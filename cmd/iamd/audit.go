@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/iamd/iamd/analyzer/catalog"
 	"github.com/iamd/iamd/analyzer/iam"
+	"github.com/iamd/iamd/cmd/iamd/internal/analysis"
 )
 
 // auditOptions are the flags of `iamd audit`.
@@ -107,7 +107,7 @@ func runAudit(ctx context.Context, w io.Writer, o *auditOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAudit(w, o.format, acct, fs, iam.SkippedChecks(acct)); err != nil {
+	if err := writeAudit(w, o.format, analysis.AccountAudit{Account: acct, Findings: fs, Skipped: iam.SkippedChecks(acct)}); err != nil {
 		return err
 	}
 	return failOnFindings(fs, failOn)
@@ -131,31 +131,15 @@ func failOnFindings(fs []iam.Finding, failOn iam.Severity) error {
 	return nil
 }
 
-func writeAudit(w io.Writer, format string, acct *iam.Account, fs []iam.Finding, skipped []iam.SkippedCheck) error {
+func writeAudit(w io.Writer, format string, a analysis.AccountAudit) error {
 	if format == formatJSON {
-		out := struct {
-			Account  string             `json:"account"`
-			Warnings []string           `json:"warnings,omitempty"`
-			Findings []iam.Finding      `json:"findings"`
-			Skipped  []iam.SkippedCheck `json:"skipped"`
-		}{Account: acct.ID, Findings: fs, Skipped: skipped}
-		if out.Findings == nil {
-			out.Findings = []iam.Finding{}
-		}
-		if out.Skipped == nil {
-			out.Skipped = []iam.SkippedCheck{}
-		}
-		for _, wn := range acct.Warnings {
-			out.Warnings = append(out.Warnings, wn.String())
-		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return writeJSON(w, a.Document())
 	}
+	acct, fs := a.Account, a.Findings
 	for _, wn := range acct.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", wn)
 	}
-	for _, sk := range skipped {
+	for _, sk := range a.Skipped {
 		who := fmt.Sprintf("%d principals", len(sk.Principals))
 		switch len(sk.Principals) {
 		case 0:

@@ -20,6 +20,7 @@ import (
 
 	"github.com/iamd/iamd/analyzer/iam"
 	"github.com/iamd/iamd/analyzer/iam/live"
+	"github.com/iamd/iamd/cmd/iamd/internal/analysis"
 	"github.com/iamd/iamd/rotator"
 	"github.com/iamd/iamd/store"
 )
@@ -312,12 +313,15 @@ func runRotate(ctx context.Context, cmd *cobra.Command, o *rotateOptions, dry bo
 }
 
 func runRotateStatus(ctx context.Context, w io.Writer, o *rotateOptions) error {
-	r, closeStore, err := o.newRotator(ctx, &cobra.Command{}, rotator.DefaultPolicy(), false)
+	if err := checkFormat(o.format); err != nil {
+		return err
+	}
+	db, err := openExistingStore(o.store)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
-	st, err := r.Status(ctx)
+	defer db.Close()
+	st, err := analysis.RotationStatus(ctx, db, rotator.DefaultPolicy(), o.now)
 	if err != nil {
 		return err
 	}
@@ -469,15 +473,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// rotationNotes reads the rotations in progress from the store at dir, for
-// the audit's two-active-keys finding.
-func rotationNotes(ctx context.Context, dir string) (map[string]string, error) {
-	db, err := openExistingStore(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	return rotator.Notes(ctx, db)
 }

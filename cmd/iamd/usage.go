@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/iamd/iamd/cmd/iamd/internal/analysis"
 	"github.com/iamd/iamd/cmd/iamd/internal/listing"
 	"github.com/iamd/iamd/store"
 )
@@ -95,52 +94,5 @@ func resolvePrincipal(ctx context.Context, db *store.DB, s string) (string, erro
 	if err != nil {
 		return "", err
 	}
-	return pickPrincipal(all, s, fmt.Sprintf("no such principal in the store (%d principals have usage; iamd usage lists them)", len(all)))
-}
-
-// pickPrincipal picks the principal of candidates that s names (an ARN,
-// a unique name or kind/name); unknown says why none does.
-func pickPrincipal(candidates []string, s, unknown string) (string, error) {
-	var hits []string
-	for _, p := range candidates {
-		if p == s {
-			return p, nil
-		}
-		if principalNamed(p, s) {
-			hits = append(hits, p)
-		}
-	}
-	sort.Strings(hits)
-	switch len(hits) {
-	case 1:
-		return hits[0], nil
-	case 0:
-		return "", fmt.Errorf("--principal %q: %s", s, unknown)
-	}
-	if len(hits) > 5 {
-		hits = append(hits[:5], fmt.Sprintf("and %d more", len(hits)-5))
-	}
-	return "", fmt.Errorf("--principal %q is ambiguous: %s; give the ARN", s, strings.Join(hits, ", "))
-}
-
-// principalNamed reports whether the ARN arn ends in the name s: its last
-// path part ("alice"), or its resource ("user/alice", "role/ops/Deploy").
-func principalNamed(arn, s string) bool {
-	if s == "" || strings.HasPrefix(s, "arn:") {
-		return false
-	}
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 {
-		return false
-	}
-	res := parts[5]
-	if res == s {
-		return true
-	}
-	kind, rest, ok := strings.Cut(res, "/")
-	if !ok {
-		return false
-	}
-	name := rest[strings.LastIndexByte(rest, '/')+1:]
-	return s == name || s == kind+"/"+name
+	return analysis.PickPrincipal(all, s, fmt.Sprintf("no such principal in the store (%d principals have usage; iamd usage lists them)", len(all)))
 }
