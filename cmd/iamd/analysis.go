@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/iamd/iamd/analyzer/catalog"
@@ -27,6 +29,8 @@ type analysisSource struct {
 	at        string
 	principal string
 	now       func() time.Time
+	// daemonConfig finds the daemon's store and API (--config).
+	daemonConfig string
 }
 
 func (a *analysisSource) addFlags(f *pflag.FlagSet) {
@@ -35,6 +39,24 @@ func (a *analysisSource) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&a.window, "window", report.DefaultWindow, "tracking window: whole days (90d) or a Go duration (36h)")
 	f.StringVar(&a.at, "at", "", "window end, RFC 3339 or YYYY-MM-DD (the whole day); default: the newest day with activity in the store")
 	f.StringVar(&a.principal, "principal", "", "only this principal: an ARN, or a user or role name when that is unique")
+	addDaemonFlag(f, &a.daemonConfig)
+}
+
+// resolveStore takes the daemon's store from --config unless --store is
+// given.
+func (a *analysisSource) resolveStore(f *pflag.FlagSet) error {
+	dir, err := daemonStore(f, a.store, a.daemonConfig)
+	a.store = dir
+	return err
+}
+
+// fromDaemon answers from the daemon's API when it holds the store (err
+// is store.ErrLocked); a model from a file cannot be asked for.
+func (a *analysisSource) fromDaemon(ctx context.Context, cmd *cobra.Command, err error, path string, q url.Values, format string, table func([]byte) error) error {
+	if a.src.iamFile != "" || a.src.live || a.src.org != "" {
+		return errFromFile(a.store, err)
+	}
+	return fromDaemon(ctx, cmd, a.daemonConfig, a.store, err, path, q, format, table)
 }
 
 // newAnalysisSource returns the flags' target with the clock set where

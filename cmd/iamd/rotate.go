@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -54,6 +55,9 @@ type rotateOptions struct {
 	stsURL   string
 	smURL    string
 
+	// daemonConfig finds the daemon's store and API (--config).
+	daemonConfig string
+
 	policy                            rotator.Policy
 	tags, exemptTags, files, commands []string
 
@@ -97,9 +101,10 @@ func newRotateCmdAt(now func() time.Time) *cobra.Command {
 		Short: "Each user's rotation: phase, key ages, the old key's last use and who",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runRotateStatus(cmd.Context(), cmd.OutOrStdout(), o)
+			return runRotateStatus(cmd.Context(), cmd, o)
 		},
 	}
+	addDaemonFlag(status.Flags(), &o.daemonConfig)
 	rollback := &cobra.Command{
 		Use:   "rollback USER",
 		Short: "Reactivate a rotated user's old key during recovery (or stop a drain)",
@@ -215,6 +220,16 @@ func keyValues(flag string, list []string) (map[string]string, error) {
 	return out, nil
 }
 
+// awsEndpoints say where the rotation's AWS clients connect: the
+// credential chain's profile, the region, and endpoint overrides ("":
+// AWS's).
+type awsEndpoints struct {
+	profile, region          string
+	iam, sts, secretsManager string
+	// http replaces the HTTP client (the demo's in-process fake).
+	http aws.HTTPClient
+}
+
 // awsClients are the SDK clients a rotation needs, from one config.
 type awsClients struct {
 	iam *awsiam.Client
@@ -222,10 +237,13 @@ type awsClients struct {
 	sm  *secretsmanager.Client
 }
 
-func (o *rotateOptions) clients(ctx context.Context) (*awsClients, error) {
-	cfg, err := live.LoadConfig(ctx, live.ClientOptions{Profile: o.profile, Region: o.region})
+func newAWSClients(ctx context.Context, e awsEndpoints) (*awsClients, error) {
+	cfg, err := live.LoadConfig(ctx, live.ClientOptions{Profile: e.profile, Region: e.region})
 	if err != nil {
 		return nil, err
+	}
+	if e.http != nil {
+		cfg.HTTPClient = e.http
 	}
 	endpoint := func(u string) *string {
 		if u == "" {
@@ -234,10 +252,29 @@ func (o *rotateOptions) clients(ctx context.Context) (*awsClients, error) {
 		return aws.String(u)
 	}
 	return &awsClients{
-		iam: awsiam.NewFromConfig(cfg, func(io *awsiam.Options) { io.BaseEndpoint = endpoint(o.endpoint) }),
-		sts: sts.NewFromConfig(cfg, func(so *sts.Options) { so.BaseEndpoint = endpoint(o.stsURL) }).Options(),
-		sm:  secretsmanager.NewFromConfig(cfg, func(so *secretsmanager.Options) { so.BaseEndpoint = endpoint(o.smURL) }),
+		iam: awsiam.NewFromConfig(cfg, func(io *awsiam.Options) { io.BaseEndpoint = endpoint(e.iam) }),
+		sts: sts.NewFromConfig(cfg, func(so *sts.Options) { so.BaseEndpoint = endpoint(e.sts) }).Options(),
+		sm:  secretsmanager.NewFromConfig(cfg, func(so *secretsmanager.Options) { so.BaseEndpoint = endpoint(e.secretsManager) }),
 	}, nil
+}
+
+// apply sets the rotator's AWS parts: keys, verifier, delivery targets
+// and the users, read live through GetAccountAuthorizationDetails.
+func (c *awsClients) apply(o *rotator.Options, p rotator.Policy, now func() time.Time) {
+	o.IAM = rotator.SDKKeys{Client: c.iam}
+	o.Verifier = rotator.STSVerifier{Options: c.sts}
+	o.Targets = rotator.Targets(p.Delivery, c.sm)
+	o.Account = func(ctx context.Context) (*iam.Account, error) {
+		d, err := live.Fetch(ctx, live.Options{Client: c.iam, Now: now, SkipCredentialReport: true})
+		if err != nil {
+			return nil, fmt.Errorf("live IAM: %w", err)
+		}
+		return iam.FromDetails(d, iam.LoadOptions{})
+	}
+}
+
+func (o *rotateOptions) clients(ctx context.Context) (*awsClients, error) {
+	return newAWSClients(ctx, awsEndpoints{profile: o.profile, region: o.region, iam: o.endpoint, sts: o.stsURL, secretsManager: o.smURL})
 }
 
 // newRotator opens the store and builds the rotator; close closes the store.
@@ -256,16 +293,7 @@ func (o *rotateOptions) newRotator(ctx context.Context, cmd *cobra.Command, p ro
 		if err != nil {
 			return nil, nil, err
 		}
-		ropts.IAM = rotator.SDKKeys{Client: c.iam}
-		ropts.Verifier = rotator.STSVerifier{Options: c.sts}
-		ropts.Targets = rotator.Targets(p.Delivery, c.sm)
-		ropts.Account = func(ctx context.Context) (*iam.Account, error) {
-			d, err := live.Fetch(ctx, live.Options{Client: c.iam, Now: o.now, SkipCredentialReport: true})
-			if err != nil {
-				return nil, fmt.Errorf("live IAM: %w", err)
-			}
-			return iam.FromDetails(d, iam.LoadOptions{})
-		}
+		c.apply(&ropts, p, o.now)
 	}
 	db, err := openExistingStore(o.store)
 	if err != nil {
@@ -312,11 +340,21 @@ func runRotate(ctx context.Context, cmd *cobra.Command, o *rotateOptions, dry bo
 	return nil
 }
 
-func runRotateStatus(ctx context.Context, w io.Writer, o *rotateOptions) error {
+func runRotateStatus(ctx context.Context, cmd *cobra.Command, o *rotateOptions) error {
 	if err := checkFormat(o.format); err != nil {
 		return err
 	}
-	db, err := openExistingStore(o.store)
+	dir, err := daemonStore(cmd.Flags(), o.store, o.daemonConfig)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	db, err := openExistingStore(dir)
+	if errors.Is(err, store.ErrLocked) {
+		return fromDaemon(ctx, cmd, o.daemonConfig, dir, err, "rotation", nil, o.format, func(data []byte) error {
+			return renderJSON(data, func(st *[]rotator.UserReport) error { return writeRotateStatus(w, *st, o.now()) })
+		})
+	}
 	if err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ func loadRunConfig(cmd *cobra.Command, o *runOptions, getenv func(string) string
 			*p = v
 		}
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := validateConfig(&cfg); err != nil {
 		where := o.config
 		if where == "" {
 			where = "configuration"
@@ -114,11 +114,11 @@ func daemonAWSClients() daemon.AWSClients {
 }
 
 // daemonAddons are the parts that plug scheduled jobs and API endpoints
-// into the daemon (daemon.Addon). The analysis adds its suggestions job
-// on cfg.Suggestions.Schedule and its report endpoints here; the rotator
-// adds its rotation job on cfg.Rotation.Schedule (cfg.Rotation mapped onto
-// its policy) and its status endpoint.
-func daemonAddons() []daemon.Addon { return nil }
+// into the daemon (daemon.Addon): the analysis (its endpoints, the
+// principals' utilisation, the suggestions job on suggestions.schedule)
+// and the rotator (the rotation job on rotation.schedule with the
+// rotation section mapped onto its policy, its status endpoints).
+func daemonAddons() []daemon.Addon { return []daemon.Addon{analysisAddon(), rotationAddon()} }
 
 // storeHeldError explains a store another process holds: while `iamd run`
 // has it, its API answers what the read commands print.

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -21,6 +24,8 @@ type usageOptions struct {
 	principal string
 	format    string
 	limit     int
+	// daemonConfig finds the daemon's store and API (--config).
+	daemonConfig string
 }
 
 func newUsageCmd() *cobra.Command {
@@ -36,7 +41,27 @@ func newUsageCmd() *cobra.Command {
 			if o.limit < 0 {
 				return fmt.Errorf("--limit %d: want 0 (all) or more", o.limit)
 			}
+			var err error
+			if o.store, err = daemonStore(cmd.Flags(), o.store, o.daemonConfig); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
 			db, err := openExistingStore(o.store)
+			if errors.Is(err, store.ErrLocked) {
+				q := url.Values{"principal": {o.principal}}
+				if o.limit > 0 {
+					q.Set("limit", strconv.Itoa(o.limit))
+				}
+				return fromDaemon(cmd.Context(), cmd, o.daemonConfig, o.store, err, "usage", q, o.format, func(data []byte) error {
+					return renderJSON(data, func(fs *[]listing.UsageFact) error {
+						facts := make([]store.Fact, len(*fs))
+						for i, f := range *fs {
+							facts[i] = store.Fact(f)
+						}
+						return writeUsageTable(w, facts)
+					})
+				})
+			}
 			if err != nil {
 				return err
 			}
@@ -55,9 +80,9 @@ func newUsageCmd() *cobra.Command {
 				facts = facts[:o.limit]
 			}
 			if o.format == "json" {
-				return writeUsageJSON(cmd.OutOrStdout(), facts)
+				return writeUsageJSON(w, facts)
 			}
-			return writeUsageTable(cmd.OutOrStdout(), facts)
+			return writeUsageTable(w, facts)
 		},
 	}
 	f := cmd.Flags()
@@ -65,6 +90,7 @@ func newUsageCmd() *cobra.Command {
 	f.StringVar(&o.principal, "principal", "", "only this principal: ARN, or user or role name when unique")
 	addFormatFlag(cmd, &o.format, "output format")
 	f.IntVar(&o.limit, "limit", 0, "print at most this many facts, in the index's order (0: all)")
+	addDaemonFlag(f, &o.daemonConfig)
 	cmd.AddCommand(newUsageCrossAccountCmd())
 	cmd.AddCommand(newUsagePrincipalsCmd())
 	return cmd
@@ -84,15 +110,7 @@ func writeUsageTable(w io.Writer, facts []store.Fact) error {
 	return tw.Flush()
 }
 
-// resolvePrincipal returns the principal ARN of the store that s names:
-// the ARN itself, or a user or role name (the last part of the ARN, or
-// kind/name) that only one principal has. Every --principal of a command
-// that reads the store takes both, as granted does on a snapshot; a
-// principal the store does not know is an error, not an empty answer.
+// resolvePrincipal is analysis.StorePrincipal.
 func resolvePrincipal(ctx context.Context, db *store.DB, s string) (string, error) {
-	all, err := db.Principals(ctx)
-	if err != nil {
-		return "", err
-	}
-	return analysis.PickPrincipal(all, s, fmt.Sprintf("no such principal in the store (%d principals have usage; iamd usage lists them)", len(all)))
+	return analysis.StorePrincipal(ctx, db, s)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/iamd/iamd/analyzer/suggest"
 	"github.com/iamd/iamd/analyzer/unused"
 	"github.com/iamd/iamd/analyzer/usage"
+	"github.com/iamd/iamd/cmd/iamd/internal/listing"
 	"github.com/iamd/iamd/rotator"
 	"github.com/iamd/iamd/store"
 )
@@ -78,6 +79,9 @@ type Params struct {
 	// Top is the resources listed per used action (0: the default);
 	// Workers the principals analysed at once (0: one per CPU).
 	Top, Workers int
+	// Exclude leaves principals out when Principal is "" (the daemon's
+	// analysis.exclude_principals).
+	Exclude []unused.Exclusion
 }
 
 // ParseAt reads a window end: RFC 3339, or a date meaning the end of
@@ -127,8 +131,67 @@ func NewScope(ctx context.Context, db report.Store, cat *catalog.Catalog, p Para
 			return nil, err
 		}
 		sc.Principals = []string{arn}
+	} else if len(p.Exclude) > 0 {
+		kept := sc.Principals[:0:0]
+		for _, arn := range sc.Principals {
+			if !excluded(sc, p.Exclude, arn) {
+				kept = append(kept, arn)
+			}
+		}
+		sc.Principals = kept
 	}
 	return sc, nil
+}
+
+func excluded(sc *report.Scope, ex []unused.Exclusion, arn string) bool {
+	var p *iam.Principal
+	if tl := sc.Timeline(arn); tl != nil {
+		p, _ = tl.Current().Principal(arn)
+	}
+	for _, e := range ex {
+		if e.Matches(arn, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// SuggestOptions tune Suggest.
+type SuggestOptions struct {
+	// Grace keeps unused permissions first granted less than this long
+	// ago (0: suggest.DefaultGrace; negative: none).
+	Grace time.Duration
+	// Out is the folder written under ("": nothing written).
+	Out string
+	// History keeps the run in the store and diffs it with the previous.
+	History bool
+	Workers int
+	Now     func() time.Time
+}
+
+// Suggest is `iamd suggest`: self-checked suggestions for every
+// principal of the scope of p (no model needed). The scope tells whether
+// there was a model to compare with.
+func Suggest(ctx context.Context, db Store, cat *catalog.Catalog, p Params, o SuggestOptions) (*report.Scope, *suggest.RunResult, error) {
+	p.RequireModel = false
+	sc, err := NewScope(ctx, db, cat, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	an, err := report.NewAnalyser(cat, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	sg, err := suggest.New(suggest.Options{Catalog: cat, Grace: o.Grace})
+	if err != nil {
+		return nil, nil, err
+	}
+	ro := suggest.RunOptions{Out: o.Out, Workers: o.Workers, Now: o.Now}
+	if o.History {
+		ro.History = suggest.NewHistory(db)
+	}
+	res, err := sg.Run(ctx, db, sc, an, ro)
+	return sc, res, err
 }
 
 // Report analyses every principal of the scope of p.
@@ -273,6 +336,14 @@ func Utilisation(ctx context.Context, db Store, cat *catalog.Catalog, p Params) 
 	return out, nil
 }
 
+// UtilisationOf is Utilisation as the principals listing takes it, over
+// a window of the given length (report.DefaultWindow when "").
+func UtilisationOf(db Store, cat *catalog.Catalog, window string, now func() time.Time) listing.UtilisationFunc {
+	return func(ctx context.Context, principal string) (map[string]report.Utilisation, error) {
+		return Utilisation(ctx, db, cat, Params{Window: window, Principal: principal, Now: now})
+	}
+}
+
 // LatestSuggestions is the newest suggestion run kept in the store, each
 // principal's summary with its self-check and changes since the previous
 // run; principal ("": all) is an ARN or a unique name among the run's.
@@ -304,6 +375,21 @@ func RotationStatus(ctx context.Context, db Store, policy rotator.Policy, now fu
 		return nil, err
 	}
 	return r.Status(ctx)
+}
+
+// StorePrincipal returns the principal ARN of the store that s names:
+// the ARN itself, or a user or role name (the last part of the ARN, or
+// kind/name) that only one principal has. Every --principal of a command
+// that reads the store takes both, as granted does on a snapshot; a
+// principal the store does not know is an error, not an empty answer.
+func StorePrincipal(ctx context.Context, db interface {
+	Principals(ctx context.Context) ([]string, error)
+}, s string) (string, error) {
+	all, err := db.Principals(ctx)
+	if err != nil {
+		return "", err
+	}
+	return PickPrincipal(all, s, fmt.Sprintf("no such principal in the store (%d principals have usage; iamd usage lists them)", len(all)))
 }
 
 // PickPrincipal picks the principal of candidates that s names: an ARN,

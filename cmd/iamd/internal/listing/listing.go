@@ -1,7 +1,8 @@
 // Package listing is the JSON shape of what the store lists (usage facts,
 // principals, quarantined records, snapshots), shared by the CLI's
 // --format json and the daemon's /api/v1, so that both print the same
-// document for the same store. It imports store.
+// document for the same store. It imports store and, for the
+// utilisation type, analyzer/report.
 package listing
 
 import (
@@ -10,6 +11,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/iamd/iamd/analyzer/report"
 	"github.com/iamd/iamd/store"
 )
 
@@ -51,6 +53,22 @@ type Principal struct {
 	Denied    uint64    `json:"denied"`  // calls refused for lack of permission
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
+	// Utilisation is used / granted actions over the analysis window,
+	// when an IAM model holds the principal.
+	Utilisation *report.Utilisation `json:"utilisation,omitempty"`
+}
+
+// UtilisationFunc returns used / granted actions by principal ARN, of one
+// principal when principal is set; nil when there is no IAM model.
+type UtilisationFunc func(ctx context.Context, principal string) (map[string]report.Utilisation, error)
+
+// AddUtilisation sets each principal's utilisation from u.
+func AddUtilisation(ps []Principal, u map[string]report.Utilisation) {
+	for i := range ps {
+		if v, ok := u[ps[i].Principal]; ok {
+			ps[i].Utilisation = &v
+		}
+	}
 }
 
 // FactWalker walks facts; *store.DB has it.
