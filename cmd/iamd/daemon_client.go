@@ -94,6 +94,10 @@ func dialAddr(listen string) string {
 // tables by table (from the same JSON). Without a known daemon it returns
 // the one sentence that says how to get there.
 func fromDaemon(ctx context.Context, cmd *cobra.Command, config, storeDir string, lockErr error, path string, query url.Values, format string, table func([]byte) error) error {
+	var held *heldStoreError
+	if errors.As(lockErr, &held) {
+		lockErr = held.cause
+	}
 	base, token, ok, err := daemonEndpoint(config)
 	if err != nil {
 		return fmt.Errorf("store %s is held by another process and the daemon's configuration does not say where to ask it: %w", storeDir, err)
@@ -165,5 +169,9 @@ func (a *analysisSource) query() url.Values {
 // errFromFile is the error of a command that read the model from a file
 // while the daemon holds the store: the daemon reads its own model.
 func errFromFile(storeDir string, lockErr error) error {
-	return errors.Join(fmt.Errorf("store %s is held by the daemon, which analyses with the snapshots it keeps: leave out --iam/--live/--org to ask its API", storeDir), lockErr)
+	var held *heldStoreError
+	if errors.As(lockErr, &held) {
+		lockErr = held.cause
+	}
+	return fmt.Errorf("store %s is held by another iamd process, most likely the daemon, which analyses with the snapshots it keeps: leave out --iam, --live and --org to ask its API, or stop it first (%w)", storeDir, lockErr)
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -122,14 +121,22 @@ func daemonAddons() []daemon.Addon { return []daemon.Addon{analysisAddon(), rota
 
 // storeHeldError explains a store another process holds: while `iamd run`
 // has it, its API answers what the read commands print.
-func storeHeldError(dir string, err error) error {
+func storeHeldError(dir string, err error) error { return &heldStoreError{dir: dir, cause: err} }
+
+// heldStoreError is a store another process holds; cause is the store's
+// error (store.ErrLocked, with Badger's text).
+type heldStoreError struct {
+	dir   string
+	cause error
+}
+
+func (e *heldStoreError) Unwrap() error { return e.cause }
+
+func (e *heldStoreError) Error() string {
 	addr := os.Getenv(configs.EnvHTTPAddr)
 	if addr == "" {
 		addr = configs.DefaultListen
 	}
-	if h, p, ok := strings.Cut(addr, ":"); ok && (h == "" || h == "0.0.0.0") {
-		addr = "127.0.0.1:" + p
-	}
-	return fmt.Errorf("store %s is held by another iamd process, most likely the daemon (iamd run): ask its API instead, e.g. curl -H \"Authorization: Bearer $%s\" http://%s/api/v1/ lists the endpoints that answer usage, quarantine, jobs and snapshot list, or stop the daemon first (%w)",
-		dir, configs.EnvHTTPToken, addr, err)
+	return fmt.Sprintf("store %s is held by another iamd process, most likely the daemon (iamd run): ask its API instead (curl -H \"Authorization: Bearer $%s\" http://%s/api/v1/ lists its endpoints), or stop the daemon first (%v)",
+		e.dir, configs.EnvHTTPToken, dialAddr(addr), e.cause)
 }

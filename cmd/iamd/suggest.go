@@ -122,7 +122,9 @@ func runSuggest(ctx context.Context, cmd *cobra.Command, o *suggestOptions) erro
 		q := o.query()
 		q.Set("grace", o.grace)
 		return o.fromDaemon(ctx, cmd, err, "suggestions/dry-run", q, o.format, func(data []byte) error {
-			return renderJSON(data, func(res *suggest.RunResult) error { return writeSuggestSummary(w, res, nil, "") })
+			return renderJSON(data, func(res *suggest.RunResult) error {
+				return writeSuggestSummary(w, res, &analysis.SuggestOptions{}, dryRunWhere)
+			})
 		})
 	}
 	if err != nil {
@@ -142,10 +144,12 @@ func runSuggest(ctx context.Context, cmd *cobra.Command, o *suggestOptions) erro
 	}
 	where := "under " + o.out
 	if o.dryRun {
-		where = "(dry run: nothing written, nothing kept)"
+		where = dryRunWhere
 	}
 	return writeSuggestSummary(w, res, &so, where)
 }
+
+const dryRunWhere = "(dry run: nothing written, nothing kept)"
 
 // writeSuggestSummary prints one line per principal. so is nil for a run
 // read back (latest, or from the daemon); where says where the files are.

@@ -69,7 +69,7 @@ func newUsagePrincipalsCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.store, "store", defaultStoreDir(os.Getenv), "usage index directory (env "+storeEnv+")")
 	f.StringVar(&o.principal, "principal", "", "only this principal ARN")
-	f.StringVar(&o.format, "format", "table", "output format: table or json")
+	addFormatFlag(cmd, &o.format, "output format")
 	addDaemonFlag(f, &o.daemonConfig)
 	return cmd
 }
