@@ -186,6 +186,17 @@ func (f *Fake) AddKey(user string, created time.Time, active bool) string {
 	return f.newKey(user, created, active).ID
 }
 
+// AddKeyID gives user the access key id (one the trail shows, say),
+// created at created. Its secret is random, as AddKey's.
+func (f *Fake) AddKeyID(user, id string, created time.Time, active bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := f.newKey(user, created, active)
+	delete(f.keys, k.ID)
+	k.ID = id
+	f.keys[id] = k
+}
+
 func (f *Fake) newKey(user string, created time.Time, active bool) *Key {
 	f.seq++
 	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
