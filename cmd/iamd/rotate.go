@@ -226,8 +226,6 @@ func keyValues(flag string, list []string) (map[string]string, error) {
 type awsEndpoints struct {
 	profile, region          string
 	iam, sts, secretsManager string
-	// http replaces the HTTP client (the demo's in-process fake).
-	http aws.HTTPClient
 }
 
 // awsClients are the SDK clients a rotation needs, from one config.
@@ -241,9 +239,6 @@ func newAWSClients(ctx context.Context, e awsEndpoints) (*awsClients, error) {
 	cfg, err := live.LoadConfig(ctx, live.ClientOptions{Profile: e.profile, Region: e.region})
 	if err != nil {
 		return nil, err
-	}
-	if e.http != nil {
-		cfg.HTTPClient = e.http
 	}
 	endpoint := func(u string) *string {
 		if u == "" {
