@@ -387,6 +387,58 @@ func TestGraceAndHistory(t *testing.T) {
 	}
 }
 
+// TestKeepActions: an unused action matching a kept pattern stays in
+// both suggestions, in a statement of its own in the generated one, and
+// the self-check still passes; a malformed pattern is refused.
+func TestKeepActions(t *testing.T) {
+	f := newFixture(t, devCalls(), fileModel(t, devSnapshot), nil)
+	s, err := New(Options{Catalog: testCat, Grace: -1, KeepActions: []string{"SQS:List*", "cloudwatch:GetMetric?ata"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg := f.suggest(t, s, arn("user/dev"))
+	matches := func(a string) bool {
+		a = strings.ToLower(a)
+		return strings.HasPrefix(a, "sqs:list") || a == "cloudwatch:getmetricdata"
+	}
+	var kept []string
+	for _, k := range sg.Kept {
+		if k.Reason == KeptConfigured {
+			kept = append(kept, k.Action)
+			if !matches(k.Action) {
+				t.Errorf("%s kept by configuration, matching no pattern", k.Action)
+			}
+		}
+	}
+	if !slices.Contains(kept, "cloudwatch:GetMetricData") || slices.Contains(kept, "sqs:ListQueues") {
+		t.Fatalf("kept by configuration %v, want cloudwatch:GetMetricData and not the used sqs:ListQueues", kept)
+	}
+	for _, r := range sg.Removed {
+		if matches(r.Action) {
+			t.Errorf("kept action %s was removed", r.Action)
+		}
+	}
+	found := false
+	for _, d := range sg.Generated.Documents {
+		for _, st := range d.Statement {
+			if strings.HasPrefix(st.Sid, "KeptByConfiguration") && slices.Contains(st.Action, "cloudwatch:GetMetricData") {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the generated policy lacks the kept action: %+v", sg.Generated.Documents)
+	}
+	if sg.Check.Generated == nil || !sg.Check.Generated.Passed || sg.Check.InPlace == nil || !sg.Check.InPlace.Passed {
+		t.Fatalf("self-check %+v", sg.Check)
+	}
+	for _, bad := range []string{"s3", "s3:", ":Get", "s3:Get[ab]", "s3:a/b"} {
+		if _, err := New(Options{Catalog: testCat, KeepActions: []string{bad}}); err == nil {
+			t.Errorf("pattern %q accepted", bad)
+		}
+	}
+}
+
 func TestNoModel(t *testing.T) {
 	who := arn("role/app")
 	calls := []call{

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iamd/iamd/analyzer/suggest"
 	"github.com/iamd/iamd/cmd/iamd/internal/api"
 	"github.com/iamd/iamd/cmd/iamd/internal/daemon"
 	"github.com/iamd/iamd/cmd/iamd/internal/scheduler"
@@ -219,6 +220,7 @@ func TestAPIAnswersAsTheCLI(t *testing.T) {
 		{[]string{"suggest", "latest", "--principal", name, "--format", "json"}, "suggestions?principal=" + name},
 		{[]string{"suggest", "--dry-run", "--window", "30d", "--grace", "0", "--format", "json"}, "suggestions/dry-run?window=30d&grace=0"},
 		{[]string{"rotate", "status", "--format", "json"}, "rotation"},
+		{[]string{"suggest", "--dry-run", "--window", "30d", "--grace", "0", "--keep-action", "s3:*", "--format", "json"}, "suggestions/dry-run?window=30d&grace=0&keep_action=s3:*"},
 	}
 	want := make([]string, len(pairs))
 	for i, p := range pairs {
@@ -243,6 +245,20 @@ func TestAPIAnswersAsTheCLI(t *testing.T) {
 		}
 	}
 
+	kept := func(out string) (n int) {
+		var res suggest.RunResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range res.Summaries {
+			n += s.Kept
+		}
+		return n
+	}
+	if without, with := kept(want[16]), kept(want[18]); with <= without {
+		t.Fatalf("iamd suggest --keep-action s3:* keeps %d unused actions, without it %d", with, without)
+	}
+
 	cfg := configs.Default()
 	cfg.Store.Dir, cfg.HTTP.Token, cfg.IAM.Refresh, cfg.Suggestions.Schedule = s.dir, "tok", "", ""
 	d := startInProcessDaemon(t, cfg, func() time.Time { return s.now }, nil)
@@ -258,6 +274,7 @@ func TestAPIAnswersAsTheCLI(t *testing.T) {
 	for path, wantCode := range map[string]int{
 		"report?principal=nobody": http.StatusNotFound, "report?window=0d": http.StatusBadRequest, "report?at=yesterday": http.StatusBadRequest,
 		"usage?principal=nobody": http.StatusNotFound, "suggestions?principal=nobody": http.StatusNotFound, "unused?exclude=x": http.StatusBadRequest,
+		"suggestions/dry-run?keep_action=s3": http.StatusBadRequest,
 	} {
 		if code, body := d.get(t, path); code != wantCode || !strings.Contains(body, `"error"`) {
 			t.Errorf("GET %s = %d %s, want %d with an error", path, code, body, wantCode)

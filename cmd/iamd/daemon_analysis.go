@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/iamd/iamd/analyzer/catalog"
 	"github.com/iamd/iamd/analyzer/model"
 	"github.com/iamd/iamd/analyzer/report"
+	"github.com/iamd/iamd/analyzer/suggest"
 	"github.com/iamd/iamd/analyzer/unused"
 	"github.com/iamd/iamd/cmd/iamd/internal/analysis"
 	"github.com/iamd/iamd/cmd/iamd/internal/api"
@@ -239,8 +241,15 @@ func (s *analysisService) suggestionsDryRun(w http.ResponseWriter, r *http.Reque
 			return
 		}
 	}
+	keep := slices.Concat(s.h.Config.Analysis.ExcludeActions, r.URL.Query()["keep_action"])
+	for _, a := range keep {
+		if err := suggest.CheckActionPattern(a); err != nil {
+			apiFail(w, r, s.log, &analysis.ParamError{Param: "keep-action", Err: err})
+			return
+		}
+	}
 	done := s.timed("suggestions")
-	_, res, err := analysis.Suggest(r.Context(), s.h.Store, s.cat, p, analysis.SuggestOptions{Grace: grace, Now: s.h.Now})
+	_, res, err := analysis.Suggest(r.Context(), s.h.Store, s.cat, p, analysis.SuggestOptions{Grace: grace, KeepActions: keep, Now: s.h.Now})
 	done()
 	if err != nil {
 		apiFail(w, r, s.log, err)
@@ -273,7 +282,8 @@ func (s *analysisService) runSuggestions(ctx context.Context) error {
 	now := s.h.Now().UTC()
 	out := filepath.Join(s.outDir(), now.Format(runFolderLayout))
 	p := analysis.Params{Window: s.window, Now: s.h.Now, Exclude: s.exclude}
-	sc, res, err := analysis.Suggest(ctx, s.h.Store, s.cat, p, analysis.SuggestOptions{Grace: s.grace(), Out: out, History: true, Now: func() time.Time { return now }})
+	sc, res, err := analysis.Suggest(ctx, s.h.Store, s.cat, p, analysis.SuggestOptions{Grace: s.grace(), KeepActions: s.h.Config.Analysis.ExcludeActions,
+		Out: out, History: true, Now: func() time.Time { return now }})
 	if err != nil {
 		return err
 	}

@@ -85,10 +85,13 @@ func fieldIndex(t reflect.Type, path string) []int {
 	return idx
 }
 
-// TestValidateConfigRotation: the rotator's own checks of the policy come
-// with their configuration keys, each problem once.
+// TestValidateConfigRotation: the rotator's own checks of the policy and
+// the suggester's of the kept action patterns come with their
+// configuration keys, each problem once.
 func TestValidateConfigRotation(t *testing.T) {
 	cfg, err := configs.Parse(strings.NewReader(`
+analysis:
+  exclude_actions: ["s3:Get*", "s3:Get[ab]", "s3"]
 rotation:
   drain: -1d
   opt_in_tag: ""
@@ -107,7 +110,7 @@ rotation:
 	for _, e := range errs {
 		keys = append(keys, e.Key)
 	}
-	want := []string{"rotation.drain", "rotation.opt_in_tag", "rotation.users.path_prefixes", "rotation.delivery.secret_name", "rotation.delivery.files.ci", "rotation.delivery.default"}
+	want := []string{"analysis.exclude_actions[2]", "rotation.drain", "analysis.exclude_actions[1]", "rotation.opt_in_tag", "rotation.users.path_prefixes", "rotation.delivery.secret_name", "rotation.delivery.files.ci", "rotation.delivery.default"}
 	if !reflect.DeepEqual(keys, want) {
 		t.Fatalf("problems at %q, want %q\n%v", keys, want, err)
 	}

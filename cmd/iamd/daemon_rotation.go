@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/iamd/iamd/analyzer/suggest"
 	"github.com/iamd/iamd/cmd/iamd/internal/analysis"
 	"github.com/iamd/iamd/cmd/iamd/internal/api"
 	"github.com/iamd/iamd/cmd/iamd/internal/daemon"
@@ -76,8 +77,9 @@ func rotationConfigKey(field string) string {
 	return "rotation." + field
 }
 
-// validateConfig is configs' validation plus the rotator's own of the
-// policy the rotation section maps to, each problem once with its key.
+// validateConfig is configs' validation plus the suggester's of the kept
+// action patterns and the rotator's of the policy the rotation section
+// maps to, each problem once with its key.
 func validateConfig(cfg *configs.Config) error {
 	var errs configs.Errors
 	if err := cfg.Validate(); err != nil && !errors.As(err, &errs) {
@@ -86,6 +88,12 @@ func validateConfig(cfg *configs.Config) error {
 	seen := map[string]bool{}
 	for _, e := range errs {
 		seen[e.Key] = true
+	}
+	for i, a := range cfg.Analysis.ExcludeActions {
+		key := fmt.Sprintf("analysis.exclude_actions[%d]", i)
+		if err := suggest.CheckActionPattern(a); err != nil && !seen[key] {
+			errs = append(errs, &configs.FieldError{Key: key, Err: err})
+		}
 	}
 	var joined interface{ Unwrap() []error }
 	if err := rotationPolicy(cfg.Rotation).Validate(); err != nil {

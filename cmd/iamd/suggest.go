@@ -23,6 +23,7 @@ type suggestOptions struct {
 	analysisSource
 	out       string
 	grace     string
+	keep      []string
 	format    string
 	workers   int
 	noHistory bool
@@ -40,7 +41,8 @@ forms:
   in place   the principal's own policies with only the unused actions
              removed: structure, Sids, conditions and resources kept;
              statements whose Sid starts with NOREPO never touched;
-             permissions first granted less than --grace ago kept
+             permissions first granted less than --grace ago kept, and
+             the actions matching --keep-action
 
 Every suggestion is self-checked by iamd's policy engine before it is
 written: every observed allowed call still allowed (boundary and SCPs
@@ -79,6 +81,7 @@ func newSuggestCmdAt(now func() time.Time) *cobra.Command {
 	f.StringVar(&o.out, "out", "", "folder to write the suggestions under, one folder per principal (required without --dry-run)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "compute and self-check the suggestions and print the summary; write nothing, keep nothing")
 	f.StringVar(&o.grace, "grace", "14d", "keep unused permissions first granted less than this long ago (days or a Go duration; 0 keeps none)")
+	f.StringArrayVar(&o.keep, "keep-action", nil, "never suggest removing actions matching this pattern (service:Action, * and ?; repeatable; the daemon's analysis.exclude_actions)")
 	addFormatFlag(cmd, &o.format, "summary format on standard output")
 	f.IntVar(&o.workers, "workers", 0, "principals handled at once (0: one per CPU)")
 	f.BoolVar(&o.noHistory, "no-history", false, "do not keep this run in the store (and do not diff with the previous one)")
@@ -114,6 +117,11 @@ func runSuggest(ctx context.Context, cmd *cobra.Command, o *suggestOptions) erro
 	if err != nil {
 		return err
 	}
+	for _, p := range o.keep {
+		if err := suggest.CheckActionPattern(p); err != nil {
+			return fmt.Errorf("--keep-action: %w", err)
+		}
+	}
 	if err := o.resolveStore(cmd.Flags()); err != nil {
 		return err
 	}
@@ -121,6 +129,7 @@ func runSuggest(ctx context.Context, cmd *cobra.Command, o *suggestOptions) erro
 	if o.dryRun && errors.Is(err, store.ErrLocked) {
 		q := o.query()
 		q.Set("grace", o.grace)
+		q["keep_action"] = o.keep
 		return o.fromDaemon(ctx, cmd, err, "suggestions/dry-run", q, o.format, func(data []byte) error {
 			return renderJSON(data, func(res *suggest.RunResult) error {
 				return writeSuggestSummary(w, res, &analysis.SuggestOptions{}, dryRunWhere)
@@ -131,7 +140,7 @@ func runSuggest(ctx context.Context, cmd *cobra.Command, o *suggestOptions) erro
 		return err
 	}
 	defer run.db.Close()
-	so := analysis.SuggestOptions{Grace: grace, Out: o.out, History: !o.noHistory && !o.dryRun, Workers: o.workers, Now: o.now}
+	so := analysis.SuggestOptions{Grace: grace, KeepActions: o.keep, Out: o.out, History: !o.noHistory && !o.dryRun, Workers: o.workers, Now: o.now}
 	sc, res, err := analysis.Suggest(ctx, run.db, run.cat, p, so)
 	if err != nil {
 		return err

@@ -161,6 +161,9 @@ type SuggestOptions struct {
 	// Grace keeps unused permissions first granted less than this long
 	// ago (0: suggest.DefaultGrace; negative: none).
 	Grace time.Duration
+	// KeepActions are action patterns never suggested for removal
+	// (suggest.Options.KeepActions).
+	KeepActions []string
 	// Out is the folder written under ("": nothing written).
 	Out string
 	// History keeps the run in the store and diffs it with the previous.
@@ -182,7 +185,7 @@ func Suggest(ctx context.Context, db Store, cat *catalog.Catalog, p Params, o Su
 	if err != nil {
 		return nil, nil, err
 	}
-	sg, err := suggest.New(suggest.Options{Catalog: cat, Grace: o.Grace})
+	sg, err := suggest.New(suggest.Options{Catalog: cat, Grace: o.Grace, KeepActions: o.KeepActions})
 	if err != nil {
 		return nil, nil, err
 	}
