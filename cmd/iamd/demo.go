@@ -107,8 +107,6 @@ type demoRun struct {
 	report   *report.Report
 	// ranked are the principals with a model, most unused grants first.
 	ranked []report.PrincipalReport
-	// checks are the suggestion self-check verdicts printed.
-	checks []string
 }
 
 // demoSection prints one part of the demo.
@@ -346,8 +344,8 @@ func printDemoUsage(ctx context.Context, w io.Writer, r *demoRun) error {
 		if s := sessions[p.Principal]; s != nil && len(s.SessionNames) > 0 {
 			var names []string
 			for j, n := range s.SessionNames {
-				if j == 3 {
-					names = append(names, fmt.Sprintf("+%d", len(s.SessionNames)-3))
+				if j == 2 {
+					names = append(names, fmt.Sprintf("+%d", len(s.SessionNames)-2))
 					break
 				}
 				names = append(names, fmt.Sprintf("%s %.0f%%", n.Name, 100*n.Share))
@@ -478,7 +476,7 @@ func printDemoAudit(ctx context.Context, w io.Writer, r *demoRun) error {
 				fmt.Fprintf(w, "  … %d more\n", len(trail)-r.top)
 				break
 			}
-			fmt.Fprintf(w, "  %s %s: %s\n", f.Rule, short(f.Principal), clipText(strings.Join(f.Evidence, "; "), 240))
+			fmt.Fprintf(w, "  %s %s: %s\n", f.Rule, short(f.Principal), clipText(strings.Join(f.Evidence, "; "), 150))
 		}
 	}
 	return nil
@@ -519,7 +517,7 @@ func printDemoSuggestion(ctx context.Context, w io.Writer, r *demoRun) error {
 			fmt.Fprintf(w, "generated-%d.json, from the calls of the window (%d statements):\n", i+1, len(d.Statement))
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			for _, st := range d.Statement {
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", st.Sid, st.Effect, strings.Join(st.Action, " "), shortList(st.Resource, 2))
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", st.Sid, st.Effect, strings.Join(st.Action, " "), shortList(st.Resource, 1))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -536,10 +534,10 @@ func printDemoSuggestion(ctx context.Context, w io.Writer, r *demoRun) error {
 		for _, rm := range sg.Removed {
 			removed = append(removed, rm.Action)
 		}
-		fmt.Fprintf(w, "in place: its own policies with the %d unused actions removed (%s): %s; %d unused kept (unobservable by CloudTrail, or granted recently)\n",
-			len(sg.Removed), shortList(removed, 6), strings.Join(names, ", "), len(sg.Kept))
+		fmt.Fprintf(w, "in place: its own policies with the %d unused actions removed: %s;\n  %s; %d unused kept (unobservable by CloudTrail, or granted recently)\n",
+			len(sg.Removed), strings.Join(names, ", "), shortList(removed, 6), len(sg.Kept))
 	}
-	r.checks = nil
+	var checks []string
 	for _, c := range []struct {
 		name string
 		r    *suggest.CheckResult
@@ -552,10 +550,11 @@ func printDemoSuggestion(ctx context.Context, w io.Writer, r *demoRun) error {
 			f := c.r.Failures[0]
 			verdict = fmt.Sprintf("FAILED (%d failures, first: %s %s %s)", len(c.r.Failures), f.Check, f.Action, f.Resource)
 		}
-		r.checks = append(r.checks, fmt.Sprintf("%s %s (%d engine decisions)", c.name, verdict, c.r.Evaluations))
+		checks = append(checks, fmt.Sprintf("%s %s (%d engine decisions)", c.name, verdict, c.r.Evaluations))
 	}
-	fmt.Fprintf(w, "\nself-check by iamd's policy engine: %s.\n  Every call observed in the window is still allowed, every call observed only as refused stays refused,\n"+
-		"  every removed action is denied on every resource, and nothing is granted beyond today's policies.\n", strings.Join(r.checks, "; "))
+	fmt.Fprintf(w, "\nself-check by iamd's policy engine: %s.\n  Every call observed in the window is still allowed, every call observed only as refused stays\n"+
+		"  refused by the generated policy, every removed action is denied on every resource, and nothing is\n"+
+		"  granted beyond today's policies.\n", strings.Join(checks, "; "))
 	fmt.Fprintf(w, "  The review, the policy files and the apply and rollback commands: %s\n", filepath.Join("suggestions", filepath.Base(sum.Folder)))
 	if res.Failed > 0 {
 		return fmt.Errorf("%d suggestions failed their self-check", res.Failed)

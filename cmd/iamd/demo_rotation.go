@@ -230,7 +230,7 @@ func printDemoPlan(w io.Writer, plan *rotator.Report, top int) error {
 		if len(u.Actions) > 0 {
 			what = strings.Join(u.Actions, "; ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.User, orDash(string(u.Phase)), key, age, last, orDash(clipText(what, 150)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.User, orDash(string(u.Phase)), key, age, last, orDash(clipText(what, 100)))
 	}
 	return tw.Flush()
 }
@@ -316,22 +316,23 @@ func printDemoRotationEnd(w io.Writer, fake *awsfake.Fake, user, secretName stri
 		}
 		keys = append(keys, fmt.Sprintf("%s (%s, created %s)", k.ID, status, k.Created.Format(time.DateOnly)))
 	}
-	fmt.Fprintf(w, "Now %s has one key: %s. Secret %s: AWSCURRENT holds %s.\n", user, strings.Join(keys, ", "), secretName, orDash(secretKeyID(fake, secretName, "AWSCURRENT")))
-	counts := map[string]int{}
-	var order []string
+	fmt.Fprintf(w, "Now %s has one key: %s.\nSecret %s: AWSCURRENT holds %s.\n", user, strings.Join(keys, ", "), secretName, orDash(secretKeyID(fake, secretName, "AWSCURRENT")))
+	counts := map[string]map[string]int{}
 	for _, c := range fake.Calls() {
-		name := c.Service + ":" + c.Action
-		if counts[name] == 0 {
-			order = append(order, name)
+		if counts[c.Service] == nil {
+			counts[c.Service] = map[string]int{}
 		}
-		counts[name]++
+		counts[c.Service][c.Action]++
 	}
-	sort.Strings(order)
-	var parts []string
-	for _, n := range order {
-		parts = append(parts, fmt.Sprintf("%s %d", n, counts[n]))
+	fmt.Fprintln(w, "AWS calls made through the SDK clients, plan included:")
+	for _, svc := range []string{"iam", "sts", "secretsmanager"} {
+		var parts []string
+		for a, n := range counts[svc] {
+			parts = append(parts, fmt.Sprintf("%s %d", a, n))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(w, "  %-15s %s\n", svc, orDash(strings.Join(parts, ", ")))
 	}
-	fmt.Fprintf(w, "AWS calls made through the SDK clients, plan included: %s.\n", strings.Join(parts, ", "))
 	fmt.Fprintf(w, "Each step was written to the store before and after its AWS call (iamd rotate status shows the record). The\n"+
 		"store keeps key ids and states only: the secret access key went from IAM's answer to Secrets Manager and to STS.\n")
 	if len(keys) != 1 {

@@ -107,6 +107,9 @@ func TestDemoKeep(t *testing.T) {
 	if out, err := runIamdStdout(t, "usage", "principals", "--store", st); err != nil || !strings.Contains(out, "PRINCIPAL") {
 		t.Fatalf("usage principals on the kept store: %v\n%s", err, out)
 	}
+	if out, err := runIamdStdout(t, "report", "--store", st, "--format", "json"); err != nil || !strings.Contains(out, `"unused"`) {
+		t.Fatalf("report on the kept store: %v\n%s", err, clip(out))
+	}
 	// The rotation the demo ran is in the store.
 	if out, err := runIamdStdout(t, "rotate", "status", "--store", st, "--format", "json"); err != nil || !strings.Contains(out, `"phase": "deleted"`) {
 		t.Fatalf("rotate status on the kept store: %v\n%s", err, out)
