@@ -12,12 +12,12 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/iamd/iamd/analyzer/suggest"
 	"github.com/iamd/iamd/cmd/iamd/internal/scheduler"
+	"github.com/iamd/iamd/cmd/iamd/internal/scheduler/schedulertest"
 	"github.com/iamd/iamd/configs"
 	"github.com/iamd/iamd/rotator"
 	"github.com/iamd/iamd/rotator/awsfake"
@@ -116,88 +116,6 @@ rotation:
 	}
 }
 
-// stepClock is the scheduler's clock and the daemon's, moved by the test.
-type stepClock struct {
-	mu     sync.Mutex
-	cond   *sync.Cond
-	now    time.Time
-	timers map[*stepTimer]bool
-}
-
-type stepTimer struct {
-	at time.Time
-	c  chan time.Time
-}
-
-func newStepClock(now time.Time) *stepClock {
-	c := &stepClock{now: now, timers: map[*stepTimer]bool{}}
-	c.cond = sync.NewCond(&c.mu)
-	return c
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *stepClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &stepTimer{at: c.now.Add(d), c: make(chan time.Time, 1)}
-	if d <= 0 {
-		t.c <- c.now
-	} else {
-		c.timers[t] = true
-		c.cond.Broadcast()
-	}
-	return t.c, func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		was := c.timers[t]
-		delete(c.timers, t)
-		return was
-	}
-}
-
-// advanceTo waits until the scheduler waits for a timer due at `at`,
-// then moves the clock there and fires it.
-func (c *stepClock) advanceTo(t *testing.T, at time.Time) {
-	t.Helper()
-	waited := make(chan struct{})
-	go func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		for !c.has(at) {
-			c.cond.Wait()
-		}
-		close(waited)
-	}()
-	select {
-	case <-waited:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no timer set for %s", at)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = at
-	for tm := range c.timers {
-		if !tm.at.After(at) {
-			tm.c <- at
-			delete(c.timers, tm)
-		}
-	}
-}
-
-func (c *stepClock) has(at time.Time) bool {
-	for t := range c.timers {
-		if t.at.Equal(at) {
-			return true
-		}
-	}
-	return false
-}
-
 // waitJob polls /api/v1/jobs until the job has run n times and is idle.
 func (d *inProcessDaemon) waitJob(t *testing.T, name string, n int64) scheduler.Status {
 	t.Helper()
@@ -242,7 +160,7 @@ func (d *inProcessDaemon) metrics(t *testing.T) string {
 func TestDaemonJobs(t *testing.T) {
 	s := newAPITestStore(t, false)
 	setFakeAWSEnv(t)
-	clock := newStepClock(time.Date(2026, 11, 25, 0, 30, 0, 0, time.UTC))
+	clock := schedulertest.NewClock(time.Date(2026, 11, 25, 0, 30, 0, 0, time.UTC))
 	fake := awsfake.New(awsfake.Options{Now: clock.Now, Seed: 3})
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
@@ -268,7 +186,7 @@ func TestDaemonJobs(t *testing.T) {
 	before := fake.Calls()
 
 	// 01:00: the suggestions job.
-	clock.advanceTo(t, time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC))
+	clock.AdvanceTo(t, time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC))
 	j := d.waitJob(t, suggestionsJob, 1)
 	if j.LastOutcome != scheduler.OutcomeOK || j.NextRun == nil || !j.NextRun.Equal(time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)) {
 		t.Fatalf("suggestions job status %+v", j)
@@ -303,7 +221,7 @@ func TestDaemonJobs(t *testing.T) {
 	}
 
 	// 03:00: the rotation job, a dry run by default.
-	clock.advanceTo(t, time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC))
+	clock.AdvanceTo(t, time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC))
 	if j := d.waitJob(t, rotationJob, 1); j.LastOutcome != scheduler.OutcomeOK {
 		t.Fatalf("rotation job %+v", j)
 	}
@@ -329,13 +247,11 @@ func TestDaemonJobs(t *testing.T) {
 
 	// Acting: the next day's run rotates carol's key.
 	cfg.Rotation.DryRun = false
-	clock.mu.Lock()
-	clock.now = time.Date(2026, 11, 26, 0, 30, 0, 0, time.UTC)
-	clock.mu.Unlock()
+	clock.Set(time.Date(2026, 11, 26, 0, 30, 0, 0, time.UTC))
 	d = start(cfg)
-	clock.advanceTo(t, time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC))
+	clock.AdvanceTo(t, time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC))
 	d.waitJob(t, suggestionsJob, 2)
-	clock.advanceTo(t, time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC))
+	clock.AdvanceTo(t, time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC))
 	if j := d.waitJob(t, rotationJob, 2); j.LastOutcome != scheduler.OutcomeOK {
 		t.Fatalf("rotation job %+v", j)
 	}

@@ -12,7 +12,8 @@
 // refuses a new key for Options.NewKeyDelay, as IAM's eventual
 // consistency does; tests can inject throttling and 5xx answers and read
 // the log of calls. It imports no package of ours, so any test (the
-// rotator's, the daemon's) can use it.
+// rotator's, the daemon's) can use it, and `iamd demo` rotates a key
+// against it in process (HTTPClient, InProcessIAM…).
 package awsfake
 
 import (
