@@ -236,7 +236,9 @@ type Suggestions struct {
 	Grace Duration `yaml:"grace"`
 }
 
-// Rotation is the access-key rotator's schedule and policy.
+// Rotation is the access-key rotator's schedule and policy. The daemon
+// maps it onto the rotator's policy field by field; the AWS clients use
+// the iam section's profile, region and endpoint.
 type Rotation struct {
 	// Enabled runs the rotator on Schedule. Default false.
 	Enabled bool `yaml:"enabled"`
@@ -252,13 +254,74 @@ type Rotation struct {
 	// Recovery is how long a deactivated key is kept before it is
 	// deleted. Default 10d.
 	Recovery Duration `yaml:"recovery"`
+	// NotifyAhead announces a rotation this long before the key is due;
+	// 0: never. Default 7d.
+	NotifyAhead Duration `yaml:"notify_ahead"`
+	// MinOverlap keeps both keys active at least this long after the new
+	// one is published. Default 24h.
+	MinOverlap Duration `yaml:"min_overlap"`
+	// MaxIndexLag: the usage index's silence is no evidence when ingest
+	// last wrote longer ago than this; 0: not checked. Default 48h.
+	MaxIndexLag Duration `yaml:"max_index_lag"`
+	// VerifyTimeout bounds the wait for STS to accept a new key. Default
+	// 2m.
+	VerifyTimeout Duration `yaml:"verify_timeout"`
+	// RetryAborted is how long after a rotation undone by compensation
+	// the user is tried again. Default 24h.
+	RetryAborted Duration `yaml:"retry_aborted"`
+	// StepAttempts is how often one step is tried on transient errors,
+	// on top of the SDK's retries. Default 3.
+	StepAttempts int `yaml:"step_attempts"`
 	// MaxUsersPerRun caps the users one run touches. Default 5.
 	MaxUsersPerRun int `yaml:"max_users_per_run"`
-	// OptIn rotates only users tagged iamd-rotate=true. Default false.
+	// OptIn rotates only users tagged OptInTag=true. Default false.
 	OptIn bool `yaml:"opt_in"`
+	// OptInTag is the opt-in tag key; a user tagged with it set to false
+	// never rotates. Default iamd-rotate.
+	OptInTag string `yaml:"opt_in_tag"`
+	// Users selects the users whose keys rotate. Default: every user.
+	Users RotationUsers `yaml:"users"`
+	// Delivery says where new keys go.
+	Delivery RotationDelivery `yaml:"delivery"`
 	// Webhook receives a JSON POST before each mutating step. Default "":
 	// log lines only.
 	Webhook string `yaml:"webhook"`
+	// STSEndpoint and SecretsManagerEndpoint override the endpoints (a
+	// test stack). Default "": AWS.
+	STSEndpoint            string `yaml:"sts_endpoint"`
+	SecretsManagerEndpoint string `yaml:"secretsmanager_endpoint"`
+}
+
+// RotationUsers chooses users: a user rotates when it matches one include
+// rule (or there is none) and no exemption.
+type RotationUsers struct {
+	// PathPrefixes, Groups and Tags include users by IAM path prefix
+	// ("/service/"), group name, or tag (KEY: VALUE; "" any value).
+	// Default none: every user.
+	PathPrefixes []string          `yaml:"path_prefixes"`
+	Groups       []string          `yaml:"groups"`
+	Tags         map[string]string `yaml:"tags"`
+	// Exemptions win: by tag, group, or user ARN glob. Default none.
+	ExemptTags   map[string]string `yaml:"exempt_tags"`
+	ExemptGroups []string          `yaml:"exempt_groups"`
+	ExemptARNs   []string          `yaml:"exempt_arns"`
+}
+
+// RotationDelivery names the delivery targets of new keys.
+type RotationDelivery struct {
+	// Tag is the user tag that names a user's target. Default
+	// iamd-delivery.
+	Tag string `yaml:"tag"`
+	// Default is the target of untagged users. Default secretsmanager.
+	Default string `yaml:"default"`
+	// SecretName is the Secrets Manager secret name ({user}, {path},
+	// {account}). Default "iamd/access-keys/{user}".
+	SecretName string `yaml:"secret_name"`
+	// Files are file targets, name: path template. Default none.
+	Files map[string]string `yaml:"files"`
+	// Commands are command targets, name: [program, args…], that read
+	// the key as JSON on stdin. Default none.
+	Commands map[string][]string `yaml:"commands"`
 }
 
 // HTTP is the API, health and metrics listener.
@@ -311,6 +374,16 @@ const (
 	DefaultDrain          = 7 * 24 * time.Hour
 	DefaultRecovery       = 10 * 24 * time.Hour
 	DefaultMaxUsersPerRun = 5
+	DefaultNotifyAhead    = 7 * 24 * time.Hour
+	DefaultMinOverlap     = 24 * time.Hour
+	DefaultMaxIndexLag    = 48 * time.Hour
+	DefaultVerifyTimeout  = 2 * time.Minute
+	DefaultRetryAborted   = 24 * time.Hour
+	DefaultStepAttempts   = 3
+	DefaultOptInTag       = "iamd-rotate"
+	DefaultDeliveryTag    = "iamd-delivery"
+	DefaultDelivery       = "secretsmanager"
+	DefaultSecretName     = "iamd/access-keys/{user}"
 	DefaultListen         = "127.0.0.1:8080"
 	DefaultLogLevel       = "info"
 	DefaultLogFormat      = "text"
@@ -329,6 +402,10 @@ func Default() Config {
 		Rotation: Rotation{
 			Schedule: DefaultRotation, DryRun: true, MaxAge: Duration(DefaultMaxKeyAge),
 			Drain: Duration(DefaultDrain), Recovery: Duration(DefaultRecovery), MaxUsersPerRun: DefaultMaxUsersPerRun,
+			NotifyAhead: Duration(DefaultNotifyAhead), MinOverlap: Duration(DefaultMinOverlap), MaxIndexLag: Duration(DefaultMaxIndexLag),
+			VerifyTimeout: Duration(DefaultVerifyTimeout), RetryAborted: Duration(DefaultRetryAborted), StepAttempts: DefaultStepAttempts,
+			OptInTag: DefaultOptInTag,
+			Delivery: RotationDelivery{Tag: DefaultDeliveryTag, Default: DefaultDelivery, SecretName: DefaultSecretName},
 		},
 		HTTP:    HTTP{Listen: DefaultListen, UI: true},
 		Logging: Logging{Level: DefaultLogLevel, Format: DefaultLogFormat},
@@ -766,8 +843,8 @@ func (c *Config) Validate() error {
 	if c.IAM.File != "" && c.IAM.Live.Enabled {
 		bad("iam.file", "give iam.file or iam.live.enabled, not both")
 	}
-	if !c.IAM.Live.Enabled && (c.IAM.Live.Profile != "" || c.IAM.Live.Region != "" || c.IAM.Live.Endpoint != "") {
-		bad("iam.live", "profile, region and endpoint apply only with enabled: true")
+	if !c.IAM.Live.Enabled && !c.Rotation.Enabled && (c.IAM.Live.Profile != "" || c.IAM.Live.Region != "" || c.IAM.Live.Endpoint != "") {
+		bad("iam.live", "profile, region and endpoint apply only with enabled: true (or rotation.enabled: true)")
 	}
 	schedule("iam.refresh", c.IAM.Refresh)
 
@@ -800,9 +877,13 @@ func (c *Config) Validate() error {
 	if c.Rotation.MaxUsersPerRun <= 0 {
 		bad("rotation.max_users_per_run", "%d: want a positive number", c.Rotation.MaxUsersPerRun)
 	}
-	if c.Rotation.Webhook != "" {
-		if u, err := url.Parse(c.Rotation.Webhook); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			bad("rotation.webhook", "%q: want an http(s) URL", c.Rotation.Webhook)
+	for _, k := range []struct{ key, url string }{{"rotation.webhook", c.Rotation.Webhook},
+		{"rotation.sts_endpoint", c.Rotation.STSEndpoint}, {"rotation.secretsmanager_endpoint", c.Rotation.SecretsManagerEndpoint}} {
+		if k.url == "" {
+			continue
+		}
+		if u, err := url.Parse(k.url); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad(k.key, "%q: want an http(s) URL", k.url)
 		}
 	}
 

@@ -57,6 +57,26 @@ func TestDefaults(t *testing.T) {
 		{"rotation.max_users_per_run", c.Rotation.MaxUsersPerRun, 5},
 		{"rotation.opt_in", c.Rotation.OptIn, false},
 		{"rotation.webhook", c.Rotation.Webhook, ""},
+		{"rotation.notify_ahead", c.Rotation.NotifyAhead.D(), 7 * day},
+		{"rotation.min_overlap", c.Rotation.MinOverlap.D(), 24 * time.Hour},
+		{"rotation.max_index_lag", c.Rotation.MaxIndexLag.D(), 48 * time.Hour},
+		{"rotation.verify_timeout", c.Rotation.VerifyTimeout.D(), 2 * time.Minute},
+		{"rotation.retry_aborted", c.Rotation.RetryAborted.D(), 24 * time.Hour},
+		{"rotation.step_attempts", c.Rotation.StepAttempts, 3},
+		{"rotation.opt_in_tag", c.Rotation.OptInTag, "iamd-rotate"},
+		{"rotation.users.path_prefixes", len(c.Rotation.Users.PathPrefixes), 0},
+		{"rotation.users.groups", len(c.Rotation.Users.Groups), 0},
+		{"rotation.users.tags", len(c.Rotation.Users.Tags), 0},
+		{"rotation.users.exempt_tags", len(c.Rotation.Users.ExemptTags), 0},
+		{"rotation.users.exempt_groups", len(c.Rotation.Users.ExemptGroups), 0},
+		{"rotation.users.exempt_arns", len(c.Rotation.Users.ExemptARNs), 0},
+		{"rotation.delivery.tag", c.Rotation.Delivery.Tag, "iamd-delivery"},
+		{"rotation.delivery.default", c.Rotation.Delivery.Default, "secretsmanager"},
+		{"rotation.delivery.secret_name", c.Rotation.Delivery.SecretName, "iamd/access-keys/{user}"},
+		{"rotation.delivery.files", len(c.Rotation.Delivery.Files), 0},
+		{"rotation.delivery.commands", len(c.Rotation.Delivery.Commands), 0},
+		{"rotation.sts_endpoint", c.Rotation.STSEndpoint, ""},
+		{"rotation.secretsmanager_endpoint", c.Rotation.SecretsManagerEndpoint, ""},
 		{"http.listen", c.HTTP.Listen, "127.0.0.1:8080"},
 		{"http.token", c.HTTP.Token, ""},
 		{"http.token_file", c.HTTP.TokenFile, ""},
@@ -130,6 +150,8 @@ func TestExample(t *testing.T) {
 	}
 	c.Sources = Sources{}
 	c.Analysis.ExcludePrincipals, c.Analysis.ExcludeActions = nil, nil
+	c.Rotation.Users = RotationUsers{}
+	c.Rotation.Delivery.Files, c.Rotation.Delivery.Commands = nil, nil
 	if want := Default(); !reflect.DeepEqual(c, want) {
 		t.Errorf("example parses to\n%+v\nwant Default()\n%+v", c, want)
 	}
@@ -266,8 +288,9 @@ iam: {file: iam.json}
 		{"schedules", "iam: {refresh: '61 * * * *'}\nsuggestions: {schedule: '@fortnightly'}\nrotation: {schedule: '* * *'}", []string{"iam.refresh", "suggestions.schedule", "rotation.schedule"}},
 		{"analysis", "analysis: {window: 0s, exclude_principals: [breakglass], exclude_actions: [s3]}", []string{"analysis.window", "analysis.exclude_principals[0]", "analysis.exclude_actions[0]"}},
 		{"suggestions", "suggestions: {grace: -1d}", []string{"suggestions.grace"}},
-		{"rotation", "rotation: {enabled: true, schedule: '', max_age: 0d, drain: -1d, recovery: -1d, max_users_per_run: 0, webhook: 'ftp://x'}",
-			[]string{"rotation.schedule", "rotation.max_age", "rotation.drain", "rotation.recovery", "rotation.max_users_per_run", "rotation.webhook"}},
+		{"rotation", "rotation: {enabled: true, schedule: '', max_age: 0d, drain: -1d, recovery: -1d, max_users_per_run: 0, webhook: 'ftp://x', sts_endpoint: sts, secretsmanager_endpoint: 'http://'}",
+			[]string{"rotation.schedule", "rotation.max_age", "rotation.drain", "rotation.recovery", "rotation.max_users_per_run", "rotation.webhook", "rotation.sts_endpoint", "rotation.secretsmanager_endpoint"}},
+		{"iam live options for rotation", "iam: {live: {profile: p, region: eu-west-1}}\nrotation: {enabled: true}", nil},
 		{"listen", "http: {listen: localhost}", []string{"http.listen"}},
 		{"listen port", "http: {listen: '127.0.0.1:99999'}", []string{"http.listen"}},
 		{"token and file", "http: {token: a, token_file: /nonexistent/token}", []string{"http.token", "http.token_file"}},

@@ -117,6 +117,8 @@ func keptSid(reason string) string {
 		return "KeptUnobservable"
 	case KeptGrace:
 		return "KeptGrantedRecently"
+	case KeptConfigured:
+		return "KeptByConfiguration"
 	}
 	return "Kept"
 }

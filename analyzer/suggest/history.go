@@ -18,14 +18,17 @@ import (
 // it): small State records of our own.
 type HistoryStore interface {
 	PutState(ctx context.Context, s store.State, prev *time.Time) error
+	GetState(ctx context.Context, kind, id string) (store.State, bool, error)
 	States(ctx context.Context, kind string) ([]store.State, error)
 }
 
 // State kinds: one kind per principal, one record per run (ID: the run's
-// time), and one record per run in the run index.
+// time), one record per run in the run index, and the principals of each
+// run (ID: the run's time).
 const (
-	principalKind = "suggest/" // + principal ARN
-	runKind       = "suggest-runs"
+	principalKind     = "suggest/" // + principal ARN
+	runKind           = "suggest-runs"
+	runPrincipalsKind = "suggest-run-principals"
 	// runLayout sorts like time: State IDs are ordered as bytes.
 	runLayout = "2006-01-02T15:04:05.000000000Z"
 )
@@ -38,6 +41,9 @@ type Record struct {
 	Generated []string     `json:"generated"` // "action resource" pairs
 	Removed   []string     `json:"removed"`   // actions removed in place
 	Passed    bool         `json:"passed"`
+	// Summary is the principal's line of the run, self-check and changes
+	// included (nil in records kept before it was).
+	Summary *Summary `json:"summary,omitempty"`
 }
 
 // RecordOf is the record of a suggestion made at run.
@@ -101,16 +107,85 @@ func (h *History) Save(ctx context.Context, principal string, r Record) error {
 	return nil
 }
 
-// SaveRun adds a run to the run index.
-func (h *History) SaveRun(ctx context.Context, s RunSummary) error {
+// SaveRun adds a run to the run index, with the principals it made a
+// suggestion for.
+func (h *History) SaveRun(ctx context.Context, s RunSummary, principals []string) error {
 	data, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
-	if err := h.s.PutState(ctx, store.State{Kind: runKind, ID: s.Run.UTC().Format(runLayout), Data: data, Updated: s.Run}, nil); err != nil {
+	id := s.Run.UTC().Format(runLayout)
+	// The list first: a run in the index always has its principals.
+	list, err := zipJSON(principals)
+	if err != nil {
+		return err
+	}
+	if err := h.s.PutState(ctx, store.State{Kind: runPrincipalsKind, ID: id, Data: list, Updated: s.Run}, nil); err != nil {
+		return fmt.Errorf("keep the suggestion run's principals: %w", err)
+	}
+	if err := h.s.PutState(ctx, store.State{Kind: runKind, ID: id, Data: data, Updated: s.Run}, nil); err != nil {
 		return fmt.Errorf("keep the suggestion run: %w", err)
 	}
 	return nil
+}
+
+// Latest returns the newest run of the index and the principals it made
+// a suggestion for; nil when no run was kept.
+func (h *History) Latest(ctx context.Context) (*RunSummary, []string, error) {
+	runs, err := h.Runs(ctx)
+	if err != nil || len(runs) == 0 {
+		return nil, nil, err
+	}
+	run := runs[len(runs)-1]
+	st, ok, err := h.s.GetState(ctx, runPrincipalsKind, run.Run.UTC().Format(runLayout))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the principals of suggestion run %s: %w", run.Run.Format(time.RFC3339), err)
+	}
+	principals := []string{}
+	if ok {
+		if err := unzipJSON(st.Data, &principals); err != nil {
+			return nil, nil, fmt.Errorf("principals of suggestion run %s: %w", run.Run.Format(time.RFC3339), err)
+		}
+	}
+	return &run, principals, nil
+}
+
+// Result reads back a kept run as Run returned it, for the principals
+// given (a subset of the run's): each one's summary with its self-check
+// and its changes since the previous run.
+func (h *History) Result(ctx context.Context, run RunSummary, principals []string) (*RunResult, error) {
+	res := &RunResult{Run: run.Run.UTC(), Window: run.Window, Out: run.Out, Summaries: []Summary{}}
+	id := run.Run.UTC().Format(runLayout)
+	for _, p := range principals {
+		st, ok, err := h.s.GetState(ctx, principalKind+p, id)
+		if err != nil {
+			return nil, fmt.Errorf("read the suggestion of %s: %w", p, err)
+		}
+		if !ok {
+			continue
+		}
+		var r Record
+		if err := unzipJSON(st.Data, &r); err != nil {
+			return nil, fmt.Errorf("suggestion history of %s, run %s: %w", p, id, err)
+		}
+		sum := r.Summary
+		if sum == nil {
+			// A record kept before summaries were: what it tells.
+			sum = &Summary{Principal: p, Removed: len(r.Removed), Passed: r.Passed}
+			prev, err := h.Previous(ctx, p, r.Run)
+			if err != nil {
+				return nil, err
+			}
+			if prev != nil {
+				sum.Changes = DiffRecords(prev, &r)
+			}
+		}
+		if !sum.Passed {
+			res.Failed++
+		}
+		res.Summaries = append(res.Summaries, *sum)
+	}
+	return res, nil
 }
 
 // Runs returns the run index, oldest first.

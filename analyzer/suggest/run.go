@@ -37,15 +37,20 @@ type Summary struct {
 	Passed    bool   `json:"passed"`
 	// Failure is the first failed property, with the offending call.
 	Failure string `json:"failure,omitempty"`
+	// Check is the whole self-check: each suggestion's evaluations and
+	// failures.
+	Check   *Check `json:"self_check,omitempty"`
 	Changes *Diff  `json:"changes,omitempty"`
 }
 
 // RunResult is the outcome of a run over a scope.
 type RunResult struct {
-	Run       time.Time    `json:"run"`
-	Window    usage.Window `json:"window"`
-	Summaries []Summary    `json:"principals"`
-	Failed    int          `json:"failed"`
+	Run    time.Time    `json:"run"`
+	Window usage.Window `json:"window"`
+	// Out is the folder the suggestions were written under ("": none).
+	Out       string    `json:"out,omitempty"`
+	Summaries []Summary `json:"principals"`
+	Failed    int       `json:"failed"`
 }
 
 // Run suggests for every principal of the scope: reads its usage,
@@ -56,7 +61,7 @@ func (s *Suggester) Run(ctx context.Context, st usage.Store, sc *report.Scope, a
 	if now == nil {
 		now = time.Now
 	}
-	res := &RunResult{Run: now().UTC(), Window: sc.Window}
+	res := &RunResult{Run: now().UTC(), Window: sc.Window, Out: o.Out, Summaries: []Summary{}}
 	var (
 		mu   sync.Mutex
 		errs []error
@@ -103,7 +108,11 @@ feed:
 		}
 	}
 	if o.History != nil {
-		if err := o.History.SaveRun(ctx, RunSummary{Run: res.Run, Window: sc.Window, Principals: len(res.Summaries), Failed: res.Failed, Out: o.Out}); err != nil {
+		principals := make([]string, len(res.Summaries))
+		for i, sum := range res.Summaries {
+			principals[i] = sum.Principal
+		}
+		if err := o.History.SaveRun(ctx, RunSummary{Run: res.Run, Window: sc.Window, Principals: len(res.Summaries), Failed: res.Failed, Out: o.Out}, principals); err != nil {
 			return nil, err
 		}
 	}
@@ -122,7 +131,7 @@ func (s *Suggester) one(ctx context.Context, st usage.Store, sc *report.Scope, a
 	if err != nil || sg == nil {
 		return nil, err
 	}
-	sum := &Summary{Principal: principal, Removed: len(sg.Removed), Kept: len(sg.Kept), Passed: sg.Check.Passed}
+	sum := &Summary{Principal: principal, Removed: len(sg.Removed), Kept: len(sg.Kept), Passed: sg.Check.Passed, Check: &sg.Check}
 	if sg.Generated != nil {
 		sum.Documents = len(sg.Generated.Documents)
 	}
@@ -132,17 +141,15 @@ func (s *Suggester) one(ctx context.Context, st usage.Store, sc *report.Scope, a
 			sum.Failure = fmt.Sprintf("%s: %s %s: %s", f.Check, f.Action, f.Resource, f.Detail)
 		}
 	}
+	var rec Record
 	if o.History != nil {
-		rec := RecordOf(sg, run)
+		rec = RecordOf(sg, run)
 		prev, err := o.History.Previous(ctx, principal, run)
 		if err != nil {
 			return nil, err
 		}
 		if prev != nil {
 			sum.Changes = DiffRecords(prev, &rec)
-		}
-		if err := o.History.Save(ctx, principal, rec); err != nil {
-			return nil, err
 		}
 	}
 	if o.Out != "" {
@@ -151,6 +158,14 @@ func (s *Suggester) one(ctx context.Context, st usage.Store, sc *report.Scope, a
 			p, _ = tl.Current().Principal(principal)
 		}
 		if sum.Folder, err = Write(o.Out, sg, p, sum.Changes); err != nil {
+			return nil, err
+		}
+	}
+	if o.History != nil {
+		// Kept once its files are written, with the summary the latest
+		// run is read back from.
+		rec.Summary = sum
+		if err := o.History.Save(ctx, principal, rec); err != nil {
 			return nil, err
 		}
 	}

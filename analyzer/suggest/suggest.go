@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -52,6 +53,11 @@ type Options struct {
 	// Grace keeps unused permissions first granted less than this long
 	// before the window's end (default DefaultGrace; negative: none).
 	Grace time.Duration
+	// KeepActions are action patterns ("service:Action", * and ?, case
+	// insensitive) never suggested for removal although unused: what a
+	// team knows is needed and the window did not show (a yearly job,
+	// a break-glass path). Default none.
+	KeepActions []string
 }
 
 // Suggester builds and checks suggestions. It is safe for concurrent
@@ -59,6 +65,7 @@ type Options struct {
 type Suggester struct {
 	cat   *catalog.Catalog
 	grace time.Duration
+	keep  []string // lower case
 }
 
 // New returns a Suggester.
@@ -69,7 +76,37 @@ func New(o Options) (*Suggester, error) {
 	if o.Grace == 0 {
 		o.Grace = DefaultGrace
 	}
-	return &Suggester{cat: o.Catalog, grace: max(o.Grace, 0)}, nil
+	s := &Suggester{cat: o.Catalog, grace: max(o.Grace, 0)}
+	for _, p := range o.KeepActions {
+		if err := CheckActionPattern(p); err != nil {
+			return nil, fmt.Errorf("new suggester: %w", err)
+		}
+		s.keep = append(s.keep, strings.ToLower(p))
+	}
+	return s, nil
+}
+
+// CheckActionPattern accepts "service:Action" with * and ? as wildcards.
+func CheckActionPattern(p string) error {
+	svc, act, ok := strings.Cut(p, ":")
+	if !ok || svc == "" || act == "" || strings.ContainsFunc(p, func(r rune) bool {
+		return !(r == ':' || r == '*' || r == '?' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) {
+		return fmt.Errorf("action pattern %q: want service:Action, * and ? allowed (s3:Get*)", p)
+	}
+	return nil
+}
+
+// keeps returns the KeepActions pattern action matches, if any. The
+// patterns hold no '/', so path.Match is a plain glob here.
+func (s *Suggester) keeps(action string) (string, bool) {
+	a := strings.ToLower(action)
+	for _, p := range s.keep {
+		if ok, _ := path.Match(p, a); ok {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 // Suggestion is the two suggestions for one principal, their check and
@@ -153,6 +190,7 @@ type Removal struct {
 const (
 	KeptUnobservable = "unobservable"
 	KeptGrace        = "granted-recently"
+	KeptConfigured   = "kept-by-configuration"
 	KeptNoRepo       = "norepo"
 	KeptGroup        = "shared-through-group"
 )
@@ -281,16 +319,24 @@ func (s *Suggester) Suggest(u *usage.Principal, pr *report.PrincipalReport, tl *
 }
 
 // kept returns the unused actions both suggestions keep: the unobservable
-// ones and those first granted within the grace period.
+// ones, those matching KeepActions and those first granted within the
+// grace period.
 func (s *Suggester) kept(sub *subject) []Kept {
 	var out []Kept
 	for _, u := range sub.pr.Unobservable {
 		out = append(out, Kept{Action: u.Action, Reason: KeptUnobservable, Detail: u.Reason + ": " + u.Detail})
 	}
-	if sub.p == nil || s.grace == 0 {
+	if sub.p == nil {
 		return out
 	}
 	for _, u := range sub.pr.Unused {
+		if p, ok := s.keeps(u.Action); ok {
+			out = append(out, Kept{Action: u.Action, Reason: KeptConfigured, Detail: fmt.Sprintf("matches %q, an action never suggested for removal", p)})
+			continue
+		}
+		if s.grace == 0 {
+			continue
+		}
 		first, how := s.firstGranted(sub, u.Action)
 		if !first.IsZero() && sub.u.Window.End.Sub(first) < s.grace {
 			out = append(out, Kept{Action: u.Action, Reason: KeptGrace,

@@ -387,6 +387,58 @@ func TestGraceAndHistory(t *testing.T) {
 	}
 }
 
+// TestKeepActions: an unused action matching a kept pattern stays in
+// both suggestions, in a statement of its own in the generated one, and
+// the self-check still passes; a malformed pattern is refused.
+func TestKeepActions(t *testing.T) {
+	f := newFixture(t, devCalls(), fileModel(t, devSnapshot), nil)
+	s, err := New(Options{Catalog: testCat, Grace: -1, KeepActions: []string{"SQS:List*", "cloudwatch:GetMetric?ata"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg := f.suggest(t, s, arn("user/dev"))
+	matches := func(a string) bool {
+		a = strings.ToLower(a)
+		return strings.HasPrefix(a, "sqs:list") || a == "cloudwatch:getmetricdata"
+	}
+	var kept []string
+	for _, k := range sg.Kept {
+		if k.Reason == KeptConfigured {
+			kept = append(kept, k.Action)
+			if !matches(k.Action) {
+				t.Errorf("%s kept by configuration, matching no pattern", k.Action)
+			}
+		}
+	}
+	if !slices.Contains(kept, "cloudwatch:GetMetricData") || slices.Contains(kept, "sqs:ListQueues") {
+		t.Fatalf("kept by configuration %v, want cloudwatch:GetMetricData and not the used sqs:ListQueues", kept)
+	}
+	for _, r := range sg.Removed {
+		if matches(r.Action) {
+			t.Errorf("kept action %s was removed", r.Action)
+		}
+	}
+	found := false
+	for _, d := range sg.Generated.Documents {
+		for _, st := range d.Statement {
+			if strings.HasPrefix(st.Sid, "KeptByConfiguration") && slices.Contains(st.Action, "cloudwatch:GetMetricData") {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the generated policy lacks the kept action: %+v", sg.Generated.Documents)
+	}
+	if sg.Check.Generated == nil || !sg.Check.Generated.Passed || sg.Check.InPlace == nil || !sg.Check.InPlace.Passed {
+		t.Fatalf("self-check %+v", sg.Check)
+	}
+	for _, bad := range []string{"s3", "s3:", ":Get", "s3:Get[ab]", "s3:a/b"} {
+		if _, err := New(Options{Catalog: testCat, KeepActions: []string{bad}}); err == nil {
+			t.Errorf("pattern %q accepted", bad)
+		}
+	}
+}
+
 func TestNoModel(t *testing.T) {
 	who := arn("role/app")
 	calls := []call{
@@ -440,5 +492,50 @@ func TestShortActions(t *testing.T) {
 		if got, want := p.Statements()[0].MatchesAction(a.FullName()), strings.HasPrefix(a.Name, "Describe"); got != want {
 			t.Fatalf("%s matched %v, want %v (patterns %q)", a.FullName(), got, want, pats)
 		}
+	}
+}
+
+// TestLatestRun: a kept run reads back as Run returned it, self-checks
+// and changes since the previous run included.
+func TestLatestRun(t *testing.T) {
+	dev := arn("user/dev")
+	snap := `{"UserDetailList":[{"UserName":"dev","Arn":"` + dev + `","CreateDate":"2024-01-01T00:00:00Z","UserPolicyList":[{"PolicyName":"p","PolicyDocument":{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:ListAllMyBuckets","ec2:DescribeRegions"],"Resource":"*"}]}}]}],"GroupDetailList":[],"RoleDetailList":[],"Policies":[]}`
+	calls := []call{{who: dev, action: "s3:ListAllMyBuckets", resource: "*", at: 9 * day}}
+	f := newFixture(t, calls, nil, map[time.Time]string{t0.Add(-60 * day): snap})
+	h := NewHistory(f.db)
+	ctx := context.Background()
+	if run, ps, err := h.Latest(ctx); err != nil || run != nil || ps != nil {
+		t.Fatalf("Latest of an empty history = %v, %v, %v", run, ps, err)
+	}
+	s := newSuggester(t, 0)
+	var last *RunResult
+	for i, at := range []time.Time{t0.Add(10 * day), t0.Add(17 * day)} {
+		res, err := s.Run(ctx, f.db, f.sc, f.an, RunOptions{Out: t.TempDir(), History: h, Now: func() time.Time { return at }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Summaries) != 1 || res.Summaries[0].Check == nil || !res.Summaries[0].Passed {
+			t.Fatalf("run %d: %+v", i, res.Summaries)
+		}
+		if (res.Summaries[0].Changes != nil) != (i == 1) {
+			t.Fatalf("run %d changes = %+v", i, res.Summaries[0].Changes)
+		}
+		last = res
+	}
+	run, ps, err := h.Latest(ctx)
+	if err != nil || run == nil || !run.Run.Equal(last.Run) || !slices.Equal(ps, []string{dev}) {
+		t.Fatalf("Latest = %+v, %q, %v", run, ps, err)
+	}
+	got, err := h.Result(ctx, *run, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(got)
+	b, _ := json.Marshal(last)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("read back\n%s\nwant\n%s", a, b)
+	}
+	if none, err := h.Result(ctx, *run, []string{arn("user/nobody")}); err != nil || len(none.Summaries) != 0 {
+		t.Fatalf("Result of a principal without a suggestion = %+v, %v", none, err)
 	}
 }

@@ -122,9 +122,9 @@ func ParseExclusion(s string) (Exclusion, error) {
 
 func (e Exclusion) String() string { return e.raw }
 
-// matches reports whether the exclusion covers the principal (p may be
+// Matches reports whether the exclusion covers the principal (p may be
 // nil when the principal is not in the model: only globs apply then).
-func (e Exclusion) matches(arn string, p *iam.Principal) bool {
+func (e Exclusion) Matches(arn string, p *iam.Principal) bool {
 	switch {
 	case e.glob != "":
 		ok, _ := path.Match(e.glob, arn)
@@ -232,7 +232,7 @@ func Find(ctx context.Context, s Store, sc *report.Scope, r *report.Report, o Op
 
 func excluded(ex []Exclusion, arn string, p *iam.Principal) bool {
 	for _, e := range ex {
-		if e.matches(arn, p) {
+		if e.Matches(arn, p) {
 			return true
 		}
 	}

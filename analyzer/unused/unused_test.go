@@ -173,7 +173,7 @@ func TestParseExclusion(t *testing.T) {
 			t.Errorf("ParseExclusion(%q) error %v", c.in, err)
 			continue
 		}
-		if !c.bad && e.matches(p.ARN, p) != c.match {
+		if !c.bad && e.Matches(p.ARN, p) != c.match {
 			t.Errorf("%q matches %s = %v, want %v", c.in, p.ARN, !c.match, c.match)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/iamd/iamd/analyzer/catalog"
 	"github.com/iamd/iamd/analyzer/iam"
-	"github.com/iamd/iamd/cmd/iamd/internal/listing"
+	"github.com/iamd/iamd/cmd/iamd/internal/analysis"
 )
 
 // auditOptions are the flags of `iamd audit`.
@@ -107,7 +107,7 @@ func runAudit(ctx context.Context, w io.Writer, o *auditOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAudit(w, o.format, acct, fs, iam.SkippedChecks(acct)); err != nil {
+	if err := writeAudit(w, o.format, analysis.AccountAudit{Account: acct, Findings: fs, Skipped: iam.SkippedChecks(acct)}); err != nil {
 		return err
 	}
 	return failOnFindings(fs, failOn)
@@ -131,14 +131,15 @@ func failOnFindings(fs []iam.Finding, failOn iam.Severity) error {
 	return nil
 }
 
-func writeAudit(w io.Writer, format string, acct *iam.Account, fs []iam.Finding, skipped []iam.SkippedCheck) error {
+func writeAudit(w io.Writer, format string, a analysis.AccountAudit) error {
 	if format == formatJSON {
-		return listing.WriteJSON(w, listing.AccountAudit(acct, fs, skipped))
+		return writeJSON(w, a.Document())
 	}
+	acct, fs := a.Account, a.Findings
 	for _, wn := range acct.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", wn)
 	}
-	for _, sk := range skipped {
+	for _, sk := range a.Skipped {
 		who := fmt.Sprintf("%d principals", len(sk.Principals))
 		switch len(sk.Principals) {
 		case 0:

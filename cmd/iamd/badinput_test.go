@@ -330,10 +330,15 @@ func TestConventions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	code, _, errOut := runExit(t, "usage", "--store", st)
-	i, j := strings.Index(errOut, "is held by another iamd process, most likely the daemon (iamd run): ask its API instead"), strings.Index(errOut, "Cannot acquire directory lock")
-	if code != exitFailure || i < 0 || j < i {
-		t.Errorf("usage on a held store: status %d, stderr %q; want what to do, then Badger's reason", code, errOut)
+	for cmd, todo := range map[string]string{
+		"usage":      "is held by another iamd process, most likely the daemon (iamd run): give this command --config",
+		"quarantine": "is held by another iamd process, most likely the daemon (iamd run): ask its API instead",
+	} {
+		code, _, errOut := runExit(t, cmd, "--store", st)
+		i, j := strings.Index(errOut, todo), strings.Index(errOut, "Cannot acquire directory lock")
+		if code != exitFailure || i < 0 || j < i {
+			t.Errorf("%s on a held store: status %d, stderr %q; want what to do, then Badger's reason", cmd, code, errOut)
+		}
 	}
 }
 

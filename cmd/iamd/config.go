@@ -51,7 +51,7 @@ func checkConfig(path string, getenv func(string) string) (configs.Config, error
 	if err := cfg.ApplyEnv(getenv); err != nil {
 		return cfg, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := validateConfig(&cfg); err != nil {
 		return cfg, fmt.Errorf("%s:\n%w", path, err)
 	}
 	return cfg, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/iamd/iamd/analyzer/catalog"
 	"github.com/iamd/iamd/analyzer/iam"
 	"github.com/iamd/iamd/analyzer/iam/live"
+	"github.com/iamd/iamd/cmd/iamd/internal/analysis"
 )
 
 // modelSource selects where the IAM model comes from: a snapshot file
@@ -201,7 +202,7 @@ func findPrincipal(acct *iam.Account, s string) (*iam.Principal, error) {
 	for _, p := range acct.Principals {
 		arns = append(arns, p.ARN)
 	}
-	arn, err := pickPrincipal(arns, s, "no such principal in the snapshot")
+	arn, err := analysis.PickPrincipal(arns, s, "no such principal in the snapshot")
 	if err != nil {
 		return nil, err
 	}

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
-	"io"
+	"errors"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/iamd/iamd/analyzer/report"
+	"github.com/iamd/iamd/store"
 )
 
 // reportOptions are the flags of `iamd report`.
@@ -51,7 +53,7 @@ func newReportCmdAt(now func() time.Time) *cobra.Command {
 		Long:  reportLong,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runReport(cmd.Context(), cmd.OutOrStdout(), &o)
+			return runReport(cmd.Context(), cmd, &o)
 		},
 	}
 	f := cmd.Flags()
@@ -62,22 +64,36 @@ func newReportCmdAt(now func() time.Time) *cobra.Command {
 	return cmd
 }
 
-func runReport(ctx context.Context, w io.Writer, o *reportOptions) error {
+func runReport(ctx context.Context, cmd *cobra.Command, o *reportOptions) error {
 	if err := checkFormat(o.format, "table", "json", "md"); err != nil {
 		return err
 	}
+	if err := o.resolveStore(cmd.Flags()); err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	print := func(r *report.Report) error {
+		switch {
+		case o.format == "json":
+			return report.WriteJSON(w, r)
+		case o.format == "md":
+			return report.WriteMarkdown(w, r)
+		case o.principal != "":
+			return report.WriteTable(w, r)
+		}
+		return report.WriteSummary(w, r)
+	}
 	a, r, err := o.report(ctx, o.top, o.workers)
+	if errors.Is(err, store.ErrLocked) {
+		q := o.query()
+		if o.top != report.DefaultTop {
+			q.Set("top", strconv.Itoa(o.top))
+		}
+		return o.fromDaemon(ctx, cmd, err, "report", q, o.format, func(data []byte) error { return renderJSON(data, print) })
+	}
 	if err != nil {
 		return err
 	}
 	defer a.db.Close()
-	switch {
-	case o.format == "json":
-		return report.WriteJSON(w, r)
-	case o.format == "md":
-		return report.WriteMarkdown(w, r)
-	case o.principal != "":
-		return report.WriteTable(w, r)
-	}
-	return report.WriteSummary(w, r)
+	return print(r)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/iamd/iamd/analyzer/iam"
 	"github.com/iamd/iamd/analyzer/iam/live"
+	"github.com/iamd/iamd/cmd/iamd/internal/analysis"
 	"github.com/iamd/iamd/rotator"
 	"github.com/iamd/iamd/store"
 )
@@ -52,6 +54,9 @@ type rotateOptions struct {
 	endpoint string // IAM
 	stsURL   string
 	smURL    string
+
+	// daemonConfig finds the daemon's store and API (--config).
+	daemonConfig string
 
 	policy                            rotator.Policy
 	tags, exemptTags, files, commands []string
@@ -96,9 +101,10 @@ func newRotateCmdAt(now func() time.Time) *cobra.Command {
 		Short: "Each user's rotation: phase, key ages, the old key's last use and who",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runRotateStatus(cmd.Context(), cmd.OutOrStdout(), o)
+			return runRotateStatus(cmd.Context(), cmd, o)
 		},
 	}
+	addDaemonFlag(status.Flags(), &o.daemonConfig)
 	rollback := &cobra.Command{
 		Use:   "rollback USER",
 		Short: "Reactivate a rotated user's old key during recovery (or stop a drain)",
@@ -214,6 +220,14 @@ func keyValues(flag string, list []string) (map[string]string, error) {
 	return out, nil
 }
 
+// awsEndpoints say where the rotation's AWS clients connect: the
+// credential chain's profile, the region, and endpoint overrides ("":
+// AWS's).
+type awsEndpoints struct {
+	profile, region          string
+	iam, sts, secretsManager string
+}
+
 // awsClients are the SDK clients a rotation needs, from one config.
 type awsClients struct {
 	iam *awsiam.Client
@@ -221,8 +235,8 @@ type awsClients struct {
 	sm  *secretsmanager.Client
 }
 
-func (o *rotateOptions) clients(ctx context.Context) (*awsClients, error) {
-	cfg, err := live.LoadConfig(ctx, live.ClientOptions{Profile: o.profile, Region: o.region})
+func newAWSClients(ctx context.Context, e awsEndpoints) (*awsClients, error) {
+	cfg, err := live.LoadConfig(ctx, live.ClientOptions{Profile: e.profile, Region: e.region})
 	if err != nil {
 		return nil, err
 	}
@@ -233,10 +247,29 @@ func (o *rotateOptions) clients(ctx context.Context) (*awsClients, error) {
 		return aws.String(u)
 	}
 	return &awsClients{
-		iam: awsiam.NewFromConfig(cfg, func(io *awsiam.Options) { io.BaseEndpoint = endpoint(o.endpoint) }),
-		sts: sts.NewFromConfig(cfg, func(so *sts.Options) { so.BaseEndpoint = endpoint(o.stsURL) }).Options(),
-		sm:  secretsmanager.NewFromConfig(cfg, func(so *secretsmanager.Options) { so.BaseEndpoint = endpoint(o.smURL) }),
+		iam: awsiam.NewFromConfig(cfg, func(io *awsiam.Options) { io.BaseEndpoint = endpoint(e.iam) }),
+		sts: sts.NewFromConfig(cfg, func(so *sts.Options) { so.BaseEndpoint = endpoint(e.sts) }).Options(),
+		sm:  secretsmanager.NewFromConfig(cfg, func(so *secretsmanager.Options) { so.BaseEndpoint = endpoint(e.secretsManager) }),
 	}, nil
+}
+
+// apply sets the rotator's AWS parts: keys, verifier, delivery targets
+// and the users, read live through GetAccountAuthorizationDetails.
+func (c *awsClients) apply(o *rotator.Options, p rotator.Policy, now func() time.Time) {
+	o.IAM = rotator.SDKKeys{Client: c.iam}
+	o.Verifier = rotator.STSVerifier{Options: c.sts}
+	o.Targets = rotator.Targets(p.Delivery, c.sm)
+	o.Account = func(ctx context.Context) (*iam.Account, error) {
+		d, err := live.Fetch(ctx, live.Options{Client: c.iam, Now: now, SkipCredentialReport: true})
+		if err != nil {
+			return nil, fmt.Errorf("live IAM: %w", err)
+		}
+		return iam.FromDetails(d, iam.LoadOptions{})
+	}
+}
+
+func (o *rotateOptions) clients(ctx context.Context) (*awsClients, error) {
+	return newAWSClients(ctx, awsEndpoints{profile: o.profile, region: o.region, iam: o.endpoint, sts: o.stsURL, secretsManager: o.smURL})
 }
 
 // newRotator opens the store and builds the rotator; close closes the store.
@@ -255,16 +288,7 @@ func (o *rotateOptions) newRotator(ctx context.Context, cmd *cobra.Command, p ro
 		if err != nil {
 			return nil, nil, err
 		}
-		ropts.IAM = rotator.SDKKeys{Client: c.iam}
-		ropts.Verifier = rotator.STSVerifier{Options: c.sts}
-		ropts.Targets = rotator.Targets(p.Delivery, c.sm)
-		ropts.Account = func(ctx context.Context) (*iam.Account, error) {
-			d, err := live.Fetch(ctx, live.Options{Client: c.iam, Now: o.now, SkipCredentialReport: true})
-			if err != nil {
-				return nil, fmt.Errorf("live IAM: %w", err)
-			}
-			return iam.FromDetails(d, iam.LoadOptions{})
-		}
+		c.apply(&ropts, p, o.now)
 	}
 	db, err := openExistingStore(o.store)
 	if err != nil {
@@ -311,13 +335,26 @@ func runRotate(ctx context.Context, cmd *cobra.Command, o *rotateOptions, dry bo
 	return nil
 }
 
-func runRotateStatus(ctx context.Context, w io.Writer, o *rotateOptions) error {
-	r, closeStore, err := o.newRotator(ctx, &cobra.Command{}, rotator.DefaultPolicy(), false)
+func runRotateStatus(ctx context.Context, cmd *cobra.Command, o *rotateOptions) error {
+	if err := checkFormat(o.format); err != nil {
+		return err
+	}
+	dir, err := daemonStore(cmd.Flags(), o.store, o.daemonConfig)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
-	st, err := r.Status(ctx)
+	w := cmd.OutOrStdout()
+	db, err := openExistingStore(dir)
+	if errors.Is(err, store.ErrLocked) {
+		return fromDaemon(ctx, cmd, o.daemonConfig, dir, err, "rotation", nil, o.format, func(data []byte) error {
+			return renderJSON(data, func(st *[]rotator.UserReport) error { return writeRotateStatus(w, *st, o.now()) })
+		})
+	}
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	st, err := analysis.RotationStatus(ctx, db, rotator.DefaultPolicy(), o.now)
 	if err != nil {
 		return err
 	}
@@ -469,15 +506,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// rotationNotes reads the rotations in progress from the store at dir, for
-// the audit's two-active-keys finding.
-func rotationNotes(ctx context.Context, dir string) (map[string]string, error) {
-	db, err := openExistingStore(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	return rotator.Notes(ctx, db)
 }

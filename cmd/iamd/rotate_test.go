@@ -40,13 +40,7 @@ func (e *rotateEnv) clock() time.Time {
 
 func newRotateEnv(t *testing.T) *rotateEnv {
 	t.Helper()
-	t.Setenv("AWS_CA_BUNDLE", "")
-	t.Setenv("AWS_ACCESS_KEY_ID", awsfake.AdminKeyID)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", awsfake.AdminSecret)
-	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_REGION", "")
+	setFakeAWSEnv(t)
 	e := &rotateEnv{t: t, now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	e.fake = awsfake.New(awsfake.Options{Now: e.clock})
 	srv := httptest.NewServer(e.fake)

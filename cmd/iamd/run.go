@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -79,7 +78,7 @@ func loadRunConfig(cmd *cobra.Command, o *runOptions, getenv func(string) string
 			*p = v
 		}
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := validateConfig(&cfg); err != nil {
 		where := o.config
 		if where == "" {
 			where = "configuration"
@@ -114,22 +113,33 @@ func daemonAWSClients() daemon.AWSClients {
 }
 
 // daemonAddons are the parts that plug scheduled jobs and API endpoints
-// into the daemon (daemon.Addon). The analysis adds its suggestions job
-// on cfg.Suggestions.Schedule and its report endpoints here; the rotator
-// adds its rotation job on cfg.Rotation.Schedule (cfg.Rotation mapped onto
-// its policy) and its status endpoint. The web dashboard adds its pages.
-func daemonAddons() []daemon.Addon { return []daemon.Addon{uiAddon} }
+// into the daemon (daemon.Addon): the analysis (its endpoints, the
+// principals' utilisation, the suggestions job on suggestions.schedule),
+// the rotator (the rotation job on rotation.schedule with the rotation
+// section mapped onto its policy, its status endpoints) and the web
+// dashboard's pages.
+func daemonAddons() []daemon.Addon {
+	return []daemon.Addon{analysisAddon(), rotationAddon(), uiAddon}
+}
 
 // storeHeldError explains a store another process holds: while `iamd run`
 // has it, its API answers what the read commands print.
-func storeHeldError(dir string, err error) error {
+func storeHeldError(dir string, err error) error { return &heldStoreError{dir: dir, cause: err} }
+
+// heldStoreError is a store another process holds; cause is the store's
+// error (store.ErrLocked, with Badger's text).
+type heldStoreError struct {
+	dir   string
+	cause error
+}
+
+func (e *heldStoreError) Unwrap() error { return e.cause }
+
+func (e *heldStoreError) Error() string {
 	addr := os.Getenv(configs.EnvHTTPAddr)
 	if addr == "" {
 		addr = configs.DefaultListen
 	}
-	if h, p, ok := strings.Cut(addr, ":"); ok && (h == "" || h == "0.0.0.0") {
-		addr = "127.0.0.1:" + p
-	}
-	return fmt.Errorf("store %s is held by another iamd process, most likely the daemon (iamd run): ask its API instead, e.g. curl -H \"Authorization: Bearer $%s\" http://%s/api/v1/ lists the endpoints that answer usage, quarantine, jobs and snapshot list, or stop the daemon first (%w)",
-		dir, configs.EnvHTTPToken, addr, err)
+	return fmt.Sprintf("store %s is held by another iamd process, most likely the daemon (iamd run): ask its API instead (curl -H \"Authorization: Bearer $%s\" http://%s/api/v1/ lists its endpoints), or stop the daemon first (%v)",
+		e.dir, configs.EnvHTTPToken, dialAddr(addr), e.cause)
 }

@@ -80,6 +80,23 @@ func (p *daemonProc) get(t *testing.T, path string, v any) int {
 	return resp.StatusCode
 }
 
+// body is the answer to an authenticated GET of path, which must be 200.
+func (p *daemonProc) body(t *testing.T, path string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, p.base+path, nil)
+	req.Header.Set("Authorization", "Bearer e2e-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v: %s", path, resp.StatusCode, err, b)
+	}
+	return string(b)
+}
+
 func (p *daemonProc) waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)

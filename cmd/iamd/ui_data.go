@@ -17,12 +17,12 @@ import (
 	"github.com/iamd/iamd/analyzer/suggest"
 	"github.com/iamd/iamd/analyzer/unused"
 	"github.com/iamd/iamd/analyzer/usage"
+	"github.com/iamd/iamd/cmd/iamd/internal/analysis"
 	"github.com/iamd/iamd/cmd/iamd/internal/daemon"
 	"github.com/iamd/iamd/cmd/iamd/internal/listing"
 	"github.com/iamd/iamd/cmd/iamd/internal/scheduler"
 	"github.com/iamd/iamd/cmd/iamd/internal/ui"
 	"github.com/iamd/iamd/configs"
-	"github.com/iamd/iamd/rotator"
 	"github.com/iamd/iamd/store"
 )
 
@@ -80,8 +80,9 @@ var _ ui.Data = (*dashboardData)(nil)
 // dashboardAnalysis is one analysis of the store, shared by the pages
 // until it is older than the TTL.
 type dashboardAnalysis struct {
-	analysis
 	at     time.Time
+	scope  *report.Scope
+	an     *report.Analyser
 	report *report.Report
 	unused *unused.Result
 	audit  []listing.Audit
@@ -99,13 +100,18 @@ func newDashboardData(h daemon.Handles) (*dashboardData, error) {
 	return &dashboardData{db: h.Store, cfg: h.Config, cat: cat, model: h.Model, sources: h.Sources, now: now, ttl: dashboardTTL}, nil
 }
 
+// params are the daemon's analysis settings, as its /api/v1 uses them.
+func (d *dashboardData) params() analysis.Params {
+	return analysis.Params{Window: d.cfg.Analysis.Window.String(), Now: d.now, RequireModel: true}
+}
+
 // analysis returns the current analysis, making a new one when the last
 // is older than the TTL. Callers hold d.mu.
 func (d *dashboardData) analysis(ctx context.Context) (*dashboardAnalysis, error) {
 	if d.cur != nil && d.now().Sub(d.cur.at) < d.ttl {
 		return d.cur, nil
 	}
-	sc, err := report.NewScope(ctx, d.db, report.ScopeOptions{Catalog: d.cat, Window: d.cfg.Analysis.Window.String(), Now: d.now, RequireModel: true})
+	sc, r, err := analysis.Report(ctx, d.db, d.cat, d.params())
 	if errors.Is(err, model.ErrNoModel) {
 		return nil, fmt.Errorf("%w: store one with iamd snapshot save, or set iam.file or iam.live in the configuration", err)
 	}
@@ -116,11 +122,7 @@ func (d *dashboardData) analysis(ctx context.Context) (*dashboardAnalysis, error
 	if err != nil {
 		return nil, err
 	}
-	r, err := an.Run(ctx, d.db, sc, 0)
-	if err != nil {
-		return nil, err
-	}
-	d.cur = &dashboardAnalysis{analysis: analysis{db: d.db, cat: d.cat, scope: sc, an: an}, at: d.now(), report: r}
+	d.cur = &dashboardAnalysis{at: d.now(), scope: sc, an: an, report: r}
 	return d.cur, nil
 }
 
@@ -156,14 +158,11 @@ func (d *dashboardData) Unused(ctx context.Context) (*unused.Result, error) {
 		return nil, err
 	}
 	if a.unused == nil {
-		var o unused.Options
-		for _, p := range d.cfg.Analysis.ExcludePrincipals {
-			x, err := unused.ParseExclusion(p)
-			if err != nil {
-				return nil, fmt.Errorf("analysis.exclude_principals: %w", err)
-			}
-			o.Exclude = append(o.Exclude, x)
+		ex, err := configExclusions(d.cfg.Analysis)
+		if err != nil {
+			return nil, err
 		}
+		o := unused.Options{Exclude: ex}
 		if a.unused, err = unused.Find(ctx, d.db, a.scope, a.report, o); err != nil {
 			return nil, err
 		}
@@ -183,13 +182,13 @@ func (d *dashboardData) Audit(ctx context.Context) ([]listing.Audit, error) {
 	if a.audit != nil {
 		return a.audit, nil
 	}
-	audits, err := auditStore(ctx, &a.analysis, a.report, d.cfg.Rotation.MaxAge.D(), d.now)
+	audits, err := analysis.Audit(ctx, d.db, d.cat, d.params(), analysis.AuditOptions{KeyMaxAge: d.cfg.Rotation.MaxAge.D(), Now: d.now})
 	if err != nil {
 		return nil, err
 	}
 	out := []listing.Audit{}
 	for _, au := range audits {
-		out = append(out, listing.AccountAudit(au.account, au.findings, iam.SkippedChecks(au.account)))
+		out = append(out, au.Document())
 	}
 	a.audit = out
 	return out, nil
@@ -242,11 +241,7 @@ func (d *dashboardData) Suggestion(ctx context.Context, principal string) (*sugg
 
 // Rotation is `iamd rotate status -o json` and the users' access keys.
 func (d *dashboardData) Rotation(ctx context.Context) (*ui.Rotation, error) {
-	r, err := rotator.New(rotator.Options{Policy: rotator.DefaultPolicy(), States: d.db, Usage: d.db, Now: d.now})
-	if err != nil {
-		return nil, err
-	}
-	users, err := r.Status(ctx)
+	users, err := analysis.RotationStatus(ctx, d.db, rotationPolicy(d.cfg.Rotation), d.now)
 	if err != nil {
 		return nil, err
 	}

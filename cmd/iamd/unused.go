@@ -2,13 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/iamd/iamd/analyzer/unused"
+	"github.com/iamd/iamd/cmd/iamd/internal/analysis"
+	"github.com/iamd/iamd/store"
 )
 
 // unusedOptions are the flags of `iamd unused`.
@@ -41,7 +43,7 @@ func newUnusedCmdAt(now func() time.Time) *cobra.Command {
 		Long:  unusedLong,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runUnused(cmd.Context(), cmd.OutOrStdout(), &o)
+			return runUnused(cmd.Context(), cmd, &o)
 		},
 	}
 	f := cmd.Flags()
@@ -52,7 +54,7 @@ func newUnusedCmdAt(now func() time.Time) *cobra.Command {
 	return cmd
 }
 
-func runUnused(ctx context.Context, w io.Writer, o *unusedOptions) error {
+func runUnused(ctx context.Context, cmd *cobra.Command, o *unusedOptions) error {
 	if err := checkFormat(o.format, "table", "json", "md"); err != nil {
 		return err
 	}
@@ -64,20 +66,33 @@ func runUnused(ctx context.Context, w io.Writer, o *unusedOptions) error {
 		}
 		opts.Exclude = append(opts.Exclude, x)
 	}
-	a, r, err := o.report(ctx, 0, o.workers)
+	if err := o.resolveStore(cmd.Flags()); err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	print := func(res *unused.Result) error {
+		switch o.format {
+		case "json":
+			return unused.WriteJSON(w, res)
+		case "md":
+			return unused.WriteMarkdown(w, res)
+		}
+		return unused.WriteTable(w, res)
+	}
+	run, p, err := o.openStore(ctx, true)
+	if errors.Is(err, store.ErrLocked) {
+		q := o.query()
+		q["exclude"] = o.exclude
+		return o.fromDaemon(ctx, cmd, err, "unused", q, o.format, func(data []byte) error { return renderJSON(data, print) })
+	}
 	if err != nil {
 		return err
 	}
-	defer a.db.Close()
-	res, err := unused.Find(ctx, a.db, a.scope, r, opts)
+	defer run.db.Close()
+	p.Workers = o.workers
+	res, err := analysis.Unused(ctx, run.db, run.cat, p, opts)
 	if err != nil {
 		return err
 	}
-	switch o.format {
-	case "json":
-		return unused.WriteJSON(w, res)
-	case "md":
-		return unused.WriteMarkdown(w, res)
-	}
-	return unused.WriteTable(w, res)
+	return print(res)
 }

@@ -2,16 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
-	"sort"
-	"strings"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/iamd/iamd/cmd/iamd/internal/analysis"
 	"github.com/iamd/iamd/cmd/iamd/internal/listing"
 	"github.com/iamd/iamd/store"
 )
@@ -22,6 +24,8 @@ type usageOptions struct {
 	principal string
 	format    string
 	limit     int
+	// daemonConfig finds the daemon's store and API (--config).
+	daemonConfig string
 }
 
 func newUsageCmd() *cobra.Command {
@@ -37,7 +41,27 @@ func newUsageCmd() *cobra.Command {
 			if o.limit < 0 {
 				return fmt.Errorf("--limit %d: want 0 (all) or more", o.limit)
 			}
+			var err error
+			if o.store, err = daemonStore(cmd.Flags(), o.store, o.daemonConfig); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
 			db, err := openExistingStore(o.store)
+			if errors.Is(err, store.ErrLocked) {
+				q := url.Values{"principal": {o.principal}}
+				if o.limit > 0 {
+					q.Set("limit", strconv.Itoa(o.limit))
+				}
+				return fromDaemon(cmd.Context(), cmd, o.daemonConfig, o.store, err, "usage", q, o.format, func(data []byte) error {
+					return renderJSON(data, func(fs *[]listing.UsageFact) error {
+						facts := make([]store.Fact, len(*fs))
+						for i, f := range *fs {
+							facts[i] = store.Fact(f)
+						}
+						return writeUsageTable(w, facts)
+					})
+				})
+			}
 			if err != nil {
 				return err
 			}
@@ -56,9 +80,9 @@ func newUsageCmd() *cobra.Command {
 				facts = facts[:o.limit]
 			}
 			if o.format == "json" {
-				return writeUsageJSON(cmd.OutOrStdout(), facts)
+				return writeUsageJSON(w, facts)
 			}
-			return writeUsageTable(cmd.OutOrStdout(), facts)
+			return writeUsageTable(w, facts)
 		},
 	}
 	f := cmd.Flags()
@@ -66,6 +90,7 @@ func newUsageCmd() *cobra.Command {
 	f.StringVar(&o.principal, "principal", "", "only this principal: ARN, or user or role name when unique")
 	addFormatFlag(cmd, &o.format, "output format")
 	f.IntVar(&o.limit, "limit", 0, "print at most this many facts, in the index's order (0: all)")
+	addDaemonFlag(f, &o.daemonConfig)
 	cmd.AddCommand(newUsageCrossAccountCmd())
 	cmd.AddCommand(newUsagePrincipalsCmd())
 	return cmd
@@ -85,62 +110,7 @@ func writeUsageTable(w io.Writer, facts []store.Fact) error {
 	return tw.Flush()
 }
 
-// resolvePrincipal returns the principal ARN of the store that s names:
-// the ARN itself, or a user or role name (the last part of the ARN, or
-// kind/name) that only one principal has. Every --principal of a command
-// that reads the store takes both, as granted does on a snapshot; a
-// principal the store does not know is an error, not an empty answer.
+// resolvePrincipal is analysis.StorePrincipal.
 func resolvePrincipal(ctx context.Context, db *store.DB, s string) (string, error) {
-	all, err := db.Principals(ctx)
-	if err != nil {
-		return "", err
-	}
-	return pickPrincipal(all, s, fmt.Sprintf("no such principal in the store (%d principals have usage; iamd usage lists them)", len(all)))
-}
-
-// pickPrincipal picks the principal of candidates that s names (an ARN,
-// a unique name or kind/name); unknown says why none does.
-func pickPrincipal(candidates []string, s, unknown string) (string, error) {
-	var hits []string
-	for _, p := range candidates {
-		if p == s {
-			return p, nil
-		}
-		if principalNamed(p, s) {
-			hits = append(hits, p)
-		}
-	}
-	sort.Strings(hits)
-	switch len(hits) {
-	case 1:
-		return hits[0], nil
-	case 0:
-		return "", fmt.Errorf("--principal %q: %s", s, unknown)
-	}
-	if len(hits) > 5 {
-		hits = append(hits[:5], fmt.Sprintf("and %d more", len(hits)-5))
-	}
-	return "", fmt.Errorf("--principal %q is ambiguous: %s; give the ARN", s, strings.Join(hits, ", "))
-}
-
-// principalNamed reports whether the ARN arn ends in the name s: its last
-// path part ("alice"), or its resource ("user/alice", "role/ops/Deploy").
-func principalNamed(arn, s string) bool {
-	if s == "" || strings.HasPrefix(s, "arn:") {
-		return false
-	}
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 {
-		return false
-	}
-	res := parts[5]
-	if res == s {
-		return true
-	}
-	kind, rest, ok := strings.Cut(res, "/")
-	if !ok {
-		return false
-	}
-	name := rest[strings.LastIndexByte(rest, '/')+1:]
-	return s == name || s == kind+"/"+name
+	return analysis.StorePrincipal(ctx, db, s)
 }

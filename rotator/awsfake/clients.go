@@ -1,6 +1,8 @@
 package awsfake
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -25,6 +27,52 @@ func Retryer() aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
 	})
+}
+
+// HTTPClient answers the SDK's requests by calling the fake's handler in
+// this process: no listener, no socket. Clients built with it need a
+// BaseEndpoint all the same (any URL: it only names the host the request
+// is signed for).
+func (f *Fake) HTTPClient() aws.HTTPClient { return handlerClient{f} }
+
+type handlerClient struct{ h http.Handler }
+
+// Do hands the request to the handler as a server would receive it: with
+// Host and RequestURI set, which the STS signature check reads.
+func (c handlerClient) Do(req *http.Request) (*http.Response, error) {
+	in := req.Clone(req.Context())
+	if in.Host == "" {
+		in.Host = req.URL.Host
+	}
+	in.RequestURI = req.URL.RequestURI()
+	rec := httptest.NewRecorder()
+	c.h.ServeHTTP(rec, in)
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
+}
+
+// inProcessURL is the endpoint of the in-process clients.
+const inProcessURL = "https://aws.in-process.invalid"
+
+// InProcessIAM is IAMClient reaching f through HTTPClient.
+func (f *Fake) InProcessIAM() *awsiam.Client {
+	c := IAMClient(inProcessURL)
+	return awsiam.New(c.Options(), func(o *awsiam.Options) { o.HTTPClient = f.HTTPClient() })
+}
+
+// InProcessSTS is STSOptions reaching f through HTTPClient.
+func (f *Fake) InProcessSTS() sts.Options {
+	o := STSOptions(inProcessURL)
+	o.HTTPClient = f.HTTPClient()
+	return o
+}
+
+// InProcessSecretsManager is SecretsManagerClient reaching f through
+// HTTPClient.
+func (f *Fake) InProcessSecretsManager() *secretsmanager.Client {
+	c := SecretsManagerClient(inProcessURL)
+	return secretsmanager.New(c.Options(), func(o *secretsmanager.Options) { o.HTTPClient = f.HTTPClient() })
 }
 
 // The clients are built from service Options, not config.LoadDefaultConfig,

@@ -12,7 +12,8 @@
 // refuses a new key for Options.NewKeyDelay, as IAM's eventual
 // consistency does; tests can inject throttling and 5xx answers and read
 // the log of calls. It imports no package of ours, so any test (the
-// rotator's, the daemon's) can use it.
+// rotator's, the daemon's) can use it, and `iamd demo` rotates a key
+// against it in process (HTTPClient, InProcessIAM…).
 package awsfake
 
 import (
@@ -184,6 +185,17 @@ func (f *Fake) AddKey(user string, created time.Time, active bool) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.newKey(user, created, active).ID
+}
+
+// AddKeyID gives user the access key id (one the trail shows, say),
+// created at created. Its secret is random, as AddKey's.
+func (f *Fake) AddKeyID(user, id string, created time.Time, active bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := f.newKey(user, created, active)
+	delete(f.keys, k.ID)
+	k.ID = id
+	f.keys[id] = k
 }
 
 func (f *Fake) newKey(user string, created time.Time, active bool) *Key {

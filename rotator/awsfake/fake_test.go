@@ -209,3 +209,49 @@ func TestSecretsManagerStagingOverTheWire(t *testing.T) {
 		t.Errorf("DescribeSecret = %+v, %v", d, err)
 	}
 }
+
+// TestInProcessClients: the SDK clients reach the fake through
+// HTTPClient, with no listener: IAM lists a key added under a given id and
+// creates one, STS checks the new key's signature (the Host the request
+// was signed for reaches the handler) and Secrets Manager keeps a value.
+func TestInProcessClients(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	f := New(Options{Now: c.now})
+	f.AddUser(User{Name: "alice"})
+	f.AddKeyID("alice", "AKIAEXAMPLEDEMOKEY01", c.t.Add(-100*24*time.Hour), true)
+	cl := f.InProcessIAM()
+	out, err := cl.ListAccessKeys(ctx, &awsiam.ListAccessKeysInput{UserName: aws.String("alice")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.AccessKeyMetadata) != 1 || aws.ToString(out.AccessKeyMetadata[0].AccessKeyId) != "AKIAEXAMPLEDEMOKEY01" || !out.AccessKeyMetadata[0].CreateDate.Equal(c.t.Add(-100*24*time.Hour)) {
+		t.Fatalf("keys %+v", out.AccessKeyMetadata)
+	}
+	created, err := cl.CreateAccessKey(ctx, &awsiam.CreateAccessKeyInput{UserName: aws.String("alice")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, secret := aws.ToString(created.AccessKey.AccessKeyId), aws.ToString(created.AccessKey.SecretAccessKey)
+	o := f.InProcessSTS()
+	for _, tc := range []struct {
+		secret, code string
+	}{{secret, ""}, {secret[:39] + "x", "SignatureDoesNotMatch"}} {
+		o.Credentials = credentials.NewStaticCredentialsProvider(id, tc.secret, "")
+		got, err := sts.New(o).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if code(err) != tc.code || (err == nil && aws.ToString(got.Arn) != f.UserARN("alice")) {
+			t.Fatalf("GetCallerIdentity: %+v, %v; want code %q", got, err, tc.code)
+		}
+	}
+	sm := f.InProcessSecretsManager()
+	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("s"), SecretString: aws.String("v1"),
+		ClientRequestToken: aws.String("version-one-000000000000000000000000")}); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := f.SecretValue("s", "AWSCURRENT"); !ok || v != "v1" {
+		t.Fatalf("AWSCURRENT = %q, %v", v, ok)
+	}
+	if _, ok := f.Key("AKIAEXAMPLEDEMOKEY01"); !ok || len(f.Keys("alice")) != 2 {
+		t.Fatalf("the fake holds %+v", f.Keys("alice"))
+	}
+}

@@ -7,7 +7,8 @@
 // the rotator add their endpoints with Handle, the dashboard its pages
 // with HandlePage.
 //
-// It imports store, the scheduler (job status) and listing.
+// It imports store, the scheduler (job status), listing and analysis (to
+// read a principal as the commands do).
 package api
 
 import (
@@ -25,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/iamd/iamd/cmd/iamd/internal/analysis"
 	"github.com/iamd/iamd/cmd/iamd/internal/listing"
 	"github.com/iamd/iamd/cmd/iamd/internal/scheduler"
 	"github.com/iamd/iamd/store"
@@ -37,6 +39,7 @@ const Prefix = "/api/v1/"
 type Store interface {
 	listing.FactWalker
 	Facts(ctx context.Context, q store.FactQuery) ([]store.Fact, error)
+	Principals(ctx context.Context) ([]string, error)
 	Quarantine(ctx context.Context, limit int) ([]store.Quarantined, error)
 	Snapshots(ctx context.Context, accountID string) ([]store.SnapshotInfo, error)
 	States(ctx context.Context, kind string) ([]store.State, error)
@@ -75,6 +78,8 @@ type Options struct {
 	// Account returns the account of the loaded IAM model: the default
 	// of /api/v1/snapshots?account=.
 	Account func() string
+	// Utilisation adds used / granted actions to /api/v1/principals.
+	Utilisation listing.UtilisationFunc
 	// Logger; default discard.
 	Logger *slog.Logger
 }
@@ -189,21 +194,45 @@ func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
 
 // principals answers like `iamd usage principals --format json`.
 func (s *Server) principals(w http.ResponseWriter, r *http.Request) {
-	ps, err := listing.Principals(r.Context(), s.o.Store, r.URL.Query().Get("principal"))
+	principal := r.URL.Query().Get("principal")
+	ps, err := listing.Principals(r.Context(), s.o.Store, principal)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	if s.o.Utilisation != nil && len(ps) > 0 {
+		u, err := s.o.Utilisation(r.Context(), principal)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		listing.AddUtilisation(ps, u)
+	}
 	writeJSON(w, http.StatusOK, ps)
 }
 
-// usage answers like `iamd usage --format json [--principal P] [--limit N]`.
+// usage answers like `iamd usage --format json [--principal P] [--limit N]`;
+// P is an ARN or a unique user or role name, as for the command.
 func (s *Server) usage(w http.ResponseWriter, r *http.Request) {
 	limit, ok := intParam(w, r, "limit", 0)
 	if !ok {
 		return
 	}
-	facts, err := s.o.Store.Facts(r.Context(), store.FactQuery{Principal: r.URL.Query().Get("principal")})
+	q := store.FactQuery{}
+	if p := r.URL.Query().Get("principal"); p != "" {
+		arn, err := analysis.StorePrincipal(r.Context(), s.o.Store, p)
+		var pe *analysis.ParamError
+		if errors.As(err, &pe) {
+			writeError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		q.Principal = arn
+	}
+	facts, err := s.o.Store.Facts(r.Context(), q)
 	if err != nil {
 		s.fail(w, r, err)
 		return

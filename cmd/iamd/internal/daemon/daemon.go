@@ -24,6 +24,7 @@ import (
 
 	"github.com/iamd/iamd/analyzer/catalog"
 	"github.com/iamd/iamd/cmd/iamd/internal/api"
+	"github.com/iamd/iamd/cmd/iamd/internal/listing"
 	"github.com/iamd/iamd/cmd/iamd/internal/scheduler"
 	"github.com/iamd/iamd/configs"
 	"github.com/iamd/iamd/ingest"
@@ -49,6 +50,9 @@ type Additions struct {
 	// Pages are served outside /api/v1 (the web dashboard); they
 	// authenticate requests themselves.
 	Pages []Route
+	// Utilisation, when set, adds used / granted actions to
+	// /api/v1/principals (the first Addon's that sets it counts).
+	Utilisation listing.UtilisationFunc
 }
 
 // ScheduledJob is a job and its cron spec ("" leaves it out).
@@ -167,16 +171,12 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 
-	srv, err := api.New(api.Options{
-		Store: db, Token: token, MetricsWithoutToken: cfg.HTTP.MetricsWithoutToken, Gatherer: m.reg,
-		Checks:  func(ctx context.Context) []api.Check { return readiness(ctx, db, srcs, model) },
-		Sources: func() any { return statuses() },
-		Account: model.Account, Logger: log,
-	})
-	if err != nil {
-		return err
-	}
+	// The addons first: the API serves what they add.
 	h := Handles{Config: cfg, Store: db, Model: model, Metrics: prometheus.WrapRegistererWithPrefix(MetricPrefix, m.reg), Logger: log, Now: o.Now, Sources: statuses}
+	var (
+		routes, pages []Route
+		utilisation   listing.UtilisationFunc
+	)
 	for _, add := range o.Addons {
 		a, err := add(h)
 		if err != nil {
@@ -190,12 +190,27 @@ func Run(ctx context.Context, o Options) error {
 				return err
 			}
 		}
-		for _, r := range a.Routes {
-			srv.Handle(r.Pattern, r.Handler)
+		routes = append(routes, a.Routes...)
+		if utilisation == nil {
+			utilisation = a.Utilisation
 		}
-		for _, r := range a.Pages {
-			srv.HandlePage(r.Pattern, r.Handler)
-		}
+		pages = append(pages, a.Pages...)
+	}
+	srv, err := api.New(api.Options{
+		Store: db, Token: token, MetricsWithoutToken: cfg.HTTP.MetricsWithoutToken, Gatherer: m.reg,
+		Checks:  func(ctx context.Context) []api.Check { return readiness(ctx, db, srcs, model) },
+		Sources: func() any { return statuses() },
+		Account: model.Account, Logger: log,
+		Utilisation: utilisation,
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range routes {
+		srv.Handle(r.Pattern, r.Handler)
+	}
+	for _, r := range pages {
+		srv.HandlePage(r.Pattern, r.Handler)
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)

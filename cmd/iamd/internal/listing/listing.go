@@ -2,7 +2,8 @@
 // principals, quarantined records, snapshots) and of an account's audit,
 // shared by the CLI's --format json, the daemon's /api/v1 and the web
 // dashboard, so that all show the same document for the same store. It
-// imports store and analyzer/iam.
+// imports store, analyzer/iam and, for the utilisation type,
+// analyzer/report.
 package listing
 
 import (
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/iamd/iamd/analyzer/iam"
+	"github.com/iamd/iamd/analyzer/report"
 	"github.com/iamd/iamd/store"
 )
 
@@ -53,6 +55,22 @@ type Principal struct {
 	Denied    uint64    `json:"denied"`  // calls refused for lack of permission
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
+	// Utilisation is used / granted actions over the analysis window,
+	// when an IAM model holds the principal.
+	Utilisation *report.Utilisation `json:"utilisation,omitempty"`
+}
+
+// UtilisationFunc returns used / granted actions by principal ARN, of one
+// principal when principal is set; nil when there is no IAM model.
+type UtilisationFunc func(ctx context.Context, principal string) (map[string]report.Utilisation, error)
+
+// AddUtilisation sets each principal's utilisation from u.
+func AddUtilisation(ps []Principal, u map[string]report.Utilisation) {
+	for i := range ps {
+		if v, ok := u[ps[i].Principal]; ok {
+			ps[i].Utilisation = &v
+		}
+	}
 }
 
 // FactWalker walks facts; *store.DB has it.

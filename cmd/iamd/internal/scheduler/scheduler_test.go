@@ -4,98 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/iamd/iamd/cmd/iamd/internal/scheduler/schedulertest"
 	"github.com/iamd/iamd/store"
 )
-
-// fakeClock moves only when Advance is called; timers fire then.
-type fakeClock struct {
-	mu     sync.Mutex
-	cond   *sync.Cond
-	now    time.Time
-	timers map[*fakeTimer]bool
-}
-
-type fakeTimer struct {
-	at time.Time
-	c  chan time.Time
-}
-
-func newFakeClock(now time.Time) *fakeClock {
-	c := &fakeClock{now: now, timers: map[*fakeTimer]bool{}}
-	c.cond = sync.NewCond(&c.mu)
-	return c
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{at: c.now.Add(d), c: make(chan time.Time, 1)}
-	if d <= 0 {
-		t.c <- c.now
-	} else {
-		c.timers[t] = true
-		c.cond.Broadcast()
-	}
-	return t.c, func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		was := c.timers[t]
-		delete(c.timers, t)
-		return was
-	}
-}
-
-// Advance moves the clock and fires the timers that are due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for t := range c.timers {
-		if !t.at.After(c.now) {
-			t.c <- c.now
-			delete(c.timers, t)
-		}
-	}
-}
-
-// waitTimer blocks until a timer due at `at` is pending: the scheduler
-// is then idle, waiting for it.
-func (c *fakeClock) waitTimer(t *testing.T, at time.Time) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		for !c.hasTimer(at) {
-			c.cond.Wait()
-		}
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no timer set for %s", at)
-	}
-}
-
-func (c *fakeClock) hasTimer(at time.Time) bool {
-	for t := range c.timers {
-		if t.at.Equal(at) {
-			return true
-		}
-	}
-	return false
-}
 
 type observation struct {
 	job, outcome string
@@ -103,7 +17,7 @@ type observation struct {
 
 type harness struct {
 	t     *testing.T
-	clock *fakeClock
+	clock *schedulertest.Clock
 	db    *store.DB
 	s     *Scheduler
 	obs   chan observation
@@ -123,7 +37,7 @@ func newHarness(t *testing.T, db *store.DB) *harness {
 		}
 		t.Cleanup(func() { db.Close() })
 	}
-	h := &harness{t: t, clock: newFakeClock(t0), db: db, obs: make(chan observation, 100)}
+	h := &harness{t: t, clock: schedulertest.NewClock(t0), db: db, obs: make(chan observation, 100)}
 	s, err := New(Options{Store: db, Clock: h.clock, StopGrace: time.Minute,
 		Observe: func(job, outcome string, _ time.Duration) { h.obs <- observation{job, outcome} }})
 	if err != nil {
@@ -193,17 +107,17 @@ func TestTicks(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.start()
-	h.clock.waitTimer(t, at(11, 0))
+	h.clock.WaitTimer(t, at(11, 0))
 	if st := h.stored("refresh"); st.NextRun == nil || !st.NextRun.Equal(at(11, 0)) || st.Runs != 0 {
 		t.Fatalf("before the first tick: %+v, want next 11:00 and no run", st)
 	}
 	h.clock.Advance(30 * time.Minute)
 	h.expect(observation{"refresh", OutcomeOK})
-	h.clock.waitTimer(t, at(12, 0))
+	h.clock.WaitTimer(t, at(12, 0))
 	fail = true
 	h.clock.Advance(time.Hour)
 	h.expect(observation{"refresh", OutcomeError})
-	h.clock.waitTimer(t, at(13, 0))
+	h.clock.WaitTimer(t, at(13, 0))
 	h.shutdown()
 
 	st := h.stored("refresh")
@@ -229,15 +143,15 @@ func TestNoOverlap(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.start()
-	h.clock.waitTimer(t, at(11, 0))
+	h.clock.WaitTimer(t, at(11, 0))
 	h.clock.Advance(30 * time.Minute)
 	<-started
-	h.clock.waitTimer(t, at(12, 0))
+	h.clock.WaitTimer(t, at(12, 0))
 	h.clock.Advance(time.Hour) // the first run still holds the job
 	h.expect(observation{"suggest", OutcomeSkipped})
 	close(release)
 	h.expect(observation{"suggest", OutcomeOK})
-	h.clock.waitTimer(t, at(13, 0))
+	h.clock.WaitTimer(t, at(13, 0))
 	h.shutdown()
 	if st := h.stored("suggest"); st.Runs != 1 || st.Skipped != 1 {
 		t.Errorf("stored %+v, want 1 run and 1 skipped", st)
@@ -270,7 +184,7 @@ func TestCatchUpOnce(t *testing.T) {
 	}
 	h.start()
 	h.expect(observation{"rotate", OutcomeOK})
-	h.clock.waitTimer(t, at(11, 0))
+	h.clock.WaitTimer(t, at(11, 0))
 	h.shutdown()
 	if n := len(h.obs); n != 0 {
 		t.Fatalf("%d more runs after the catch-up: %v", n, <-h.obs)
@@ -321,11 +235,11 @@ func TestShutdownCancelsAfterGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.start()
-	h.clock.waitTimer(t, at(11, 0))
+	h.clock.WaitTimer(t, at(11, 0))
 	h.clock.Advance(30 * time.Minute)
 	<-started
 	h.stop()
-	h.clock.waitTimer(t, at(11, 1)) // the grace period
+	h.clock.WaitTimer(t, at(11, 1)) // the grace period
 	select {
 	case err := <-h.done:
 		t.Fatalf("Run returned %v before the grace period ended", err)
@@ -363,7 +277,7 @@ func TestPanicIsAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.start()
-	h.clock.waitTimer(t, at(11, 0))
+	h.clock.WaitTimer(t, at(11, 0))
 	h.clock.Advance(30 * time.Minute)
 	h.expect(observation{"p", OutcomeError})
 	h.shutdown()
