@@ -64,6 +64,9 @@ type env struct {
 	bodies   [][]byte
 	targets  map[string]rotator.Delivery // overrides
 	outputs  [][]byte                    // reports and statuses rendered as JSON
+	// opts, if set, changes the rotator's options last (a hook, a
+	// filtered account listing).
+	opts func(*rotator.Options)
 }
 
 // newEnv starts a scenario. STS refuses new keys for 15 s.
@@ -121,7 +124,7 @@ func (e *env) rotator() *rotator.Rotator {
 	for k, v := range e.targets {
 		targets[k] = v
 	}
-	r, err := rotator.New(rotator.Options{
+	o := rotator.Options{
 		Policy: e.policy,
 		Account: func(ctx context.Context) (*iam.Account, error) {
 			d, err := live.Fetch(ctx, live.Options{Client: iamc, Now: e.clk.now, SkipCredentialReport: true})
@@ -139,7 +142,11 @@ func (e *env) rotator() *rotator.Rotator {
 		Now:         e.clk.now,
 		Sleep:       func(_ context.Context, d time.Duration) error { e.clk.add(d); return nil },
 		StepBackoff: time.Millisecond,
-	})
+	}
+	if e.opts != nil {
+		e.opts(&o)
+	}
+	r, err := rotator.New(o)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -267,7 +267,13 @@ func (r *Rotator) advance(ctx context.Context, rn *run, rec *Record, cred *Crede
 				more, err = r.verify(ctx, rn, rec, *cred, ur)
 			}
 		case PhaseVerified:
-			more, err = r.promote(ctx, rn, rec, ur)
+			if rec.Step == StepCompensate {
+				// A compensation after a failed publish did not finish:
+				// finish it, never publish the key it deleted.
+				more, err = r.compensate(ctx, rn, rec, ur, errors.New("publishing failed; finishing the compensation an earlier run began"))
+			} else {
+				more, err = r.promote(ctx, rn, rec, ur)
+			}
 		case PhaseDraining:
 			more, err = r.draining(ctx, rn, rec, ur)
 		case PhaseDeactivated:
@@ -565,9 +571,11 @@ func (r *Rotator) compensate(ctx context.Context, rn *run, rec *Record, ur *User
 		ur.Actions = append(ur.Actions, "would delete the new key: "+cause.Error())
 		return false, nil
 	}
-	r.notify(ctx, rn, Event{Kind: EventCompensate, User: rec.User, UserARN: rec.UserARN, AccessKeyID: rec.OldKey, NewKeyID: rec.NewKey, Phase: rec.Phase,
-		Message: "deleting new access key " + rec.NewKey + " of " + rec.User + ", the old key stays: " + cause.Error()})
-	err := r.mutate(ctx, rec, StepCompensate, r.undoNew(rec), func() {
+	if rec.Step != StepCompensate { // a compensation being repeated was announced already
+		r.notify(ctx, rn, Event{Kind: EventCompensate, User: rec.User, UserARN: rec.UserARN, AccessKeyID: rec.OldKey, NewKeyID: rec.NewKey, Phase: rec.Phase,
+			Message: "deleting new access key " + rec.NewKey + " of " + rec.User + ", the old key stays: " + cause.Error()})
+	}
+	err := r.mutate(ctx, rec, StepCompensate, r.undoNew(rec, ur), func() {
 		rec.Phase, rec.Ended, rec.Reason = PhaseAborted, r.o.Now(), cause.Error()
 	})
 	if err != nil {
@@ -577,15 +585,32 @@ func (r *Rotator) compensate(ctx context.Context, rn *run, rec *Record, ur *User
 	return false, nil
 }
 
-// undoNew revokes the new key at its target and deletes it.
-func (r *Rotator) undoNew(rec *Record) func(context.Context) error {
+// undoNew revokes the new key at its target and deletes it. The delete
+// is attempted whatever the revoke did: a key left behind would stay
+// active, unknown to anyone, for good. Before a publish was attempted
+// (any phase but verified) the key was only staged, where consumers do
+// not pick it up, so a failed revoke is a warning; after one, the target
+// may still name the key, so the failure is returned with the delete's
+// and the step is repeated by the next run.
+func (r *Rotator) undoNew(rec *Record, ur *UserReport) func(context.Context) error {
+	staged, warned := rec.Phase != PhaseVerified, false
 	return func(ctx context.Context) error {
+		var revokeErr error
 		if t := r.o.Targets[rec.Target]; t != nil {
 			if err := t.Revoke(ctx, rec.recipient(), rec.NewKey); err != nil {
-				return fmt.Errorf("revoke at %s: %w", rec.Target, err)
+				revokeErr = fmt.Errorf("revoke %s at %s: %w", rec.NewKey, rec.Target, err)
 			}
 		}
-		return ignoreMissing(r.o.IAM.DeleteAccessKey(ctx, rec.User, rec.NewKey))
+		delErr := ignoreMissing(r.o.IAM.DeleteAccessKey(ctx, rec.User, rec.NewKey))
+		if revokeErr != nil && staged {
+			if !warned { // once, whatever the step retries
+				r.log.Warn("revoke of a staged key failed; the key is deleted all the same", logUser, rec.User, logNewKey, rec.NewKey, logError, revokeErr.Error())
+				ur.Actions = append(ur.Actions, "could not revoke the staged key (it was never published): "+revokeErr.Error())
+				warned = true
+			}
+			revokeErr = nil
+		}
+		return errors.Join(revokeErr, delErr)
 	}
 }
 
@@ -598,10 +623,12 @@ func (r *Rotator) discard(ctx context.Context, rn *run, rec *Record, ur *UserRep
 		ur.Actions = append(ur.Actions, "would delete the unpublished new key "+rec.NewKey+" and create another ("+why+")")
 		return false, nil
 	}
-	r.notify(ctx, rn, Event{Kind: EventCompensate, User: rec.User, UserARN: rec.UserARN, AccessKeyID: rec.OldKey, NewKeyID: rec.NewKey, Phase: rec.Phase,
-		Message: "deleting unpublished access key " + rec.NewKey + " of " + rec.User + ": " + why})
+	if rec.Step != StepCompensate {
+		r.notify(ctx, rn, Event{Kind: EventCompensate, User: rec.User, UserARN: rec.UserARN, AccessKeyID: rec.OldKey, NewKeyID: rec.NewKey, Phase: rec.Phase,
+			Message: "deleting unpublished access key " + rec.NewKey + " of " + rec.User + ": " + why})
+	}
 	gone := rec.NewKey
-	err := r.mutate(ctx, rec, StepCompensate, r.undoNew(rec), func() {
+	err := r.mutate(ctx, rec, StepCompensate, r.undoNew(rec, ur), func() {
 		rec.Phase, rec.NewKey, rec.NewKeyCreated, rec.Reason = PhasePlanned, "", time.Time{}, why
 	})
 	if err != nil {
