@@ -744,7 +744,7 @@ func (r *Rotator) recovering(ctx context.Context, rn *run, rec *Record, ur *User
 		return false, fmt.Errorf("usage of %s: %w", rec.OldKey, err)
 	}
 	if ok && ku.LastSeen.After(rec.Deactivated) && ku.LastSeen.After(lastAlert(rec)) {
-		a := Alert{At: rn.at, KeyID: rec.OldKey, LastSeen: ku.LastSeen, SourceIPs: seenSince(ku.SourceIPs, rec.Deactivated), UserAgents: seenSince(ku.UserAgents, rec.Deactivated)}
+		a := Alert{At: rn.at, Kind: EventAlert, KeyID: rec.OldKey, LastSeen: ku.LastSeen, SourceIPs: seenSince(ku.SourceIPs, rec.Deactivated), UserAgents: seenSince(ku.UserAgents, rec.Deactivated)}
 		r.notify(ctx, rn, Event{Kind: EventAlert, User: rec.User, UserARN: rec.UserARN, AccessKeyID: rec.OldKey, NewKeyID: rec.NewKey, Phase: rec.Phase,
 			Message: fmt.Sprintf("deactivated access key %s of %s was used again at %s%s; `iamd rotate rollback %s` reactivates it",
 				rec.OldKey, rec.User, stamp(ku.LastSeen), who(a.SourceIPs, a.UserAgents), rec.User)})
@@ -755,9 +755,38 @@ func (r *Rotator) recovering(ctx context.Context, rn *run, rec *Record, ur *User
 			}
 		}
 	}
+	// The inactive old key is the user's way back: it stays while the new
+	// key is gone or inactive (deleting it would leave the user without a
+	// key to reactivate), said at once, not only when the delete is due.
+	if nk := findKey(keys, rec.NewKey); nk == nil || !nk.Active() {
+		what := "deleted"
+		if nk != nil {
+			what = "deactivated"
+		}
+		why := fmt.Sprintf("new key %s was %s outside iamd while the old key %s is inactive: %s has no working key; the old key is kept, `iamd rotate rollback %s` reactivates it",
+			rec.NewKey, what, rec.OldKey, rec.User, rec.User)
+		ur.Reason, ur.Next = why, "delete the old key once the new key is active again"
+		if r.raise(ctx, rn, rec, EventForeign, rec.NewKey, why) {
+			return false, save(ctx, r.o.States, r.o.Now(), rec, "new key gone during recovery")
+		}
+		return false, nil
+	}
 	until := recoveryEnd(rec, r.p.Recovery)
 	if rn.at.Before(until) {
 		ur.Next, ur.NextAt = "delete the old key", until
+		return false, nil
+	}
+	// Whatever the recovery window, a key seen in use (the index or IAM)
+	// within the drain window is not deleted: Recovery may be set shorter
+	// than Drain, and IAM can see a use the index has not.
+	oldKR, _, _, err := r.keyInfo(ctx, rn.at, *old)
+	if err != nil {
+		return false, err
+	}
+	ur.OldKey = oldKR
+	if !oldKR.LastUsed.IsZero() && rn.at.Sub(oldKR.LastUsed) < r.p.Drain {
+		ur.Reason = fmt.Sprintf("old key %s: in use within the %s drain window, not deleted yet", describeUse(oldKR), age(r.p.Drain))
+		ur.Next, ur.NextAt = "delete the old key", oldKR.LastUsed.Add(r.p.Drain)
 		return false, nil
 	}
 	if rn.dry {
@@ -779,7 +808,25 @@ func (r *Rotator) recovering(ctx context.Context, rn *run, rec *Record, ur *User
 func lastAlert(rec *Record) time.Time {
 	var t time.Time
 	for _, a := range rec.Alerts {
-		t = later(t, a.LastSeen)
+		if a.oldKeyUse(rec) {
+			t = later(t, a.LastSeen)
+		}
 	}
 	return t
+}
+
+// raise records a problem an operator must look at, once per kind and
+// key: an alert on the record (and so on the status), a warning in the
+// log and an event for the Notifier. It reports whether the alert is new,
+// so that the caller saves the record.
+func (r *Rotator) raise(ctx context.Context, rn *run, rec *Record, kind, keyID, msg string) bool {
+	if rec.hasAlert(kind, keyID) {
+		return false
+	}
+	r.notify(ctx, rn, Event{Kind: kind, User: rec.User, UserARN: rec.UserARN, AccessKeyID: rec.OldKey, NewKeyID: rec.NewKey, Phase: rec.Phase, Message: msg})
+	if rn.dry {
+		return false
+	}
+	rec.Alerts = append(rec.Alerts, Alert{At: rn.at, Kind: kind, KeyID: keyID, Message: msg})
+	return true
 }

@@ -418,7 +418,7 @@ func (r *Rotator) next(rec *Record) (string, time.Time) {
 func recoveryEnd(rec *Record, recovery time.Duration) time.Time {
 	from := rec.Deactivated
 	for _, a := range rec.Alerts {
-		if a.KeyID == rec.OldKey {
+		if a.oldKeyUse(rec) {
 			from = later(from, a.LastSeen)
 		}
 	}

@@ -1,11 +1,13 @@
 package rotator_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/iamd/iamd/rotator"
+	"github.com/iamd/iamd/rotator/awsfake"
 )
 
 // A compensation deletes the new key even when the target cannot revoke
@@ -60,6 +62,82 @@ func TestCompensationDeletesWhenRevokeFails(t *testing.T) {
 			}
 			if e.fake.Count("CreateAccessKey") != 1 {
 				t.Errorf("CreateAccessKey called %d times, want 1", e.fake.Count("CreateAccessKey"))
+			}
+		})
+	}
+}
+
+// The old key is deleted at the end of recovery only if the new key is
+// still there and active (else the user would be left with no working
+// key) and the old key shows no use, in the index or in IAM, within the
+// drain window, whatever the recovery window says.
+func TestRecoveryDeletesOnlyWhenSafe(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy func(p *rotator.Policy)
+		// change happens a little after the deactivation (at D+12h).
+		change func(e *env, user, oldKey, newKey string, at time.Time)
+		// checkAt is when after the deactivation the delete is refused;
+		// waitUntil until when (0: for good).
+		checkAt, waitUntil time.Duration
+		alert     string // the event sent once, "" for none
+	}{
+		{name: "new key deleted by hand", change: func(e *env, user, _, newKey string, _ time.Time) {
+			if err := (rotator.SDKKeys{Client: awsfake.IAMClient(e.url)}).DeleteAccessKey(context.Background(), user, newKey); err != nil {
+				e.t.Fatal(err)
+			}
+		}, checkAt: 11 * day, alert: rotator.EventForeign},
+		{name: "new key deactivated by hand", change: func(e *env, user, _, newKey string, _ time.Time) {
+			if err := (rotator.SDKKeys{Client: awsfake.IAMClient(e.url)}).SetAccessKeyStatus(context.Background(), user, newKey, false); err != nil {
+				e.t.Fatal(err)
+			}
+		}, checkAt: 11 * day, alert: rotator.EventForeign},
+		{name: "old key used, recovery shorter than drain", policy: func(p *rotator.Policy) { p.Recovery = day },
+			change: func(e *env, user, oldKey, _ string, at time.Time) { e.use(oldKey, user, at, "192.0.2.7", "legacy-job/0.1") },
+			checkAt: 2 * day, waitUntil: 12*time.Hour + 7*day, alert: rotator.EventAlert},
+		{name: "old key used as IAM alone shows, recovery shorter than drain", policy: func(p *rotator.Policy) { p.Recovery = day },
+			change:    func(e *env, _, oldKey, _ string, at time.Time) { e.fake.SetLastUsed(oldKey, at, "s3") },
+			checkAt: 2 * day, waitUntil: 12*time.Hour + 7*day},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.policy)
+			old := e.aged("ned", 100*day, nil)
+			e.run()
+			e.clk.add(2 * day)
+			e.ingestTick()
+			u := e.user(e.run(), "ned")
+			if u.Phase != rotator.PhaseRecovering {
+				t.Fatalf("not recovering: %+v", u)
+			}
+			deactivated := e.clk.now()
+			tc.change(e, "ned", old, u.NewKey.ID, deactivated.Add(12*time.Hour))
+			e.clk.add(tc.checkAt)
+			e.ingestTick()
+			for range 2 {
+				u = e.user(e.run(), "ned")
+				if k, ok := e.fake.Key(old); !ok || k.Active {
+					t.Fatalf("old key deleted or reactivated: %+v (report %+v)", k, u)
+				}
+				if u.Phase != rotator.PhaseRecovering || u.Error != "" {
+					t.Fatalf("report %+v, want recovering, waiting", u)
+				}
+			}
+			if tc.alert != "" {
+				if n := len(e.events(tc.alert)); n != 1 {
+					t.Errorf("%s webhooks = %d, want 1", tc.alert, n)
+				}
+				if len(u.Alerts) != 1 {
+					t.Errorf("alerts on the report = %+v, want one", u.Alerts)
+				}
+			}
+			if tc.waitUntil == 0 {
+				return
+			}
+			// Once the old key has been idle for the drain window, it goes.
+			e.clk.add(deactivated.Add(tc.waitUntil + time.Hour).Sub(e.clk.now()))
+			e.ingestTick()
+			if u = e.user(e.run(), "ned"); u.Phase != rotator.PhaseDeleted {
+				t.Errorf("after the drain window: %+v, want deleted", u)
 			}
 		})
 	}
