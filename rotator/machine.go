@@ -255,33 +255,33 @@ func (r *Rotator) advance(ctx context.Context, rn *run, rec *Record, cred *Crede
 			more bool
 			err  error
 		)
-		switch rec.Phase {
-		case PhasePlanned:
+		switch {
+		case rec.Step == StepRollback:
+			// A rollback was asked for and may not have gone through:
+			// finish it rather than go on towards deletion.
+			err = r.resumeRollback(ctx, rn, rec, ur)
+		case rec.Phase == PhasePlanned:
 			cred, more, err = r.planned(ctx, rn, rec, ur)
-		case PhaseCreated, PhaseDelivered:
-			if cred == nil {
-				more, err = r.discard(ctx, rn, rec, ur)
-			} else if rec.Phase == PhaseCreated {
-				more, err = r.deliver(ctx, rn, rec, *cred, ur)
-			} else {
-				more, err = r.verify(ctx, rn, rec, *cred, ur)
-			}
-		case PhaseVerified:
-			if rec.Step == StepCompensate {
-				// A compensation after a failed publish did not finish:
-				// finish it, never publish the key it deleted.
-				more, err = r.compensate(ctx, rn, rec, ur, errors.New("publishing failed; finishing the compensation an earlier run began"))
-			} else {
-				more, err = r.promote(ctx, rn, rec, ur)
-			}
-		case PhaseDraining:
+		case (rec.Phase == PhaseCreated || rec.Phase == PhaseDelivered) && cred == nil:
+			more, err = r.discard(ctx, rn, rec, ur)
+		case rec.Phase == PhaseCreated:
+			more, err = r.deliver(ctx, rn, rec, *cred, ur)
+		case rec.Phase == PhaseDelivered:
+			more, err = r.verify(ctx, rn, rec, *cred, ur)
+		case rec.Phase == PhaseVerified && rec.Step == StepCompensate:
+			// A compensation after a failed publish did not finish: finish
+			// it, never publish the key it deleted.
+			more, err = r.compensate(ctx, rn, rec, ur, errors.New("publishing failed; finishing the compensation an earlier run began"))
+		case rec.Phase == PhaseVerified:
+			more, err = r.promote(ctx, rn, rec, ur)
+		case rec.Phase == PhaseDraining:
 			more, err = r.draining(ctx, rn, rec, ur)
-		case PhaseDeactivated:
+		case rec.Phase == PhaseDeactivated:
 			more = !rn.dry
 			if more {
 				err = r.transition(ctx, rec, PhaseRecovering, "")
 			}
-		case PhaseRecovering:
+		case rec.Phase == PhaseRecovering:
 			more, err = r.recovering(ctx, rn, rec, ur)
 		}
 		if err != nil {
@@ -715,18 +715,6 @@ func (r *Rotator) recovering(ctx context.Context, rn *run, rec *Record, ur *User
 		return false, err
 	}
 	old := findKey(keys, rec.OldKey)
-	if rec.Step == StepRollback {
-		// A rollback was asked for and may not have gone through: finish
-		// it rather than go on towards deletion.
-		if rn.dry {
-			ur.Actions = append(ur.Actions, "would finish the interrupted rollback")
-			return false, nil
-		}
-		if old == nil {
-			return false, r.outside(ctx, rn, rec, ur, PhaseDeleted, "old key "+rec.OldKey+" deleted outside iamd during a rollback")
-		}
-		return false, r.reactivate(ctx, rn, rec, ur)
-	}
 	switch {
 	case old == nil && rec.Step == StepDelete:
 		if rn.dry {

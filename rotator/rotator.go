@@ -438,9 +438,12 @@ var (
 	ErrCannotRollback = errors.New("rotation cannot be rolled back")
 )
 
-// Rollback stops the rotation of user (a name or ARN): during recovery it
-// reactivates the old key; while draining it only stops the rotation
-// (both keys stay active). It acts whatever Policy.DryRun says: it is an
+// Rollback stops the rotation of user (a name or ARN) and makes sure its
+// old key is active: it reads the user's keys back from IAM and
+// reactivates the old key whenever it is not active, whatever the record
+// says (a deactivation can reach IAM while the write after it does not),
+// in draining, deactivated, recovering, or an earlier rollback. Both keys
+// then stay active. It acts whatever Policy.DryRun says: it is an
 // operator's explicit request.
 func (r *Rotator) Rollback(ctx context.Context, user string) (UserReport, error) {
 	if r.o.IAM == nil {
@@ -465,26 +468,60 @@ func (r *Rotator) Rollback(ctx context.Context, user string) (UserReport, error)
 	rn := &run{at: r.o.Now()}
 	ur := UserReport{User: rec.User, UserARN: rec.UserARN, Phase: rec.Phase}
 	switch rec.Phase {
-	case PhaseRolledBack:
-		ur.Reason = "already rolled back"
-		return ur, nil
-	case PhaseDraining:
-		rec.Phase, rec.Step, rec.Ended, rec.Reason = PhaseRolledBack, "", rn.at, "rolled back while draining: both keys stay active"
-		if err := save(ctx, r.o.States, r.o.Now(), rec, rec.Reason); err != nil {
-			return ur, err
-		}
-		ur.Actions = append(ur.Actions, "stopped the rotation; old key "+rec.OldKey+" stays active")
-	case PhaseDeactivated, PhaseRecovering:
-		if err := r.reactivate(ctx, rn, rec, &ur); err != nil {
-			return ur, fmt.Errorf("rollback %s: %w", rec.User, err)
-		}
+	case PhaseDraining, PhaseDeactivated, PhaseRecovering, PhaseRolledBack:
 	case PhaseDeleted:
 		return ur, fmt.Errorf("rollback %s: %w: old key %s was deleted", rec.User, ErrCannotRollback, rec.OldKey)
 	default:
 		return ur, fmt.Errorf("rollback %s: %w in phase %s: the old key was never touched; the next run completes or compensates it", rec.User, ErrCannotRollback, rec.Phase)
 	}
+	keys, err := r.listKeys(ctx, rec.User)
+	if err != nil {
+		return ur, fmt.Errorf("rollback %s: %w", rec.User, err)
+	}
+	old := findKey(keys, rec.OldKey)
+	switch {
+	case old == nil:
+		// The next run records how it went (a delete of ours that went
+		// through, or one made outside iamd).
+		return ur, fmt.Errorf("rollback %s: %w: old key %s no longer exists in IAM", rec.User, ErrCannotRollback, rec.OldKey)
+	case !old.Active():
+		if err := r.reactivate(ctx, rn, rec, &ur); err != nil {
+			return ur, fmt.Errorf("rollback %s: %w", rec.User, err)
+		}
+	case rec.Phase == PhaseRolledBack:
+		ur.Reason = "already rolled back; old key " + rec.OldKey + " is active"
+		return ur, nil
+	default:
+		why := "rolled back while " + string(rec.Phase) + ": old key " + rec.OldKey + " is active, both keys stay active"
+		rec.Phase, rec.Step, rec.Ended, rec.Reason = PhaseRolledBack, "", rn.at, why
+		if err := save(ctx, r.o.States, r.o.Now(), rec, rec.Reason); err != nil {
+			return ur, err
+		}
+		ur.Actions = append(ur.Actions, "stopped the rotation; old key "+rec.OldKey+" stays active")
+	}
 	ur.Phase, ur.Reason = rec.Phase, rec.Reason
 	return ur, nil
+}
+
+// resumeRollback finishes a rollback whose UpdateAccessKey may not have
+// gone through (the record still says StepRollback).
+func (r *Rotator) resumeRollback(ctx context.Context, rn *run, rec *Record, ur *UserReport) error {
+	if rn.dry {
+		ur.Actions = append(ur.Actions, "would finish the interrupted rollback")
+		return nil
+	}
+	keys, err := r.listKeys(ctx, rec.User)
+	if err != nil {
+		return err
+	}
+	switch old := findKey(keys, rec.OldKey); {
+	case old == nil:
+		return r.outside(ctx, rn, rec, ur, PhaseDeleted, "old key "+rec.OldKey+" deleted outside iamd during a rollback")
+	case old.Active():
+		rec.Phase, rec.Step, rec.Ended, rec.Reason = PhaseRolledBack, "", rn.at, "rolled back: old key reactivated"
+		return save(ctx, r.o.States, r.o.Now(), rec, "reconciled an interrupted rollback")
+	}
+	return r.reactivate(ctx, rn, rec, ur)
 }
 
 // reactivate is rollback's AWS step: the old key becomes Active again.

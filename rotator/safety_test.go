@@ -2,12 +2,14 @@ package rotator_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/iamd/iamd/rotator"
 	"github.com/iamd/iamd/rotator/awsfake"
+	"github.com/iamd/iamd/store"
 )
 
 // A compensation deletes the new key even when the target cannot revoke
@@ -80,7 +82,7 @@ func TestRecoveryDeletesOnlyWhenSafe(t *testing.T) {
 		// checkAt is when after the deactivation the delete is refused;
 		// waitUntil until when (0: for good).
 		checkAt, waitUntil time.Duration
-		alert     string // the event sent once, "" for none
+		alert              string // the event sent once, "" for none
 	}{
 		{name: "new key deleted by hand", change: func(e *env, user, _, newKey string, _ time.Time) {
 			if err := (rotator.SDKKeys{Client: awsfake.IAMClient(e.url)}).DeleteAccessKey(context.Background(), user, newKey); err != nil {
@@ -93,10 +95,12 @@ func TestRecoveryDeletesOnlyWhenSafe(t *testing.T) {
 			}
 		}, checkAt: 11 * day, alert: rotator.EventForeign},
 		{name: "old key used, recovery shorter than drain", policy: func(p *rotator.Policy) { p.Recovery = day },
-			change: func(e *env, user, oldKey, _ string, at time.Time) { e.use(oldKey, user, at, "192.0.2.7", "legacy-job/0.1") },
+			change: func(e *env, user, oldKey, _ string, at time.Time) {
+				e.use(oldKey, user, at, "192.0.2.7", "legacy-job/0.1")
+			},
 			checkAt: 2 * day, waitUntil: 12*time.Hour + 7*day, alert: rotator.EventAlert},
 		{name: "old key used as IAM alone shows, recovery shorter than drain", policy: func(p *rotator.Policy) { p.Recovery = day },
-			change:    func(e *env, _, oldKey, _ string, at time.Time) { e.fake.SetLastUsed(oldKey, at, "s3") },
+			change:  func(e *env, _, oldKey, _ string, at time.Time) { e.fake.SetLastUsed(oldKey, at, "s3") },
 			checkAt: 2 * day, waitUntil: 12*time.Hour + 7*day},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,5 +144,102 @@ func TestRecoveryDeletesOnlyWhenSafe(t *testing.T) {
 				t.Errorf("after the drain window: %+v, want deleted", u)
 			}
 		})
+	}
+}
+
+// Rollback reads the keys back from IAM and reactivates the old key
+// whenever it is not active, whatever the phase or the step pending: a
+// deactivation can reach IAM without the record saying so.
+func TestRollbackReactivatesWhateverTheRecordSays(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// prepare leaves the rotation of frank, draining, in a state
+		// where the old key is inactive.
+		prepare func(e *env)
+		// failFirst makes the first rollback's UpdateAccessKey fail, so
+		// that the next run must finish it.
+		failFirst bool
+	}{
+		{name: "deactivation reached IAM, not the record", prepare: func(e *env) {
+			e.fake.FailAfter("UpdateAccessKey", 1000, 500, "ServiceFailure")
+			e.run()
+			e.fake.ClearFaults()
+		}},
+		{name: "rollback interrupted, finished by the next run", failFirst: true, prepare: func(e *env) {
+			e.fake.FailAfter("UpdateAccessKey", 1000, 500, "ServiceFailure")
+			e.run()
+			e.fake.ClearFaults()
+		}},
+		{name: "recorded as rolled back while the key is inactive", prepare: func(e *env) {
+			e.fake.FailAfter("UpdateAccessKey", 1000, 500, "ServiceFailure")
+			e.run()
+			e.fake.ClearFaults()
+			e.rewrite("frank", func(r *rotator.Record) { r.Phase, r.Step = rotator.PhaseRolledBack, "" })
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			old := e.aged("frank", 100*day, nil)
+			if u := e.user(e.run(), "frank"); u.Phase != rotator.PhaseDraining {
+				t.Fatalf("frank = %+v", u)
+			}
+			e.clk.add(2 * day)
+			e.ingestTick()
+			tc.prepare(e)
+			if k, _ := e.fake.Key(old); k.Active {
+				t.Fatal("setup: old key still active")
+			}
+			if tc.failFirst {
+				e.fake.Fail("UpdateAccessKey", 1000, 500, "ServiceFailure")
+			}
+			u, err := e.rotator().Rollback(context.Background(), "frank")
+			if tc.failFirst {
+				if err == nil {
+					t.Fatalf("rollback with IAM failing: %+v, want an error", u)
+				}
+				e.fake.ClearFaults()
+				e.clk.add(time.Hour)
+				e.run()
+			} else if err != nil || u.Phase != rotator.PhaseRolledBack {
+				t.Fatalf("rollback: %+v, %v", u, err)
+			}
+			if k, _ := e.fake.Key(old); !k.Active {
+				t.Fatal("old key still inactive after the rollback")
+			}
+			if rec := e.record("frank"); rec.Phase != rotator.PhaseRolledBack || rec.Step != "" {
+				t.Errorf("record = %s step %q, want rolled back", rec.Phase, rec.Step)
+			}
+			if n := len(e.events(rotator.EventReactivate)); n < 1 {
+				t.Errorf("no reactivate webhook")
+			}
+			u = e.user(e.run(), "frank")
+			if u.Phase != rotator.PhaseRolledBack || !strings.Contains(u.Reason, "both keys are active") {
+				t.Errorf("next run: %+v", u)
+			}
+		})
+	}
+}
+
+// rewrite changes the stored rotation record of user, as another build
+// or an earlier version of this one could have left it.
+func (e *env) rewrite(user string, fn func(r *rotator.Record)) {
+	e.t.Helper()
+	ctx := context.Background()
+	s, ok, err := e.db.GetState(ctx, rotator.StateKind, e.fake.UserARN(user))
+	if err != nil || !ok {
+		e.t.Fatalf("record of %s: %v %v", user, ok, err)
+	}
+	var r rotator.Record
+	if err := json.Unmarshal(s.Data, &r); err != nil {
+		e.t.Fatal(err)
+	}
+	fn(&r)
+	data, err := json.Marshal(r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	prev := s.Updated
+	if err := e.db.PutState(ctx, store.State{Kind: rotator.StateKind, ID: s.ID, Data: data, Updated: s.Updated.Add(time.Nanosecond)}, &prev); err != nil {
+		e.t.Fatal(err)
 	}
 }

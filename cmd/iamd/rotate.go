@@ -101,7 +101,7 @@ func newRotateCmdAt(now func() time.Time) *cobra.Command {
 	}
 	rollback := &cobra.Command{
 		Use:   "rollback USER",
-		Short: "Reactivate a rotated user's old key during recovery (or stop a drain)",
+		Short: "Stop a user's rotation and reactivate its old key if it is inactive",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRotateRollback(cmd.Context(), cmd, o, args[0])
