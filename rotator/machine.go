@@ -667,7 +667,8 @@ func (r *Rotator) draining(ctx context.Context, rn *run, rec *Record, ur *UserRe
 		return false, err
 	}
 	ur.OldKey = oldKR
-	d := DecideDrain(DrainInput{Now: rn.at, Published: rec.Published, Usage: ku, IAMLastUsed: iamLast, IndexUpdated: rn.indexUpdated,
+	d := DecideDrain(DrainInput{Now: rn.at, Published: rec.Published, Usage: ku, IAMLastUsed: iamLast,
+		IndexUpdated: rn.index.updated, IndexSource: rn.index.source, NewestEvent: rn.index.newestEvent, DeliveryLag: DeliveryLag,
 		Drain: r.p.Drain, MinOverlap: r.p.MinOverlap, MaxIndexLag: r.p.MaxIndexLag})
 	ur.Drain, ur.Reason = &d, d.Reason
 	if !d.Idle {

@@ -163,11 +163,11 @@ type Report struct {
 
 // run is the state of one Run.
 type run struct {
-	dry          bool
-	at           time.Time
-	indexUpdated time.Time
-	account      string
-	started      int
+	dry     bool
+	at      time.Time
+	index   indexState
+	account string
+	started int
 }
 
 // Run advances every rotation in progress and starts those that are due,
@@ -200,7 +200,7 @@ func (r *Rotator) run(ctx context.Context, dry bool) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rn.indexUpdated, err = indexUpdated(ctx, r.o.Usage); err != nil {
+	if rn.index, err = readIndexState(ctx, r.o.Usage, rn.at, r.p.Drain); err != nil {
 		return nil, err
 	}
 	seen := map[string]bool{}

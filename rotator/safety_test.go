@@ -243,3 +243,56 @@ func (e *env) rewrite(user string, fn func(r *rotator.Record)) {
 		e.t.Fatal(err)
 	}
 }
+
+// The index's silence counts as evidence only while every ingest source
+// that wrote within the drain window is current, and CloudTrail's own
+// event times (not only ingest's writes) have reached the present: a
+// stalled source, or a backlog being replayed, must not make a key in
+// use look idle.
+func TestDrainWaitsForEveryLiveSource(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// at is t0+2d, the first run after which the old key (never
+		// used) may be deactivated.
+		prepare func(e *env, at time.Time)
+		idle    bool
+		reason  string
+	}{
+		{name: "every source current", idle: true, prepare: func(e *env, at time.Time) {
+			e.ingest("kafka:trail/1", at, time.Time{})
+		}},
+		{name: "one source stalled within the drain window", reason: "kafka:trail/1", prepare: func(e *env, at time.Time) {
+			e.ingest("kafka:trail/1", t0, time.Time{})
+		}},
+		{name: "a source quiet for the whole drain window is no evidence either way", idle: true, prepare: func(e *env, at time.Time) {
+			e.ingest("file:/import-2026-10", t0.Add(-8*day), time.Time{})
+		}},
+		{name: "a backlog replayed: fresh checkpoints, old events", reason: "backlog", prepare: func(e *env, at time.Time) {
+			e.ingest("file:/trail", at, t0.Add(-time.Hour))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			old := e.aged("sam", 100*day, nil)
+			if u := e.user(e.run(), "sam"); u.Phase != rotator.PhaseDraining {
+				t.Fatalf("sam = %+v", u)
+			}
+			e.clk.add(2*day + time.Hour)
+			if tc.reason == "backlog" {
+				// Ingest stopped at t0 and replays the hours since.
+				e.clk.add(day)
+			} else {
+				e.ingestTick()
+			}
+			tc.prepare(e, e.clk.now())
+			u := e.user(e.run(), "sam")
+			k, _ := e.fake.Key(old)
+			if k.Active == tc.idle {
+				t.Fatalf("old key active %v, want %v (report %+v)", k.Active, !tc.idle, u)
+			}
+			if !tc.idle && (u.Drain == nil || u.Drain.Idle || !strings.Contains(u.Reason, tc.reason)) {
+				t.Errorf("drain %+v, reason %q: want not idle, naming %q", u.Drain, u.Reason, tc.reason)
+			}
+		})
+	}
+}

@@ -133,7 +133,7 @@ func (o *rotateOptions) addPolicyFlags(f *pflag.FlagSet) {
 	durationFlag(f, &p.Recovery, "recovery", p.Recovery, "delete a deactivated key after this long")
 	durationFlag(f, &p.NotifyAhead, "notify-ahead", p.NotifyAhead, "announce a rotation this long before it is due (0: never)")
 	durationFlag(f, &p.MinOverlap, "min-overlap", p.MinOverlap, "keep both keys active at least this long after publishing the new one")
-	durationFlag(f, &p.MaxIndexLag, "max-index-lag", p.MaxIndexLag, "ignore the usage index's silence when ingest last wrote longer ago (0: no check)")
+	durationFlag(f, &p.MaxIndexLag, "max-index-lag", p.MaxIndexLag, "ignore the usage index's silence when an ingest source or its newest event is older (0: no check)")
 	durationFlag(f, &p.VerifyTimeout, "verify-timeout", p.VerifyTimeout, "how long to wait for STS to accept a new key")
 	f.IntVar(&p.MaxUsersPerRun, "max-users", p.MaxUsersPerRun, "start at most this many rotations per run")
 	f.BoolVar(&p.Users.OptIn, "opt-in", false, "rotate only users tagged --opt-in-tag=true")
