@@ -399,13 +399,17 @@ type CommandMessage struct {
 // CommandTarget runs a program for each step with a CommandMessage on
 // stdin (to update a CI system or a vault). Its standard output is
 // discarded; its standard error is kept for the error message, with the
-// secret blanked out.
+// secret blanked out. It runs in a process group of its own (on Unix):
+// at its timeout the whole group is killed, whatever it started.
 type CommandTarget struct {
 	Argv    []string
 	Timeout time.Duration // per run; default 1 minute
 }
 
 var _ Delivery = CommandTarget{}
+
+// commandWaitDelay is exec.Cmd.WaitDelay of a command target.
+const commandWaitDelay = 2 * time.Second
 
 func (t CommandTarget) run(ctx context.Context, msg CommandMessage) error {
 	if len(t.Argv) == 0 {
@@ -422,10 +426,21 @@ func (t CommandTarget) run(ctx context.Context, msg CommandMessage) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, t.Argv[0], t.Argv[1:]...)
+	ownProcessGroup(cmd)
+	// Once the command has exited or been killed, its output pipes are
+	// closed after commandWaitDelay even if something it started still
+	// holds them, so a step never hangs past its timeout.
+	cmd.WaitDelay = commandWaitDelay
 	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	err = cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// The command exited 0; something it left running still holds
+		// its stderr, which is not the command's answer.
+		err = nil
+	}
+	if err != nil {
 		tail := stderr.String()
 		if msg.SecretAccessKey != "" {
 			tail = strings.ReplaceAll(tail, msg.SecretAccessKey, redacted)
