@@ -660,7 +660,17 @@ func (r *Rotator) draining(ctx context.Context, rn *run, rec *Record, ur *UserRe
 		}
 		return false, r.outside(ctx, rn, rec, ur, PhaseDeactivated, "old key "+rec.OldKey+" deactivated outside iamd")
 	case newKey == nil || !newKey.Active():
-		return false, r.outside(ctx, rn, rec, ur, PhaseAborted, "new key "+rec.NewKey+" deleted or deactivated outside iamd; the old key stays active")
+		// The target must not go on handing out a key IAM refuses: give
+		// it the old key back (where it keeps one) before the record
+		// says the rotation is over.
+		what := "deleted"
+		if newKey != nil {
+			what = "deactivated"
+		}
+		if err := r.revokeDead(ctx, rn, rec, ur, what); err != nil {
+			return false, err
+		}
+		return false, r.outside(ctx, rn, rec, ur, PhaseAborted, "new key "+rec.NewKey+" "+what+" outside iamd; the old key stays active"+revokedNote(rec))
 	}
 	oldKR, ku, iamLast, err := r.keyInfo(ctx, rn.at, *old)
 	if err != nil {
@@ -689,6 +699,44 @@ func (r *Rotator) draining(ctx context.Context, rn *run, rec *Record, ur *UserRe
 	}
 	ur.Actions = append(ur.Actions, "deactivated old key "+rec.OldKey)
 	return true, nil
+}
+
+// revokeDead revokes at the target a new key IAM no longer holds or no
+// longer accepts (what: "deleted" or "deactivated" outside iamd), once:
+// consumers would otherwise go on reading a key that fails (AWSCURRENT,
+// PATH, the command's store) while the target can give them back the
+// key it replaced. Revoke is idempotent, so a run that dies before the
+// record says it was done repeats it; a failure is returned and the
+// rotation stays where it is, to try again next run.
+func (r *Rotator) revokeDead(ctx context.Context, rn *run, rec *Record, ur *UserReport, what string) error {
+	if rec.NewKey == "" || !rec.Revoked.IsZero() {
+		return nil
+	}
+	if rn.dry {
+		ur.Actions = append(ur.Actions, "would revoke new key "+rec.NewKey+" at "+rec.Target+" ("+what+" outside iamd)")
+		return nil
+	}
+	t := r.o.Targets[rec.Target]
+	if t == nil {
+		return fmt.Errorf("revoke new key %s, %s outside iamd: delivery target %q is not configured", rec.NewKey, what, rec.Target)
+	}
+	err := r.retry(ctx, "revoke", func(ctx context.Context) error {
+		return t.Revoke(ctx, rec.recipient(), rec.NewKey)
+	})
+	if err != nil {
+		return fmt.Errorf("revoke new key %s, %s outside iamd, at %s: %w", rec.NewKey, what, rec.Target, err)
+	}
+	rec.Revoked = rn.at
+	r.log.Info("revoked a new key changed outside iamd", logUser, rec.User, logNewKey, rec.NewKey, "target", rec.Target)
+	ur.Actions = append(ur.Actions, "revoked new key "+rec.NewKey+" at "+rec.Target+" ("+what+" outside iamd)")
+	return nil
+}
+
+func revokedNote(rec *Record) string {
+	if rec.Revoked.IsZero() {
+		return ""
+	}
+	return "; revoked at " + rec.Target + " " + stamp(rec.Revoked)
 }
 
 // outside records a change IAM shows that iamd did not make.
@@ -752,10 +800,19 @@ func (r *Rotator) recovering(ctx context.Context, rn *run, rec *Record, ur *User
 		if nk != nil {
 			what = "deactivated"
 		}
-		why := fmt.Sprintf("new key %s was %s outside iamd while the old key %s is inactive: %s has no working key; the old key is kept, `iamd rotate rollback %s` reactivates it",
-			rec.NewKey, what, rec.OldKey, rec.User, rec.User)
+		revoked := rec.Revoked
+		if nk == nil {
+			// A deleted key never comes back: the target gives the old
+			// key back (where it keeps one), for a rollback to revive.
+			// A deactivated one may be reactivated, so it stays.
+			if err := r.revokeDead(ctx, rn, rec, ur, what); err != nil {
+				return false, err
+			}
+		}
+		why := fmt.Sprintf("new key %s was %s outside iamd while the old key %s is inactive: %s has no working key; the old key is kept, `iamd rotate rollback %s` reactivates it%s",
+			rec.NewKey, what, rec.OldKey, rec.User, rec.User, revokedNote(rec))
 		ur.Reason, ur.Next = why, "delete the old key once the new key is active again"
-		if r.raise(ctx, rn, rec, EventForeign, rec.NewKey, why) {
+		if r.raise(ctx, rn, rec, EventForeign, rec.NewKey, why) || !rec.Revoked.Equal(revoked) {
 			return false, save(ctx, r.o.States, r.o.Now(), rec, "new key gone during recovery")
 		}
 		return false, nil

@@ -134,6 +134,11 @@ type Record struct {
 	NewKey        string    `json:"newKey,omitempty"`
 	NewKeyCreated time.Time `json:"newKeyCreated,omitzero"`
 
+	// Revoked is when the new key was revoked at the target because IAM
+	// no longer held it (deleted, or deactivated before it replaced the
+	// old key, outside iamd), so that consumers are not left reading it.
+	Revoked time.Time `json:"revoked,omitzero"`
+
 	Started     time.Time    `json:"started,omitzero"`   // planned
 	Published   time.Time    `json:"published,omitzero"` // draining began
 	Deactivated time.Time    `json:"deactivated,omitzero"`

@@ -479,6 +479,20 @@ func (r *Rotator) Rollback(ctx context.Context, user string) (UserReport, error)
 		return ur, fmt.Errorf("rollback %s: %w", rec.User, err)
 	}
 	old := findKey(keys, rec.OldKey)
+	if old != nil && rec.NewKey != "" && findKey(keys, rec.NewKey) == nil {
+		// The new key was deleted outside iamd: the target goes back to
+		// the old key, which the rollback is about to revive. The record
+		// is saved by every branch below that changes it.
+		revoked := rec.Revoked
+		if err := r.revokeDead(ctx, rn, rec, &ur, "deleted"); err != nil {
+			return ur, fmt.Errorf("rollback %s: %w", rec.User, err)
+		}
+		if !rec.Revoked.Equal(revoked) && old.Active() && rec.Phase == PhaseRolledBack {
+			if err := save(ctx, r.o.States, r.o.Now(), rec, "revoked the new key deleted outside iamd"); err != nil {
+				return ur, err
+			}
+		}
+	}
 	switch {
 	case old == nil:
 		// The next run records how it went (a delete of ours that went

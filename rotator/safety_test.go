@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
 	"github.com/iamd/iamd/rotator"
 	"github.com/iamd/iamd/rotator/awsfake"
 	"github.com/iamd/iamd/store"
@@ -295,4 +298,119 @@ func TestDrainWaitsForEveryLiveSource(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A new key deleted outside iamd is revoked at the target, so that
+// consumers are given back the key it replaced instead of one IAM
+// refuses; so is one deactivated while the old key is still active (the
+// rotation ends). A key deactivated during recovery may come back and
+// stays. The revoke is recorded and made once; a failed one is repeated
+// by the next run before the record says the rotation ended.
+func TestNewKeyGoneIsRevokedAtTheTarget(t *testing.T) {
+	deleteNew := func(e *env, user, newKey string) {
+		if err := (rotator.SDKKeys{Client: awsfake.IAMClient(e.url)}).DeleteAccessKey(context.Background(), user, newKey); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	deactivateNew := func(e *env, user, newKey string) {
+		if err := (rotator.SDKKeys{Client: awsfake.IAMClient(e.url)}).SetAccessKeyStatus(context.Background(), user, newKey, false); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name       string
+		recovering bool // the change happens after the deactivation
+		change     func(e *env, user, newKey string)
+		failRevoke bool // the target refuses the first revoke
+		rollback   bool // an operator rolls back instead of a run
+		phase      rotator.Phase
+		revoked    bool // AWSCURRENT goes back to the old key
+	}{
+		{name: "draining, new key deleted", change: deleteNew, phase: rotator.PhaseAborted, revoked: true},
+		{name: "draining, new key deactivated", change: deactivateNew, phase: rotator.PhaseAborted, revoked: true},
+		{name: "draining, new key deleted, the first revoke fails", change: deleteNew, failRevoke: true, phase: rotator.PhaseAborted, revoked: true},
+		{name: "recovering, new key deleted", recovering: true, change: deleteNew, phase: rotator.PhaseRecovering, revoked: true},
+		{name: "recovering, new key deactivated: it may come back", recovering: true, change: deactivateNew, phase: rotator.PhaseRecovering},
+		{name: "recovering, new key deleted, then rolled back", recovering: true, change: deleteNew, rollback: true, phase: rotator.PhaseRolledBack, revoked: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			old := e.aged("nia", 100*day, nil)
+			// The secret holds the old key, as after an earlier rotation.
+			doc, _ := json.Marshal(map[string]string{"UserName": "nia", "AccessKeyId": old, "SecretAccessKey": "x"})
+			if _, err := awsfake.SecretsManagerClient(e.url).CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{
+				Name: aws.String("iamd/access-keys/nia"), SecretString: aws.String(string(doc))}); err != nil {
+				t.Fatal(err)
+			}
+			u := e.user(e.run(), "nia")
+			if u.Phase != rotator.PhaseDraining {
+				t.Fatalf("not draining: %+v", u)
+			}
+			newKey := u.NewKey.ID
+			if tc.recovering {
+				e.clk.add(2 * day)
+				e.ingestTick()
+				if u = e.user(e.run(), "nia"); u.Phase != rotator.PhaseRecovering {
+					t.Fatalf("not recovering: %+v", u)
+				}
+			}
+			tc.change(e, "nia", newKey)
+			e.clk.add(time.Hour)
+			e.ingestTick()
+			if tc.failRevoke {
+				e.fake.Fail("UpdateSecretVersionStage", 1000, 500, "InternalServiceError")
+				u = e.user(e.run(), "nia")
+				if u.Phase != rotator.PhaseDraining || u.Error == "" {
+					t.Fatalf("after a failed revoke: %+v, want draining with the error", u)
+				}
+				e.fake.ClearFaults()
+			}
+			if tc.rollback {
+				ur, err := e.rotator().Rollback(context.Background(), "nia")
+				if err != nil {
+					t.Fatalf("rollback: %v (%+v)", err, ur)
+				}
+			} else {
+				u = e.user(e.run(), "nia")
+			}
+			rec := e.record("nia")
+			if rec.Phase != tc.phase {
+				t.Errorf("phase %s, want %s (report %+v)", rec.Phase, tc.phase, u)
+			}
+			cur, _ := e.secretDoc("iamd/access-keys/nia", "AWSCURRENT")
+			want := newKey
+			if tc.revoked {
+				want = old
+			}
+			if cur.AccessKeyID != want {
+				t.Errorf("AWSCURRENT holds %s, want %s", cur.AccessKeyID, want)
+			}
+			if rec.Revoked.IsZero() == tc.revoked {
+				t.Errorf("record revoked at %v, want revoked %v", rec.Revoked, tc.revoked)
+			}
+			if tc.revoked && !tc.rollback && !strings.Contains(rec.Reason+" "+alertMessages(rec), "revoked at secretsmanager") {
+				t.Errorf("the record does not say the key was revoked: reason %q, alerts %q", rec.Reason, alertMessages(rec))
+			}
+			if tc.rollback {
+				if k, _ := e.fake.Key(old); !k.Active {
+					t.Errorf("old key inactive after the rollback")
+				}
+				return // the next run rotates the revived old key again
+			}
+			stages := e.fake.Count("UpdateSecretVersionStage")
+			e.clk.add(time.Hour)
+			e.run()
+			if got := e.fake.Count("UpdateSecretVersionStage"); got != stages {
+				t.Errorf("the next run changed the secret again (%d → %d calls)", stages, got)
+			}
+		})
+	}
+}
+
+func alertMessages(rec rotator.Record) string {
+	var out []string
+	for _, a := range rec.Alerts {
+		out = append(out, a.Message)
+	}
+	return strings.Join(out, "; ")
 }
