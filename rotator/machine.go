@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/iamd/iamd/analyzer/iam"
@@ -567,6 +568,9 @@ func (r *Rotator) promote(ctx context.Context, rn *run, rec *Record, ur *UserRep
 // published, after revoking it at the target; the old key is untouched.
 func (r *Rotator) compensate(ctx context.Context, rn *run, rec *Record, ur *UserReport, cause error) (bool, error) {
 	ur.Reason = cause.Error()
+	if err := r.newKeyIdle(ctx, rn, rec, ur); err != nil {
+		return false, errors.Join(cause, err)
+	}
 	if rn.dry {
 		ur.Actions = append(ur.Actions, "would delete the new key: "+cause.Error())
 		return false, nil
@@ -583,6 +587,76 @@ func (r *Rotator) compensate(ctx context.Context, rn *run, rec *Record, ur *User
 	}
 	ur.Actions = append(ur.Actions, "deleted new key "+rec.NewKey+" (compensation)")
 	return false, nil
+}
+
+// ErrNewKeyInUse stops the deletion of a new key that something other
+// than the rotator's own verification has used.
+var ErrNewKeyInUse = errors.New("new key in use")
+
+// ownUseSlack is how much later than the rotator's verification IAM may
+// date the GetAccessKeyLastUsed of that call (the clocks of IAM and of
+// this host differ, and IAM records the time of its own).
+const ownUseSlack = 5 * time.Minute
+
+// newKeyIdle checks, before a compensation or a discard deletes the new
+// key, that GetAccessKeyLastUsed shows no use of it but the rotator's
+// own verification (sts:GetCallerIdentity, made from the delivered
+// phase on). A target may hand a staged key out (a command that
+// publishes on "deliver"), and a consumer that switched to it would
+// break if it were deleted; the rotation stops instead, with an alert
+// once, until someone deletes the key by hand or the next run finds it
+// idle. IAM's last-use data can lag by hours (IAM User Guide, "Finding
+// unused AWS credentials"): this catches what it already shows.
+func (r *Rotator) newKeyIdle(ctx context.Context, rn *run, rec *Record, ur *UserReport) error {
+	if rec.NewKey == "" {
+		return nil
+	}
+	// GetAccessKeyLastUsed documents no error for a key that is gone:
+	// look for the key itself.
+	keys, err := r.listKeys(ctx, rec.User)
+	if err != nil {
+		return err
+	}
+	if findKey(keys, rec.NewKey) == nil {
+		return nil // gone already: nothing left to delete
+	}
+	var (
+		at      time.Time
+		service string
+	)
+	err = r.retry(ctx, "last used", func(ctx context.Context) (err error) {
+		at, service, err = r.o.IAM.LastUsed(ctx, rec.NewKey)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("last use of new key %s: %w", rec.NewKey, err)
+	}
+	if at.IsZero() || (strings.EqualFold(service, "sts") && ownVerification(rec, at)) {
+		return nil
+	}
+	why := fmt.Sprintf("new key %s of %s was used %s (%s) by something other than iamd's verification: not deleting it though the rotation cannot go on; once its users are back on the old key %s, delete it by hand and the next run starts over",
+		rec.NewKey, rec.User, stamp(at), service, rec.OldKey)
+	ur.Reason = why
+	if r.raise(ctx, rn, rec, EventInUse, rec.NewKey, why) {
+		if err := save(ctx, r.o.States, r.o.Now(), rec, "new key in use"); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %s last used %s (%s)", ErrNewKeyInUse, rec.NewKey, stamp(at), service)
+}
+
+// ownVerification reports whether an STS use of the new key at at may be
+// the rotator's own verification: verification runs in the delivered
+// phase (a run that dies after it leaves the record there), and a
+// verified record entered its phase right after it.
+func ownVerification(rec *Record, at time.Time) bool {
+	switch rec.Phase {
+	case PhaseDelivered:
+		return !at.Before(rec.history().Add(-ownUseSlack))
+	case PhaseVerified:
+		return !at.After(rec.history().Add(ownUseSlack))
+	}
+	return false
 }
 
 // undoNew revokes the new key at its target and deletes it. The delete
@@ -619,6 +693,9 @@ func (r *Rotator) undoNew(rec *Record, ur *UserReport) func(context.Context) err
 // revoked and deleted and the rotation starts over from planned.
 func (r *Rotator) discard(ctx context.Context, rn *run, rec *Record, ur *UserReport) (bool, error) {
 	why := "interrupted before the new key " + rec.NewKey + " was verified; its secret was not kept"
+	if err := r.newKeyIdle(ctx, rn, rec, ur); err != nil {
+		return false, err
+	}
 	if rn.dry {
 		ur.Actions = append(ur.Actions, "would delete the unpublished new key "+rec.NewKey+" and create another ("+why+")")
 		return false, nil

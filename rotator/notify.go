@@ -22,6 +22,7 @@ const (
 	EventWaiting    = "rotation-waiting"    // a due rotation is blocked (quota)
 	EventAlert      = "old-key-used-again"  // the old key was used after its deactivation
 	EventForeign    = "key-changed-outside" // IAM shows a change iamd did not make
+	EventInUse      = "new-key-in-use"      // a new key to be deleted shows use by others: kept, the rotation stops
 )
 
 // Event is one notification. It names keys by ID only; the secret is not

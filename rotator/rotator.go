@@ -599,7 +599,7 @@ func (r *Rotator) keyInfo(ctx context.Context, now time.Time, k iam.AccessKey) (
 	}
 	var iamLast time.Time
 	err = r.retry(ctx, "last used", func(ctx context.Context) (err error) {
-		iamLast, err = r.o.IAM.LastUsed(ctx, k.ID)
+		iamLast, _, err = r.o.IAM.LastUsed(ctx, k.ID)
 		return err
 	})
 	if err != nil {

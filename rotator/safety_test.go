@@ -3,6 +3,7 @@ package rotator_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -413,4 +414,142 @@ func alertMessages(rec rotator.Record) string {
 		out = append(out, a.Message)
 	}
 	return strings.Join(out, "; ")
+}
+
+// interceptTarget wraps a delivery target: before delegating, deliver
+// and promote may act (a consumer picking the key up) and fail.
+type interceptTarget struct {
+	rotator.Delivery
+	deliver, promote func(keyID string) error
+}
+
+func (t interceptTarget) Deliver(ctx context.Context, to rotator.Recipient, cred rotator.Credential) error {
+	if t.deliver != nil {
+		if err := t.deliver(cred.AccessKeyID); err != nil {
+			return err
+		}
+	}
+	return t.Delivery.Deliver(ctx, to, cred)
+}
+
+func (t interceptTarget) Promote(ctx context.Context, to rotator.Recipient, keyID string) error {
+	if t.promote != nil {
+		if err := t.promote(keyID); err != nil {
+			return err
+		}
+	}
+	return t.Delivery.Promote(ctx, to, keyID)
+}
+
+// A new key about to be deleted by a compensation or a discard is
+// deleted only if GetAccessKeyLastUsed shows no use of it but iamd's own
+// verification (STS, from the delivered phase on): a target may hand a
+// staged key out, and a consumer that switched to it would break. In
+// use, it is kept, the rotation stops with an error, and an alert says
+// so once; deleted by hand, the next run goes on.
+func TestNewKeyInUseIsNotDeleted(t *testing.T) {
+	errTarget := errors.New("target refused")
+	for _, tc := range []struct {
+		name string
+		// target intercepts the delivery (nil: none); stopVerify makes
+		// the first run stop while verifying, as a process that dies.
+		target     func(e *env) interceptTarget
+		stopVerify bool
+		// use is what IAM shows of the new key before the second run
+		// ("" service: nothing set).
+		service string
+		kept    bool
+		phase   rotator.Phase // after the first run that meets the key
+	}{
+		{name: "deliver fails after a consumer used the key", target: func(e *env) interceptTarget {
+			return interceptTarget{deliver: func(id string) error { e.fake.SetLastUsed(id, e.clk.now(), "s3"); return errTarget }}
+		}, kept: true, phase: rotator.PhaseCreated},
+		{name: "deliver fails, the key never used", target: func(e *env) interceptTarget {
+			return interceptTarget{deliver: func(string) error { return errTarget }}
+		}, phase: rotator.PhaseAborted},
+		{name: "stopped while verifying, then used by s3", stopVerify: true, service: "s3", kept: true, phase: rotator.PhaseDelivered},
+		{name: "stopped while verifying, used by STS before it was delivered", stopVerify: true, service: "sts-before", kept: true, phase: rotator.PhaseDelivered},
+		{name: "stopped while verifying, only its own STS call", stopVerify: true, service: "sts", phase: rotator.PhaseDraining},
+		{name: "publish fails after a consumer used the key", target: func(e *env) interceptTarget {
+			return interceptTarget{promote: func(id string) error { e.fake.SetLastUsed(id, e.clk.now().Add(time.Hour), "ec2"); return errTarget }}
+		}, kept: true, phase: rotator.PhaseVerified},
+		{name: "publish fails, only the verification used the key", target: func(e *env) interceptTarget {
+			return interceptTarget{promote: func(string) error { return errTarget }}
+		}, phase: rotator.PhaseAborted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			old := e.aged("ivy", 100*day, nil)
+			if tc.target != nil {
+				it := tc.target(e)
+				it.Delivery = rotator.Targets(e.policy.Delivery, awsfake.SecretsManagerClient(e.url))[rotator.TargetSecretsManager]
+				e.targets = map[string]rotator.Delivery{rotator.TargetSecretsManager: it}
+			}
+			if tc.stopVerify {
+				e.opts = func(o *rotator.Options) {
+					o.Sleep = func(context.Context, time.Duration) error { return context.Canceled }
+				}
+			}
+			u := e.user(e.run(), "ivy")
+			e.opts = nil
+			var newKey string
+			for _, k := range e.fake.Keys("ivy") {
+				if k.ID != old {
+					newKey = k.ID
+				}
+			}
+			if newKey == "" && (tc.kept || tc.stopVerify) {
+				t.Fatalf("no new key after the first run: %+v", u)
+			}
+			if tc.stopVerify {
+				if u.Phase != rotator.PhaseDelivered {
+					t.Fatalf("not stopped in delivered: %+v", u)
+				}
+				e.clk.add(time.Hour)
+				switch tc.service {
+				case "sts-before":
+					e.fake.SetLastUsed(newKey, e.record("ivy").NewKeyCreated.Add(-time.Hour), "sts")
+				default:
+					e.fake.SetLastUsed(newKey, e.clk.now().Add(-30*time.Minute), tc.service)
+				}
+				u = e.user(e.run(), "ivy")
+			}
+			for range 2 { // the alert is raised once
+				if u.Phase != tc.phase {
+					t.Fatalf("phase %s, want %s (report %+v)", u.Phase, tc.phase, u)
+				}
+				_, exists := e.fake.Key(newKey)
+				if tc.kept != exists {
+					t.Fatalf("new key %s exists %v, want %v (report %+v)", newKey, exists, tc.kept, u)
+				}
+				if tc.kept != strings.Contains(u.Error, "in use") {
+					t.Fatalf("report error %q: want it to say the key is in use: %v", u.Error, tc.kept)
+				}
+				if !tc.kept {
+					break
+				}
+				e.clk.add(time.Hour)
+				u = e.user(e.run(), "ivy")
+			}
+			if n, want := len(e.events(rotator.EventInUse)), map[bool]int{true: 1}[tc.kept]; n != want {
+				t.Errorf("%s webhooks = %d, want %d", rotator.EventInUse, n, want)
+			}
+			if !tc.kept {
+				return
+			}
+			if k, _ := e.fake.Key(old); !k.Active {
+				t.Fatalf("old key touched")
+			}
+			// Deleted by hand, the rotation goes on from there.
+			if err := (rotator.SDKKeys{Client: awsfake.IAMClient(e.url)}).DeleteAccessKey(context.Background(), "ivy", newKey); err != nil {
+				t.Fatal(err)
+			}
+			e.targets = nil
+			e.clk.add(day + time.Hour) // past RetryAborted
+			u = e.user(e.run(), "ivy")
+			if u.Error != "" || u.Phase == tc.phase {
+				t.Errorf("after the key was deleted by hand: %+v", u)
+			}
+		})
+	}
 }
