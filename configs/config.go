@@ -798,7 +798,8 @@ func (c *Config) Validate() error {
 	}
 	if c.Rotation.Webhook != "" {
 		if u, err := url.Parse(c.Rotation.Webhook); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			bad("rotation.webhook", "%q: want an http(s) URL", c.Rotation.Webhook)
+			// Not quoted back: a webhook URL is often its own credential.
+			bad("rotation.webhook", "want an http(s) URL (the value is not shown: it may carry a token)")
 		}
 	}
 

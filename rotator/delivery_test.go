@@ -3,6 +3,8 @@ package rotator
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -118,5 +120,51 @@ func TestWebhookRetries(t *testing.T) {
 	fail = -1
 	if err := w.Notify(context.Background(), Event{Kind: EventCreate}); err == nil || calls.Load() != 1 {
 		t.Errorf("400: err %v after %d calls, want an error after one", err, calls.Load())
+	}
+}
+
+// A webhook URL is often its own credential: no error, log line or
+// policy problem quotes more of it than its scheme and host.
+func TestWebhookURLIsRedacted(t *testing.T) {
+	// A port nothing listens on: every POST fails to connect.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	const token = "tok3n-in-the-path"
+	for _, tc := range []struct {
+		name, url, want string
+	}{
+		{"path", "http://" + closed + "/services/T0/B0/" + token, "http://" + closed + "/[redacted]"},
+		{"query", "http://" + closed + "/hook?token=" + token, "http://" + closed + "/[redacted]"},
+		{"user info", "http://u:" + token + "@" + closed, "http://" + closed + "/[redacted]"},
+		{"host alone", "http://" + closed + "/", "http://" + closed},
+		{"not a URL", "http://" + token + "\x7f/", "[redacted]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := RedactURL(tc.url); got != tc.want {
+				t.Errorf("RedactURL(%q) = %q, want %q", tc.url, got, tc.want)
+			}
+			w := &Webhook{URL: tc.url, Attempts: 2, Sleep: func(context.Context, time.Duration) error { return nil }}
+			err := w.Notify(context.Background(), Event{Kind: EventCreate})
+			if err == nil {
+				t.Fatal("a POST to a closed port succeeded")
+			}
+			for what, s := range map[string]string{"Notify error": err.Error(), "String": w.String(), "%v": fmt.Sprintf("%v", w)} {
+				if strings.Contains(s, token) {
+					t.Errorf("%s quotes the token: %s", what, s)
+				}
+			}
+			if tc.name != "not a URL" && !strings.Contains(err.Error(), closed) {
+				t.Errorf("Notify error %q does not say where", err)
+			}
+			p := DefaultPolicy()
+			p.WebhookURL = strings.Replace(tc.url, "http:", "ftp:", 1)
+			if err := p.Validate(); err == nil || strings.Contains(err.Error(), token) {
+				t.Errorf("Validate() = %v: want an error without the token", err)
+			}
+		})
 	}
 }

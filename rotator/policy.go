@@ -253,7 +253,7 @@ func (p Policy) Validate() error {
 	if p.WebhookURL != "" {
 		u, err := url.Parse(p.WebhookURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			errs = append(errs, invalid("webhook_url", p.WebhookURL, "want an http(s) URL"))
+			errs = append(errs, invalid("webhook_url", RedactURL(p.WebhookURL), "want an http(s) URL"))
 		}
 	}
 	return errors.Join(errs...)

@@ -553,3 +553,23 @@ func TestNewKeyInUseIsNotDeleted(t *testing.T) {
 		})
 	}
 }
+
+// A webhook that cannot be reached is logged by its host, never with the
+// token its URL carries.
+func TestWebhookTokenStaysOutOfTheLog(t *testing.T) {
+	const token = "T0-B0-tok3n"
+	e := newEnv(t, func(p *rotator.Policy) { p.WebhookURL = "http://127.0.0.1:1/services/" + token + "?key=" + token })
+	e.aged("wes", 100*day, nil)
+	if u := e.user(e.run(), "wes"); u.Phase != rotator.PhaseDraining {
+		t.Fatalf("a failing webhook stopped the rotation: %+v", u)
+	}
+	e.logMu.Lock()
+	logs := e.logs.String()
+	e.logMu.Unlock()
+	if !strings.Contains(logs, "notification failed") || !strings.Contains(logs, "127.0.0.1:1") {
+		t.Fatalf("no failed notification naming the host in the log:\n%s", logs)
+	}
+	if strings.Contains(logs, token) {
+		t.Errorf("the log quotes the webhook token:\n%s", logs)
+	}
+}
