@@ -239,13 +239,56 @@ func (t FileTarget) path(to Recipient) (string, error) {
 	return filepath.Clean(p), nil
 }
 
-// writeFileAtomic writes data to path through a synced temporary file.
+// tempPattern is the os.CreateTemp pattern of writeFileAtomic's
+// temporary files for path.
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp*" }
+
+// staleTempAge is how old a temporary file of writeFileAtomic must be to
+// be taken for one a dead process left: a write takes milliseconds.
+const staleTempAge = time.Minute
+
+// removeStaleTemps removes the temporary files a process killed inside
+// writeFileAtomic left next to path. They hold a key, secret included,
+// that nothing would ever remove. Files younger than staleTempAge may be
+// a write in progress and stay.
+func removeStaleTemps(path string) error {
+	dir := filepath.Dir(path)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	prefix := strings.TrimSuffix(tempPattern(path), "*")
+	var errs []error
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		m := filepath.Join(dir, e.Name())
+		fi, err := os.Lstat(m)
+		if err != nil || !fi.Mode().IsRegular() || time.Since(fi.ModTime()) < staleTempAge {
+			continue
+		}
+		if err := os.Remove(m); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove stale temporary file: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// writeFileAtomic writes data to path through a synced temporary file,
+// first removing the stale ones a killed process left.
 func writeFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err := removeStaleTemps(path); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, tempPattern(path))
 	if err != nil {
 		return err
 	}
@@ -355,11 +398,18 @@ func (t FileTarget) Promote(_ context.Context, to Recipient, keyID string) error
 }
 
 // Revoke removes PATH.pending if it holds the key, and puts
-// PATH.previous back if PATH holds it.
+// PATH.previous back if PATH holds it. It also removes the temporary
+// files a killed write left: a compensation after a crash is often the
+// last call a target gets for a key.
 func (t FileTarget) Revoke(_ context.Context, to Recipient, keyID string) error {
 	p, err := t.path(to)
 	if err != nil {
 		return err
+	}
+	for _, f := range []string{p, p + ".pending", p + ".previous"} {
+		if err := removeStaleTemps(f); err != nil {
+			return err
+		}
 	}
 	if pending, _, err := fileKeyID(p + ".pending"); err != nil {
 		return err

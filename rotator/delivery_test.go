@@ -168,3 +168,46 @@ func TestWebhookURLIsRedacted(t *testing.T) {
 		})
 	}
 }
+
+// A process killed inside a write leaves a temporary file holding the
+// key, secret included: the next write of that file, or a revoke,
+// removes it once it is old enough not to be a write in progress.
+func TestFileTargetRemovesStaleTemporaryFiles(t *testing.T) {
+	ctx := context.Background()
+	cred := Credential{UserName: "alice", AccessKeyID: "AKIANEW", Secret: NewSecret("s3cr3t")}
+	to := Recipient{UserName: "alice"}
+	for _, tc := range []struct {
+		name string
+		step func(ft FileTarget) error
+	}{
+		{"deliver", func(ft FileTarget) error { return ft.Deliver(ctx, to, cred) }},
+		{"revoke", func(ft FileTarget) error { return ft.Revoke(ctx, to, cred.AccessKeyID) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ft := FileTarget{PathTemplate: dir + "/{user}.json"}
+			leave := func(name string, age time.Duration) string {
+				p := filepath.Join(dir, name)
+				if err := os.WriteFile(p, []byte(`{"AccessKeyId":"AKIAOLD","SecretAccessKey":"left-behind"}`), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				at := time.Now().Add(-age)
+				if err := os.Chtimes(p, at, at); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			stale := leave(".alice.json.pending.tmp123", time.Hour)
+			fresh := leave(".alice.json.pending.tmp456", time.Second) // a write in progress
+			other := leave(".bob.json.pending.tmp789", time.Hour)     // another user's
+			if err := tc.step(ft); err != nil {
+				t.Fatal(err)
+			}
+			for p, want := range map[string]bool{stale: false, fresh: true, other: true} {
+				if _, err := os.Stat(p); (err == nil) != want {
+					t.Errorf("%s exists %v, want %v", filepath.Base(p), err == nil, want)
+				}
+			}
+		})
+	}
+}
