@@ -332,6 +332,17 @@ func (r *Rotator) fill(ctx context.Context, rn *run, rec *Record, ur *UserReport
 // key. A Step left by an interrupted create is reconciled first: a key
 // that appeared since is one whose secret was lost, and is deleted.
 func (r *Rotator) planned(ctx context.Context, rn *run, rec *Record, ur *UserReport) (*Credential, bool, error) {
+	if rec.Step == StepCreate && !rn.dry {
+		// The step may be in flight in another process rather than left
+		// by a dead one: claim the record first (compare-and-set), so a
+		// process that has moved on since it was read here (its key
+		// created, delivered, maybe published) stops this one with
+		// ErrConcurrent before its key is taken for an orphan, and one
+		// still in flight fails its next write instead of going on.
+		if err := save(ctx, r.o.States, r.o.Now(), rec, "reconciling an interrupted create"); err != nil {
+			return nil, false, err
+		}
+	}
 	keys, err := r.listKeys(ctx, rec.User)
 	if err != nil {
 		return nil, false, err
@@ -388,6 +399,7 @@ func (r *Rotator) planned(ctx context.Context, rn *run, rec *Record, ur *UserRep
 		return nil, false, err
 	}
 	rec.KeysBefore = keyIDs(keys)
+	before := rec.KeysBefore
 	var cred Credential
 	err = r.mutate(ctx, rec, StepCreate, func(ctx context.Context) (err error) {
 		// One attempt per mutate try: CreateAccessKey is not idempotent,
@@ -401,8 +413,15 @@ func (r *Rotator) planned(ctx context.Context, rn *run, rec *Record, ur *UserRep
 		rec.Phase, rec.NewKey, rec.NewKeyCreated, rec.KeysBefore = PhaseCreated, cred.AccessKeyID, cred.Created, nil
 	})
 	if err != nil {
+		if errors.Is(err, ErrConcurrent) {
+			// Another process took the record over (it reconciles the
+			// interrupted create itself): the keys are its to judge.
+			return nil, false, err
+		}
 		// The call may have created a key whose answer was lost (the
-		// SDK retried and hit the quota, or gave up): list and clean up.
+		// SDK retried and hit the quota, or gave up): list and clean up,
+		// against the keys listed before the call.
+		rec.KeysBefore = before
 		keys, lerr := r.listKeys(ctx, rec.User)
 		if lerr != nil {
 			return nil, false, errors.Join(err, lerr)

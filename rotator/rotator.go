@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -251,9 +252,31 @@ func (r *Rotator) user(ctx context.Context, rn *run, p *iam.Principal, rec *Reco
 	return r.consider(ctx, rn, p, rec)
 }
 
-// userGone closes the record of a user no longer in the account.
+// userGone closes the record of a user no longer in the account listing,
+// once IAM confirms the user is gone (NoSuchEntity on its keys): a
+// listing can miss a user that still exists (a path changed, and with it
+// the ARN; a listing filtered or not yet consistent), and closing its
+// record would strand the keys of a rotation in progress.
 func (r *Rotator) userGone(ctx context.Context, rn *run, rec *Record) UserReport {
 	ur := UserReport{User: rec.User, UserARN: rec.UserARN, Phase: rec.Phase, Reason: "the user is no longer in the account"}
+	keys, err := r.listKeys(ctx, rec.User)
+	switch {
+	case errors.Is(err, ErrNoSuchEntity):
+	case err != nil:
+		ur.Error = fmt.Sprintf("user %s is not in the account listing; confirming with IAM: %v", rec.User, err)
+		return ur
+	default:
+		why := fmt.Sprintf("user %s is not in the account listing as %s, but IAM still lists its keys (%s): the record is kept; if its path changed, finish or roll back this rotation by hand",
+			rec.User, rec.UserARN, strings.Join(keyIDs(keys), ", "))
+		ur.Reason = why
+		if r.raise(ctx, rn, rec, EventForeign, "", why) {
+			if err := save(ctx, r.o.States, r.o.Now(), rec, "user missing from the account listing"); err != nil {
+				ur.Error = err.Error()
+			}
+		}
+		ur.Alerts = rec.Alerts
+		return ur
+	}
 	if rn.dry {
 		ur.Actions = append(ur.Actions, "would close the record (user gone)")
 		return ur

@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/iamd/iamd/analyzer/iam"
 	"github.com/iamd/iamd/rotator"
 	"github.com/iamd/iamd/rotator/awsfake"
 	"github.com/iamd/iamd/store"
@@ -571,5 +574,156 @@ func TestWebhookTokenStaysOutOfTheLog(t *testing.T) {
 	}
 	if strings.Contains(logs, token) {
 		t.Errorf("the log quotes the webhook token:\n%s", logs)
+	}
+}
+
+// readGate is a StateStore whose first States call returns and then
+// waits on a gate: a run held between reading its records and acting on
+// them.
+type readGate struct {
+	rotator.StateStore
+	once    sync.Once
+	reached chan struct{} // closed once the records were read
+	release chan struct{} // the run goes on once closed
+}
+
+func (g *readGate) States(ctx context.Context, kind string) ([]store.State, error) {
+	s, err := g.StateStore.States(ctx, kind)
+	g.once.Do(func() {
+		close(g.reached)
+		<-g.release
+	})
+	return s, err
+}
+
+// A record that says a create is in flight may be another process's
+// create rather than a dead one's. The run that finds it claims it before
+// taking new keys for orphans, and stops with ErrConcurrent when the
+// other process has moved on since it read the record; the other
+// process, finding its record taken over, stops without touching any
+// key (it used to take every key, the old one included, for an orphan).
+func TestInterruptedCreateOfALiveRun(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// bFirst: B reads and acts while A's create is in flight;
+		// otherwise B reads then, and acts after A has published.
+		bFirst bool
+	}{
+		{name: "A publishes while B holds a stale read"},
+		{name: "B takes the record over while A's create is in flight", bFirst: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			old := e.aged("cal", 100*day, nil)
+			// Run A stops right after CreateAccessKey answered, before
+			// the record says created.
+			paused, resume := make(chan struct{}), make(chan struct{})
+			e.opts = func(o *rotator.Options) {
+				o.Hook = func(point string) {
+					if point == "create/called" {
+						close(paused)
+						<-resume
+					}
+				}
+			}
+			a := e.rotator()
+			gate := &readGate{StateStore: e.db, reached: make(chan struct{}), release: make(chan struct{})}
+			e.opts = func(o *rotator.Options) { o.States = gate }
+			b := e.rotator()
+			e.opts = nil
+			if tc.bFirst {
+				close(gate.release)
+			}
+
+			var repA, repB *rotator.Report
+			var errA, errB error
+			doneA, doneB := make(chan struct{}), make(chan struct{})
+			go func() { defer close(doneA); repA, errA = a.Run(context.Background()) }()
+			<-paused
+			go func() { defer close(doneB); repB, errB = b.Run(context.Background()) }()
+			<-gate.reached
+			if tc.bFirst {
+				<-doneB
+			}
+			close(resume)
+			<-doneA
+			if !tc.bFirst {
+				// IAM's last-use data lags by hours: it does not show A's
+				// verification yet, so nothing but the claim protects
+				// A's key.
+				for _, k := range e.fake.Keys("cal") {
+					e.fake.SetLastUsed(k.ID, time.Time{}, "")
+				}
+				close(gate.release)
+				<-doneB
+			}
+			if errA != nil || errB != nil {
+				t.Fatal(errA, errB)
+			}
+			winner, loser := e.user(repA, "cal"), e.user(repB, "cal")
+			if tc.bFirst {
+				winner, loser = loser, winner
+			}
+			if winner.Phase != rotator.PhaseDraining || winner.Error != "" {
+				t.Fatalf("the run that went on: %+v, want draining", winner)
+			}
+			if !strings.Contains(loser.Error, rotator.ErrConcurrent.Error()) {
+				t.Errorf("the other run: %+v, want it stopped by the concurrent change", loser)
+			}
+			keys := e.fake.Keys("cal")
+			if len(keys) != 2 {
+				t.Fatalf("keys %+v, want the old key and one new key", keys)
+			}
+			for _, id := range []string{old, winner.NewKey.ID} {
+				if k, ok := e.fake.Key(id); !ok || !k.Active {
+					t.Errorf("key %s: %+v, want it there and active", id, k)
+				}
+			}
+			if rec := e.record("cal"); rec.Phase != rotator.PhaseDraining || rec.NewKey != winner.NewKey.ID {
+				t.Errorf("record %s new key %s, want draining with %s", rec.Phase, rec.NewKey, winner.NewKey.ID)
+			}
+		})
+	}
+}
+
+// A user missing from the account listing is taken for deleted only when
+// IAM says so (NoSuchEntity): a listing can miss a user that still
+// exists, and closing its rotation would strand its keys.
+func TestUserGoneOnlyWhenIAMSaysSo(t *testing.T) {
+	e := newEnv(t, nil)
+	e.aged("dee", 100*day, nil)
+	e.aged("eli", 100*day, nil)
+	if u := e.user(e.run(), "dee"); u.Phase != rotator.PhaseDraining {
+		t.Fatalf("dee: %+v", u)
+	}
+	// The listing misses dee (filtered, a path changed, not yet
+	// consistent); IAM still has it.
+	e.opts = func(o *rotator.Options) {
+		all := o.Account
+		o.Account = func(ctx context.Context) (*iam.Account, error) {
+			a, err := all(ctx)
+			if err != nil {
+				return nil, err
+			}
+			a.Principals = slices.DeleteFunc(a.Principals, func(p *iam.Principal) bool { return p.Name == "dee" })
+			return a, nil
+		}
+	}
+	for range 2 {
+		u := e.user(e.run(), "dee")
+		if u.Phase != rotator.PhaseDraining || !strings.Contains(u.Reason, "IAM still lists its keys") {
+			t.Fatalf("dee missing from the listing: %+v, want the record kept, saying why", u)
+		}
+	}
+	if rec := e.record("dee"); rec.Phase != rotator.PhaseDraining {
+		t.Fatalf("record %s, want draining", rec.Phase)
+	}
+	if n := len(e.events(rotator.EventForeign)); n != 1 {
+		t.Errorf("%s webhooks = %d, want 1", rotator.EventForeign, n)
+	}
+	// Deleted for good: the record is closed.
+	e.fake.RemoveUser("dee")
+	if u := e.user(e.run(), "dee"); u.Phase != rotator.PhaseAborted || !strings.Contains(u.Reason, "no longer in the account") {
+		t.Errorf("dee deleted: %+v, want aborted", u)
 	}
 }
