@@ -68,10 +68,12 @@ const restoreMaxPendingWrites = 256
 // Restore loads a backup written by Backup into dir, which must not exist
 // or be empty (or, with Replace, hold a store not in use). It loads into
 // a sibling directory, syncs it, and only then swaps it into place by
-// renames (restoreSwap), so that a truncated backup or a crash at any
-// point leaves a whole store at dir: the one it held, or the restored
-// one. The store keeps the schema version it had when backed up; the
-// next Open migrates it if it is older than this build's.
+// renames (restoreSwap), so that a truncated backup, a backup of a newer
+// schema or a crash at any point leaves a whole store at dir: the one it
+// held, or the restored one. The store keeps the schema version it had
+// when backed up; the next Open migrates it if it is older than this
+// build's. A backup newer than this build reads is refused, with both
+// versions, before anything is replaced.
 func Restore(ctx context.Context, dir string, r io.Reader, opts RestoreOptions) (BackupInfo, error) {
 	var info BackupInfo
 	dir = filepath.Clean(dir)
@@ -266,7 +268,9 @@ func loadBackup(ctx context.Context, dir string, r io.Reader) (BackupInfo, error
 			return errors.New("the backup holds no iamd store (no schema version)")
 		}
 		info.Version = st.version
-		return nil
+		// Refused before anything is replaced: this build could neither
+		// open nor migrate it.
+		return st.check("in the backup", SchemaVersion)
 	})
 	return info, errors.Join(err, bdb.Close())
 }

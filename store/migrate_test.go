@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -264,5 +266,84 @@ func TestV1EventID(t *testing.T) {
 		if got != tc.want || (err != nil) != tc.wantErr {
 			t.Errorf("v1EventID(%q) = %q, %v; want %q, error %v", tc.key, got, err, tc.want, tc.wantErr)
 		}
+	}
+}
+
+// A backup of a store newer than this build reads is refused before
+// anything is replaced, naming both versions: restored, it could be
+// neither opened nor migrated, and with Replace it would have taken the
+// place of a store that works.
+func TestRestoreRefusesNewerBackup(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	bdb, err := badger.Open(badger.DefaultOptions(src).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bdb.Update(func(txn *badger.Txn) error {
+		e, b := encoder{}, encoder{}
+		e.uvarint(SchemaVersion + 1)
+		b.str("iamd v9.1.0 commit 0123456789ab")
+		if err := txn.Set(key(pfxMeta, metaSchema), e.b); err != nil {
+			return err
+		}
+		return txn.Set(key(pfxMeta, metaBuild), b.b)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bdb.Close()
+	var backup bytes.Buffer
+	if info, err := Backup(ctx, src, &backup); err != nil || info.Version != SchemaVersion+1 {
+		t.Fatalf("Backup = %+v, %v", info, err)
+	}
+	for _, tc := range []struct {
+		name    string
+		current bool // the target holds a store of this build
+	}{
+		{name: "into a new directory"},
+		{name: "over a current store", current: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			dir := filepath.Join(root, "store")
+			if tc.current {
+				db, err := Open(Options{Dir: dir})
+				if err != nil {
+					t.Fatal(err)
+				}
+				mustWrite(t, db, &Batch{Events: []Event{ev("a", alice, t0, use("s3:GetObject", bucketA))}})
+				db.Close()
+			}
+			_, err := Restore(ctx, dir, bytes.NewReader(backup.Bytes()), RestoreOptions{Replace: true})
+			if !errors.Is(err, ErrSchemaMismatch) {
+				t.Fatalf("Restore err = %v, want ErrSchemaMismatch", err)
+			}
+			for _, w := range []string{fmt.Sprintf("schema version %d is newer than this build reads (%d", SchemaVersion+1, SchemaVersion), "iamd v9.1.0"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Restore err = %q, want it to say %q", err, w)
+				}
+			}
+			entries, _ := os.ReadDir(root)
+			for _, e := range entries {
+				if e.Name() != "store" {
+					t.Errorf("the refused restore left %s", e.Name())
+				}
+			}
+			if !tc.current {
+				if len(entries) != 0 {
+					t.Errorf("the refused restore made %v", entries)
+				}
+				return
+			}
+			db, err := Open(Options{Dir: dir})
+			if err != nil {
+				t.Fatalf("the store the refused restore was to replace: %v", err)
+			}
+			defer db.Close()
+			if st, err := db.Stats(ctx); err != nil || st.Principals == 0 {
+				t.Errorf("the store the refused restore was to replace: %+v, %v", st, err)
+			}
+		})
 	}
 }
