@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -343,6 +344,69 @@ func TestRestoreRefusesNewerBackup(t *testing.T) {
 			defer db.Close()
 			if st, err := db.Stats(ctx); err != nil || st.Principals == 0 {
 				t.Errorf("the store the refused restore was to replace: %+v, %v", st, err)
+			}
+		})
+	}
+}
+
+// The v1 → v2 migration records the bound on event time below which an
+// event may match a legacy dedup entry whatever the order in which its
+// chunks meet expired and unexpired entries: a bound lost (zero) makes
+// every legacy entry unreachable, and a redelivery of an event schema 1
+// counted is counted again.
+func TestMigrateV1KeepsTheLegacyBound(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		chunk int
+	}{
+		{"first chunk only expired entries", 1},
+		{"first chunk two expired entries", 2},
+		{"one chunk", 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			db, _ := openMem(t, func(o *Options) { o.migrateChunk = tc.chunk })
+			writeFacts(t, db, 3) // the latest event time schema 1 recorded: t0
+			now := db.opts.Now().Unix()
+			// Schema 1 dedup entries, in key order: two expired, then one
+			// that is not.
+			err := db.bdb.Update(func(txn *badger.Txn) error {
+				e := encoder{}
+				e.uvarint(1)
+				if err := txn.Set(key(pfxMeta, metaSchema), e.b); err != nil {
+					return err
+				}
+				for _, c := range []struct {
+					id  string
+					exp int64
+				}{{"a1", now - 10}, {"a2", now - 10}, {"z1", now + 86400}} {
+					v := encoder{}
+					v.uvarint(uint64(c.exp))
+					if err := txn.Set(append([]byte{'e'}, c.id...), v.b); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.migrate(ctx, migrations(), SchemaVersion); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.loadLegacyBounds(); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := db.legacy, (legacyBounds{until: now + 86400, before: t0.Unix() + 2*3600}); got != want {
+				t.Errorf("legacy bounds %+v, want %+v", got, want)
+			}
+			// A redelivery of z1, which schema 1 counted an hour before.
+			res, err := db.Write(ctx, &Batch{Events: []Event{ev("z1", alice, t0.Add(-time.Hour), use("s3:GetObject", "arn:aws:s3:::b/x"))}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Duplicates != 1 {
+				t.Errorf("redelivery of an event schema 1 counted: %+v, want a duplicate", res)
 			}
 		})
 	}
