@@ -200,6 +200,18 @@ func TestMigrateHalvesTooBigChunks(t *testing.T) {
 	}
 }
 
+// setNewerSchema marks a store as written by a later build, one schema
+// version ahead.
+func setNewerSchema(txn *badger.Txn) error {
+	e, b := encoder{}, encoder{}
+	e.uvarint(SchemaVersion + 1)
+	b.str("iamd v9.1.0 commit 0123456789ab")
+	if err := txn.Set(key(pfxMeta, metaSchema), e.b); err != nil {
+		return err
+	}
+	return txn.Set(key(pfxMeta, metaBuild), b.b)
+}
+
 // A store of a newer version is refused with the version, what this
 // build reads and the build that wrote it; one without a version record
 // is refused too.
@@ -209,15 +221,7 @@ func TestOpenRefusesNewerStore(t *testing.T) {
 		set   func(txn *badger.Txn) error
 		wants []string
 	}{
-		{"newer", func(txn *badger.Txn) error {
-			e, b := encoder{}, encoder{}
-			e.uvarint(SchemaVersion + 1)
-			b.str("iamd v9.1.0 commit 0123456789ab")
-			if err := txn.Set(key(pfxMeta, metaSchema), e.b); err != nil {
-				return err
-			}
-			return txn.Set(key(pfxMeta, metaBuild), b.b)
-		}, []string{fmt.Sprintf("schema version %d is newer than this build reads (%d", SchemaVersion+1, SchemaVersion), "iamd v9.1.0 commit 0123456789ab wrote it"}},
+		{"newer", setNewerSchema, []string{fmt.Sprintf("schema version %d is newer than this build reads (%d", SchemaVersion+1, SchemaVersion), "iamd v9.1.0 commit 0123456789ab wrote it"}},
 		{"newer, migrating", func(txn *badger.Txn) error {
 			e := encoder{}
 			e.uvarint(SchemaVersion + 1)
@@ -281,16 +285,7 @@ func TestRestoreRefusesNewerBackup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = bdb.Update(func(txn *badger.Txn) error {
-		e, b := encoder{}, encoder{}
-		e.uvarint(SchemaVersion + 1)
-		b.str("iamd v9.1.0 commit 0123456789ab")
-		if err := txn.Set(key(pfxMeta, metaSchema), e.b); err != nil {
-			return err
-		}
-		return txn.Set(key(pfxMeta, metaBuild), b.b)
-	})
-	if err != nil {
+	if err := bdb.Update(setNewerSchema); err != nil {
 		t.Fatal(err)
 	}
 	bdb.Close()
