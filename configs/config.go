@@ -883,6 +883,11 @@ func (c *Config) Validate() error {
 			continue
 		}
 		if u, err := url.Parse(k.url); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			if k.key == "rotation.webhook" {
+				// Not quoted back: a webhook URL is often its own credential.
+				bad(k.key, "want an http(s) URL (the value is not shown: it may carry a token)")
+				continue
+			}
 			bad(k.key, "%q: want an http(s) URL", k.url)
 		}
 	}

@@ -429,3 +429,16 @@ func TestIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+// A webhook URL is often its own credential: a problem with it does not
+// quote it.
+func TestValidateHidesTheWebhookURL(t *testing.T) {
+	c := parse(t, "rotation: {webhook: 'ftp://hooks.example/services/T0/B0/tok3n'}")
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "rotation.webhook") {
+		t.Fatalf("Validate() = %v, want a problem at rotation.webhook", err)
+	}
+	if strings.Contains(err.Error(), "tok3n") {
+		t.Errorf("Validate() quotes the webhook URL: %v", err)
+	}
+}

@@ -35,8 +35,9 @@ var (
 type KeyReader interface {
 	// ListAccessKeys returns the user's keys (ID, status, creation time).
 	ListAccessKeys(ctx context.Context, user string) ([]iam.AccessKey, error)
-	// LastUsed is GetAccessKeyLastUsed: zero when never used.
-	LastUsed(ctx context.Context, keyID string) (time.Time, error)
+	// LastUsed is GetAccessKeyLastUsed: when the key was last used and
+	// the service it called (zero and "": never used).
+	LastUsed(ctx context.Context, keyID string) (time.Time, string, error)
 }
 
 // KeyWriter changes a user's access keys.
@@ -105,16 +106,18 @@ func (s SDKKeys) ListAccessKeys(ctx context.Context, user string) ([]iam.AccessK
 	return out, nil
 }
 
-// LastUsed is GetAccessKeyLastUsed's LastUsedDate (zero: never used).
-func (s SDKKeys) LastUsed(ctx context.Context, keyID string) (time.Time, error) {
+// LastUsed is GetAccessKeyLastUsed's LastUsedDate and ServiceName (zero
+// and "": never used; IAM answers the service "N/A" then).
+func (s SDKKeys) LastUsed(ctx context.Context, keyID string) (time.Time, string, error) {
 	out, err := s.Client.GetAccessKeyLastUsed(ctx, &awsiam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(keyID)})
 	if err != nil {
-		return time.Time{}, iamErr("get access key last used of "+keyID, err)
+		return time.Time{}, "", iamErr("get access key last used of "+keyID, err)
 	}
-	if out.AccessKeyLastUsed == nil {
-		return time.Time{}, nil
+	lu := out.AccessKeyLastUsed
+	if lu == nil || lu.LastUsedDate == nil {
+		return time.Time{}, "", nil
 	}
-	return aws.ToTime(out.AccessKeyLastUsed.LastUsedDate), nil
+	return aws.ToTime(lu.LastUsedDate), aws.ToString(lu.ServiceName), nil
 }
 
 // CreateAccessKey creates a key; the secret goes straight into a Secret.

@@ -239,13 +239,56 @@ func (t FileTarget) path(to Recipient) (string, error) {
 	return filepath.Clean(p), nil
 }
 
-// writeFileAtomic writes data to path through a synced temporary file.
+// tempPattern is the os.CreateTemp pattern of writeFileAtomic's
+// temporary files for path.
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp*" }
+
+// staleTempAge is how old a temporary file of writeFileAtomic must be to
+// be taken for one a dead process left: a write takes milliseconds.
+const staleTempAge = time.Minute
+
+// removeStaleTemps removes the temporary files a process killed inside
+// writeFileAtomic left next to path. They hold a key, secret included,
+// that nothing would ever remove. Files younger than staleTempAge may be
+// a write in progress and stay.
+func removeStaleTemps(path string) error {
+	dir := filepath.Dir(path)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	prefix := strings.TrimSuffix(tempPattern(path), "*")
+	var errs []error
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		m := filepath.Join(dir, e.Name())
+		fi, err := os.Lstat(m)
+		if err != nil || !fi.Mode().IsRegular() || time.Since(fi.ModTime()) < staleTempAge {
+			continue
+		}
+		if err := os.Remove(m); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove stale temporary file: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// writeFileAtomic writes data to path through a synced temporary file,
+// first removing the stale ones a killed process left.
 func writeFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err := removeStaleTemps(path); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, tempPattern(path))
 	if err != nil {
 		return err
 	}
@@ -355,11 +398,18 @@ func (t FileTarget) Promote(_ context.Context, to Recipient, keyID string) error
 }
 
 // Revoke removes PATH.pending if it holds the key, and puts
-// PATH.previous back if PATH holds it.
+// PATH.previous back if PATH holds it. It also removes the temporary
+// files a killed write left: a compensation after a crash is often the
+// last call a target gets for a key.
 func (t FileTarget) Revoke(_ context.Context, to Recipient, keyID string) error {
 	p, err := t.path(to)
 	if err != nil {
 		return err
+	}
+	for _, f := range []string{p, p + ".pending", p + ".previous"} {
+		if err := removeStaleTemps(f); err != nil {
+			return err
+		}
 	}
 	if pending, _, err := fileKeyID(p + ".pending"); err != nil {
 		return err
@@ -399,13 +449,17 @@ type CommandMessage struct {
 // CommandTarget runs a program for each step with a CommandMessage on
 // stdin (to update a CI system or a vault). Its standard output is
 // discarded; its standard error is kept for the error message, with the
-// secret blanked out.
+// secret blanked out. It runs in a process group of its own (on Unix):
+// at its timeout the whole group is killed, whatever it started.
 type CommandTarget struct {
 	Argv    []string
 	Timeout time.Duration // per run; default 1 minute
 }
 
 var _ Delivery = CommandTarget{}
+
+// commandWaitDelay is exec.Cmd.WaitDelay of a command target.
+const commandWaitDelay = 2 * time.Second
 
 func (t CommandTarget) run(ctx context.Context, msg CommandMessage) error {
 	if len(t.Argv) == 0 {
@@ -422,10 +476,21 @@ func (t CommandTarget) run(ctx context.Context, msg CommandMessage) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, t.Argv[0], t.Argv[1:]...)
+	ownProcessGroup(cmd)
+	// Once the command has exited or been killed, its output pipes are
+	// closed after commandWaitDelay even if something it started still
+	// holds them, so a step never hangs past its timeout.
+	cmd.WaitDelay = commandWaitDelay
 	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	err = cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// The command exited 0; something it left running still holds
+		// its stderr, which is not the command's answer.
+		err = nil
+	}
+	if err != nil {
 		tail := stderr.String()
 		if msg.SecretAccessKey != "" {
 			tail = strings.ReplaceAll(tail, msg.SecretAccessKey, redacted)

@@ -3,6 +3,8 @@ package rotator
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -118,5 +120,94 @@ func TestWebhookRetries(t *testing.T) {
 	fail = -1
 	if err := w.Notify(context.Background(), Event{Kind: EventCreate}); err == nil || calls.Load() != 1 {
 		t.Errorf("400: err %v after %d calls, want an error after one", err, calls.Load())
+	}
+}
+
+// A webhook URL is often its own credential: no error, log line or
+// policy problem quotes more of it than its scheme and host.
+func TestWebhookURLIsRedacted(t *testing.T) {
+	// A port nothing listens on: every POST fails to connect.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	const token = "tok3n-in-the-path"
+	for _, tc := range []struct {
+		name, url, want string
+	}{
+		{"path", "http://" + closed + "/services/T0/B0/" + token, "http://" + closed + "/[redacted]"},
+		{"query", "http://" + closed + "/hook?token=" + token, "http://" + closed + "/[redacted]"},
+		{"user info", "http://u:" + token + "@" + closed, "http://" + closed + "/[redacted]"},
+		{"host alone", "http://" + closed + "/", "http://" + closed},
+		{"not a URL", "http://" + token + "\x7f/", "[redacted]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := RedactURL(tc.url); got != tc.want {
+				t.Errorf("RedactURL(%q) = %q, want %q", tc.url, got, tc.want)
+			}
+			w := &Webhook{URL: tc.url, Attempts: 2, Sleep: func(context.Context, time.Duration) error { return nil }}
+			err := w.Notify(context.Background(), Event{Kind: EventCreate})
+			if err == nil {
+				t.Fatal("a POST to a closed port succeeded")
+			}
+			for what, s := range map[string]string{"Notify error": err.Error(), "String": w.String(), "%v": fmt.Sprintf("%v", w)} {
+				if strings.Contains(s, token) {
+					t.Errorf("%s quotes the token: %s", what, s)
+				}
+			}
+			if tc.name != "not a URL" && !strings.Contains(err.Error(), closed) {
+				t.Errorf("Notify error %q does not say where", err)
+			}
+			p := DefaultPolicy()
+			p.WebhookURL = strings.Replace(tc.url, "http:", "ftp:", 1)
+			if err := p.Validate(); err == nil || strings.Contains(err.Error(), token) {
+				t.Errorf("Validate() = %v: want an error without the token", err)
+			}
+		})
+	}
+}
+
+// A process killed inside a write leaves a temporary file holding the
+// key, secret included: the next write of that file, or a revoke,
+// removes it once it is old enough not to be a write in progress.
+func TestFileTargetRemovesStaleTemporaryFiles(t *testing.T) {
+	ctx := context.Background()
+	cred := Credential{UserName: "alice", AccessKeyID: "AKIANEW", Secret: NewSecret("s3cr3t")}
+	to := Recipient{UserName: "alice"}
+	for _, tc := range []struct {
+		name string
+		step func(ft FileTarget) error
+	}{
+		{"deliver", func(ft FileTarget) error { return ft.Deliver(ctx, to, cred) }},
+		{"revoke", func(ft FileTarget) error { return ft.Revoke(ctx, to, cred.AccessKeyID) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ft := FileTarget{PathTemplate: dir + "/{user}.json"}
+			leave := func(name string, age time.Duration) string {
+				p := filepath.Join(dir, name)
+				if err := os.WriteFile(p, []byte(`{"AccessKeyId":"AKIAOLD","SecretAccessKey":"left-behind"}`), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				at := time.Now().Add(-age)
+				if err := os.Chtimes(p, at, at); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			stale := leave(".alice.json.pending.tmp123", time.Hour)
+			fresh := leave(".alice.json.pending.tmp456", time.Second) // a write in progress
+			other := leave(".bob.json.pending.tmp789", time.Hour)     // another user's
+			if err := tc.step(ft); err != nil {
+				t.Fatal(err)
+			}
+			for p, want := range map[string]bool{stale: false, fresh: true, other: true} {
+				if _, err := os.Stat(p); (err == nil) != want {
+					t.Errorf("%s exists %v, want %v", filepath.Base(p), err == nil, want)
+				}
+			}
+		})
 	}
 }

@@ -64,6 +64,9 @@ type env struct {
 	bodies   [][]byte
 	targets  map[string]rotator.Delivery // overrides
 	outputs  [][]byte                    // reports and statuses rendered as JSON
+	// opts, if set, changes the rotator's options last (a hook, a
+	// filtered account listing).
+	opts func(*rotator.Options)
 }
 
 // newEnv starts a scenario. STS refuses new keys for 15 s.
@@ -121,7 +124,7 @@ func (e *env) rotator() *rotator.Rotator {
 	for k, v := range e.targets {
 		targets[k] = v
 	}
-	r, err := rotator.New(rotator.Options{
+	o := rotator.Options{
 		Policy: e.policy,
 		Account: func(ctx context.Context) (*iam.Account, error) {
 			d, err := live.Fetch(ctx, live.Options{Client: iamc, Now: e.clk.now, SkipCredentialReport: true})
@@ -139,7 +142,11 @@ func (e *env) rotator() *rotator.Rotator {
 		Now:         e.clk.now,
 		Sleep:       func(_ context.Context, d time.Duration) error { e.clk.add(d); return nil },
 		StepBackoff: time.Millisecond,
-	})
+	}
+	if e.opts != nil {
+		e.opts(&o)
+	}
+	r, err := rotator.New(o)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -189,8 +196,9 @@ func (e *env) aged(name string, age time.Duration, tags map[string]string) strin
 	return id
 }
 
-// use records a CloudTrail call with keyID in the usage index (and a
-// checkpoint, so the index counts as fresh) and in IAM's last use.
+// use records a CloudTrail call with keyID in the usage index (with
+// ingest current: a checkpoint and another principal's call, now) and in
+// IAM's last use.
 func (e *env) use(keyID, user string, at time.Time, ip, agent string) {
 	e.t.Helper()
 	eventSeq++
@@ -199,20 +207,37 @@ func (e *env) use(keyID, user string, at time.Time, ip, agent string) {
 		Events: []store.Event{{ID: fmt.Sprintf("ev-%d", eventSeq), Time: at, Principal: arn, PrincipalType: "IAMUser",
 			AccountID: e.fake.AccountID(), RecipientAccountID: e.fake.AccountID(), AccessKeyID: keyID, SourceIP: ip, UserAgent: agent,
 			Region: "us-east-1", EventSource: "s3.amazonaws.com", EventName: "ListBuckets", Uses: []store.Use{{Action: "s3:ListAllMyBuckets", Resource: "*"}}}},
-		Checkpoints: []store.Checkpoint{{Source: "file:/trail", Position: at.Format(time.RFC3339), Updated: e.clk.now()}},
 	})
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.ingestTick()
 	if k, ok := e.fake.Key(keyID); ok && at.After(k.LastUsed) {
 		e.fake.SetLastUsed(keyID, at, "s3")
 	}
 }
 
-// ingestTick writes a checkpoint only: ingest keeps running, nothing new.
+// ingestTick records that ingest keeps running and CloudTrail is
+// current: a checkpoint and a call of some other principal, both now;
+// nothing new for the users under test.
 func (e *env) ingestTick() {
 	e.t.Helper()
-	if _, err := e.db.Write(context.Background(), &store.Batch{Checkpoints: []store.Checkpoint{{Source: "file:/trail", Position: "tick", Updated: e.clk.now()}}}); err != nil {
+	e.ingest("file:/trail", e.clk.now(), e.clk.now())
+}
+
+// ingest writes a checkpoint of source updated at written and, unless
+// eventAt is zero, an unrelated CloudTrail call at eventAt (what a
+// backlog replay writes: fresh checkpoints, old events).
+func (e *env) ingest(source string, written, eventAt time.Time) {
+	e.t.Helper()
+	b := &store.Batch{Checkpoints: []store.Checkpoint{{Source: source, Position: "tick", Updated: written}}}
+	if !eventAt.IsZero() {
+		eventSeq++
+		b.Events = []store.Event{{ID: fmt.Sprintf("tick-%d", eventSeq), Time: eventAt, Principal: "arn:aws:iam::" + e.fake.AccountID() + ":role/app",
+			PrincipalType: "AssumedRole", AccountID: e.fake.AccountID(), RecipientAccountID: e.fake.AccountID(), Region: "us-east-1",
+			EventSource: "sqs.amazonaws.com", EventName: "ReceiveMessage", Uses: []store.Use{{Action: "sqs:ReceiveMessage", Resource: "*"}}}}
+	}
+	if _, err := e.db.Write(context.Background(), b); err != nil {
 		e.t.Fatal(err)
 	}
 }

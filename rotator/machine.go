@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/iamd/iamd/analyzer/iam"
@@ -255,27 +256,33 @@ func (r *Rotator) advance(ctx context.Context, rn *run, rec *Record, cred *Crede
 			more bool
 			err  error
 		)
-		switch rec.Phase {
-		case PhasePlanned:
+		switch {
+		case rec.Step == StepRollback:
+			// A rollback was asked for and may not have gone through:
+			// finish it rather than go on towards deletion.
+			err = r.resumeRollback(ctx, rn, rec, ur)
+		case rec.Phase == PhasePlanned:
 			cred, more, err = r.planned(ctx, rn, rec, ur)
-		case PhaseCreated, PhaseDelivered:
-			if cred == nil {
-				more, err = r.discard(ctx, rn, rec, ur)
-			} else if rec.Phase == PhaseCreated {
-				more, err = r.deliver(ctx, rn, rec, *cred, ur)
-			} else {
-				more, err = r.verify(ctx, rn, rec, *cred, ur)
-			}
-		case PhaseVerified:
+		case (rec.Phase == PhaseCreated || rec.Phase == PhaseDelivered) && cred == nil:
+			more, err = r.discard(ctx, rn, rec, ur)
+		case rec.Phase == PhaseCreated:
+			more, err = r.deliver(ctx, rn, rec, *cred, ur)
+		case rec.Phase == PhaseDelivered:
+			more, err = r.verify(ctx, rn, rec, *cred, ur)
+		case rec.Phase == PhaseVerified && rec.Step == StepCompensate:
+			// A compensation after a failed publish did not finish: finish
+			// it, never publish the key it deleted.
+			more, err = r.compensate(ctx, rn, rec, ur, errors.New("publishing failed; finishing the compensation an earlier run began"))
+		case rec.Phase == PhaseVerified:
 			more, err = r.promote(ctx, rn, rec, ur)
-		case PhaseDraining:
+		case rec.Phase == PhaseDraining:
 			more, err = r.draining(ctx, rn, rec, ur)
-		case PhaseDeactivated:
+		case rec.Phase == PhaseDeactivated:
 			more = !rn.dry
 			if more {
 				err = r.transition(ctx, rec, PhaseRecovering, "")
 			}
-		case PhaseRecovering:
+		case rec.Phase == PhaseRecovering:
 			more, err = r.recovering(ctx, rn, rec, ur)
 		}
 		if err != nil {
@@ -325,6 +332,17 @@ func (r *Rotator) fill(ctx context.Context, rn *run, rec *Record, ur *UserReport
 // key. A Step left by an interrupted create is reconciled first: a key
 // that appeared since is one whose secret was lost, and is deleted.
 func (r *Rotator) planned(ctx context.Context, rn *run, rec *Record, ur *UserReport) (*Credential, bool, error) {
+	if rec.Step == StepCreate && !rn.dry {
+		// The step may be in flight in another process rather than left
+		// by a dead one: claim the record first (compare-and-set), so a
+		// process that has moved on since it was read here (its key
+		// created, delivered, maybe published) stops this one with
+		// ErrConcurrent before its key is taken for an orphan, and one
+		// still in flight fails its next write instead of going on.
+		if err := save(ctx, r.o.States, r.o.Now(), rec, "reconciling an interrupted create"); err != nil {
+			return nil, false, err
+		}
+	}
 	keys, err := r.listKeys(ctx, rec.User)
 	if err != nil {
 		return nil, false, err
@@ -381,6 +399,7 @@ func (r *Rotator) planned(ctx context.Context, rn *run, rec *Record, ur *UserRep
 		return nil, false, err
 	}
 	rec.KeysBefore = keyIDs(keys)
+	before := rec.KeysBefore
 	var cred Credential
 	err = r.mutate(ctx, rec, StepCreate, func(ctx context.Context) (err error) {
 		// One attempt per mutate try: CreateAccessKey is not idempotent,
@@ -394,8 +413,15 @@ func (r *Rotator) planned(ctx context.Context, rn *run, rec *Record, ur *UserRep
 		rec.Phase, rec.NewKey, rec.NewKeyCreated, rec.KeysBefore = PhaseCreated, cred.AccessKeyID, cred.Created, nil
 	})
 	if err != nil {
+		if errors.Is(err, ErrConcurrent) {
+			// Another process took the record over (it reconciles the
+			// interrupted create itself): the keys are its to judge.
+			return nil, false, err
+		}
 		// The call may have created a key whose answer was lost (the
-		// SDK retried and hit the quota, or gave up): list and clean up.
+		// SDK retried and hit the quota, or gave up): list and clean up,
+		// against the keys listed before the call.
+		rec.KeysBefore = before
 		keys, lerr := r.listKeys(ctx, rec.User)
 		if lerr != nil {
 			return nil, false, errors.Join(err, lerr)
@@ -561,13 +587,18 @@ func (r *Rotator) promote(ctx context.Context, rn *run, rec *Record, ur *UserRep
 // published, after revoking it at the target; the old key is untouched.
 func (r *Rotator) compensate(ctx context.Context, rn *run, rec *Record, ur *UserReport, cause error) (bool, error) {
 	ur.Reason = cause.Error()
+	if err := r.newKeyIdle(ctx, rn, rec, ur); err != nil {
+		return false, errors.Join(cause, err)
+	}
 	if rn.dry {
 		ur.Actions = append(ur.Actions, "would delete the new key: "+cause.Error())
 		return false, nil
 	}
-	r.notify(ctx, rn, Event{Kind: EventCompensate, User: rec.User, UserARN: rec.UserARN, AccessKeyID: rec.OldKey, NewKeyID: rec.NewKey, Phase: rec.Phase,
-		Message: "deleting new access key " + rec.NewKey + " of " + rec.User + ", the old key stays: " + cause.Error()})
-	err := r.mutate(ctx, rec, StepCompensate, r.undoNew(rec), func() {
+	if rec.Step != StepCompensate { // a compensation being repeated was announced already
+		r.notify(ctx, rn, Event{Kind: EventCompensate, User: rec.User, UserARN: rec.UserARN, AccessKeyID: rec.OldKey, NewKeyID: rec.NewKey, Phase: rec.Phase,
+			Message: "deleting new access key " + rec.NewKey + " of " + rec.User + ", the old key stays: " + cause.Error()})
+	}
+	err := r.mutate(ctx, rec, StepCompensate, r.undoNew(rec, ur), func() {
 		rec.Phase, rec.Ended, rec.Reason = PhaseAborted, r.o.Now(), cause.Error()
 	})
 	if err != nil {
@@ -577,15 +608,102 @@ func (r *Rotator) compensate(ctx context.Context, rn *run, rec *Record, ur *User
 	return false, nil
 }
 
-// undoNew revokes the new key at its target and deletes it.
-func (r *Rotator) undoNew(rec *Record) func(context.Context) error {
+// ErrNewKeyInUse stops the deletion of a new key that something other
+// than the rotator's own verification has used.
+var ErrNewKeyInUse = errors.New("new key in use")
+
+// ownUseSlack is how much later than the rotator's verification IAM may
+// date the GetAccessKeyLastUsed of that call (the clocks of IAM and of
+// this host differ, and IAM records the time of its own).
+const ownUseSlack = 5 * time.Minute
+
+// newKeyIdle checks, before a compensation or a discard deletes the new
+// key, that GetAccessKeyLastUsed shows no use of it but the rotator's
+// own verification (sts:GetCallerIdentity, made from the delivered
+// phase on). A target may hand a staged key out (a command that
+// publishes on "deliver"), and a consumer that switched to it would
+// break if it were deleted; the rotation stops instead, with an alert
+// once, until someone deletes the key by hand or the next run finds it
+// idle. IAM's last-use data can lag by hours (IAM User Guide, "Finding
+// unused AWS credentials"): this catches what it already shows.
+func (r *Rotator) newKeyIdle(ctx context.Context, rn *run, rec *Record, ur *UserReport) error {
+	if rec.NewKey == "" {
+		return nil
+	}
+	// GetAccessKeyLastUsed documents no error for a key that is gone:
+	// look for the key itself.
+	keys, err := r.listKeys(ctx, rec.User)
+	if err != nil {
+		return err
+	}
+	if findKey(keys, rec.NewKey) == nil {
+		return nil // gone already: nothing left to delete
+	}
+	var (
+		at      time.Time
+		service string
+	)
+	err = r.retry(ctx, "last used", func(ctx context.Context) (err error) {
+		at, service, err = r.o.IAM.LastUsed(ctx, rec.NewKey)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("last use of new key %s: %w", rec.NewKey, err)
+	}
+	if at.IsZero() || (strings.EqualFold(service, "sts") && ownVerification(rec, at)) {
+		return nil
+	}
+	why := fmt.Sprintf("new key %s of %s was used %s (%s) by something other than iamd's verification: not deleting it though the rotation cannot go on; once its users are back on the old key %s, delete it by hand and the next run starts over",
+		rec.NewKey, rec.User, stamp(at), service, rec.OldKey)
+	ur.Reason = why
+	if r.raise(ctx, rn, rec, EventInUse, rec.NewKey, why) {
+		if err := save(ctx, r.o.States, r.o.Now(), rec, "new key in use"); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %s last used %s (%s)", ErrNewKeyInUse, rec.NewKey, stamp(at), service)
+}
+
+// ownVerification reports whether an STS use of the new key at at may be
+// the rotator's own verification: verification runs in the delivered
+// phase (a run that dies after it leaves the record there), and a
+// verified record entered its phase right after it.
+func ownVerification(rec *Record, at time.Time) bool {
+	switch rec.Phase {
+	case PhaseDelivered:
+		return !at.Before(rec.history().Add(-ownUseSlack))
+	case PhaseVerified:
+		return !at.After(rec.history().Add(ownUseSlack))
+	}
+	return false
+}
+
+// undoNew revokes the new key at its target and deletes it. The delete
+// is attempted whatever the revoke did: a key left behind would stay
+// active, unknown to anyone, for good. Before a publish was attempted
+// (any phase but verified) the key was only staged, where consumers do
+// not pick it up, so a failed revoke is a warning; after one, the target
+// may still name the key, so the failure is returned with the delete's
+// and the step is repeated by the next run.
+func (r *Rotator) undoNew(rec *Record, ur *UserReport) func(context.Context) error {
+	staged, warned := rec.Phase != PhaseVerified, false
 	return func(ctx context.Context) error {
+		var revokeErr error
 		if t := r.o.Targets[rec.Target]; t != nil {
 			if err := t.Revoke(ctx, rec.recipient(), rec.NewKey); err != nil {
-				return fmt.Errorf("revoke at %s: %w", rec.Target, err)
+				revokeErr = fmt.Errorf("revoke %s at %s: %w", rec.NewKey, rec.Target, err)
 			}
 		}
-		return ignoreMissing(r.o.IAM.DeleteAccessKey(ctx, rec.User, rec.NewKey))
+		delErr := ignoreMissing(r.o.IAM.DeleteAccessKey(ctx, rec.User, rec.NewKey))
+		if revokeErr != nil && staged {
+			if !warned { // once, whatever the step retries
+				r.log.Warn("revoke of a staged key failed; the key is deleted all the same", logUser, rec.User, logNewKey, rec.NewKey, logError, revokeErr.Error())
+				ur.Actions = append(ur.Actions, "could not revoke the staged key (it was never published): "+revokeErr.Error())
+				warned = true
+			}
+			revokeErr = nil
+		}
+		return errors.Join(revokeErr, delErr)
 	}
 }
 
@@ -594,14 +712,19 @@ func (r *Rotator) undoNew(rec *Record) func(context.Context) error {
 // revoked and deleted and the rotation starts over from planned.
 func (r *Rotator) discard(ctx context.Context, rn *run, rec *Record, ur *UserReport) (bool, error) {
 	why := "interrupted before the new key " + rec.NewKey + " was verified; its secret was not kept"
+	if err := r.newKeyIdle(ctx, rn, rec, ur); err != nil {
+		return false, err
+	}
 	if rn.dry {
 		ur.Actions = append(ur.Actions, "would delete the unpublished new key "+rec.NewKey+" and create another ("+why+")")
 		return false, nil
 	}
-	r.notify(ctx, rn, Event{Kind: EventCompensate, User: rec.User, UserARN: rec.UserARN, AccessKeyID: rec.OldKey, NewKeyID: rec.NewKey, Phase: rec.Phase,
-		Message: "deleting unpublished access key " + rec.NewKey + " of " + rec.User + ": " + why})
+	if rec.Step != StepCompensate {
+		r.notify(ctx, rn, Event{Kind: EventCompensate, User: rec.User, UserARN: rec.UserARN, AccessKeyID: rec.OldKey, NewKeyID: rec.NewKey, Phase: rec.Phase,
+			Message: "deleting unpublished access key " + rec.NewKey + " of " + rec.User + ": " + why})
+	}
 	gone := rec.NewKey
-	err := r.mutate(ctx, rec, StepCompensate, r.undoNew(rec), func() {
+	err := r.mutate(ctx, rec, StepCompensate, r.undoNew(rec, ur), func() {
 		rec.Phase, rec.NewKey, rec.NewKeyCreated, rec.Reason = PhasePlanned, "", time.Time{}, why
 	})
 	if err != nil {
@@ -633,14 +756,25 @@ func (r *Rotator) draining(ctx context.Context, rn *run, rec *Record, ur *UserRe
 		}
 		return false, r.outside(ctx, rn, rec, ur, PhaseDeactivated, "old key "+rec.OldKey+" deactivated outside iamd")
 	case newKey == nil || !newKey.Active():
-		return false, r.outside(ctx, rn, rec, ur, PhaseAborted, "new key "+rec.NewKey+" deleted or deactivated outside iamd; the old key stays active")
+		// The target must not go on handing out a key IAM refuses: give
+		// it the old key back (where it keeps one) before the record
+		// says the rotation is over.
+		what := "deleted"
+		if newKey != nil {
+			what = "deactivated"
+		}
+		if err := r.revokeDead(ctx, rn, rec, ur, what); err != nil {
+			return false, err
+		}
+		return false, r.outside(ctx, rn, rec, ur, PhaseAborted, "new key "+rec.NewKey+" "+what+" outside iamd; the old key stays active"+revokedNote(rec))
 	}
 	oldKR, ku, iamLast, err := r.keyInfo(ctx, rn.at, *old)
 	if err != nil {
 		return false, err
 	}
 	ur.OldKey = oldKR
-	d := DecideDrain(DrainInput{Now: rn.at, Published: rec.Published, Usage: ku, IAMLastUsed: iamLast, IndexUpdated: rn.indexUpdated,
+	d := DecideDrain(DrainInput{Now: rn.at, Published: rec.Published, Usage: ku, IAMLastUsed: iamLast,
+		IndexUpdated: rn.index.updated, IndexSource: rn.index.source, NewestEvent: rn.index.newestEvent, DeliveryLag: DeliveryLag,
 		Drain: r.p.Drain, MinOverlap: r.p.MinOverlap, MaxIndexLag: r.p.MaxIndexLag})
 	ur.Drain, ur.Reason = &d, d.Reason
 	if !d.Idle {
@@ -661,6 +795,44 @@ func (r *Rotator) draining(ctx context.Context, rn *run, rec *Record, ur *UserRe
 	}
 	ur.Actions = append(ur.Actions, "deactivated old key "+rec.OldKey)
 	return true, nil
+}
+
+// revokeDead revokes at the target a new key IAM no longer holds or no
+// longer accepts (what: "deleted" or "deactivated" outside iamd), once:
+// consumers would otherwise go on reading a key that fails (AWSCURRENT,
+// PATH, the command's store) while the target can give them back the
+// key it replaced. Revoke is idempotent, so a run that dies before the
+// record says it was done repeats it; a failure is returned and the
+// rotation stays where it is, to try again next run.
+func (r *Rotator) revokeDead(ctx context.Context, rn *run, rec *Record, ur *UserReport, what string) error {
+	if rec.NewKey == "" || !rec.Revoked.IsZero() {
+		return nil
+	}
+	if rn.dry {
+		ur.Actions = append(ur.Actions, "would revoke new key "+rec.NewKey+" at "+rec.Target+" ("+what+" outside iamd)")
+		return nil
+	}
+	t := r.o.Targets[rec.Target]
+	if t == nil {
+		return fmt.Errorf("revoke new key %s, %s outside iamd: delivery target %q is not configured", rec.NewKey, what, rec.Target)
+	}
+	err := r.retry(ctx, "revoke", func(ctx context.Context) error {
+		return t.Revoke(ctx, rec.recipient(), rec.NewKey)
+	})
+	if err != nil {
+		return fmt.Errorf("revoke new key %s, %s outside iamd, at %s: %w", rec.NewKey, what, rec.Target, err)
+	}
+	rec.Revoked = rn.at
+	r.log.Info("revoked a new key changed outside iamd", logUser, rec.User, logNewKey, rec.NewKey, "target", rec.Target)
+	ur.Actions = append(ur.Actions, "revoked new key "+rec.NewKey+" at "+rec.Target+" ("+what+" outside iamd)")
+	return nil
+}
+
+func revokedNote(rec *Record) string {
+	if rec.Revoked.IsZero() {
+		return ""
+	}
+	return "; revoked at " + rec.Target + " " + stamp(rec.Revoked)
 }
 
 // outside records a change IAM shows that iamd did not make.
@@ -688,18 +860,6 @@ func (r *Rotator) recovering(ctx context.Context, rn *run, rec *Record, ur *User
 		return false, err
 	}
 	old := findKey(keys, rec.OldKey)
-	if rec.Step == StepRollback {
-		// A rollback was asked for and may not have gone through: finish
-		// it rather than go on towards deletion.
-		if rn.dry {
-			ur.Actions = append(ur.Actions, "would finish the interrupted rollback")
-			return false, nil
-		}
-		if old == nil {
-			return false, r.outside(ctx, rn, rec, ur, PhaseDeleted, "old key "+rec.OldKey+" deleted outside iamd during a rollback")
-		}
-		return false, r.reactivate(ctx, rn, rec, ur)
-	}
 	switch {
 	case old == nil && rec.Step == StepDelete:
 		if rn.dry {
@@ -717,7 +877,7 @@ func (r *Rotator) recovering(ctx context.Context, rn *run, rec *Record, ur *User
 		return false, fmt.Errorf("usage of %s: %w", rec.OldKey, err)
 	}
 	if ok && ku.LastSeen.After(rec.Deactivated) && ku.LastSeen.After(lastAlert(rec)) {
-		a := Alert{At: rn.at, KeyID: rec.OldKey, LastSeen: ku.LastSeen, SourceIPs: seenSince(ku.SourceIPs, rec.Deactivated), UserAgents: seenSince(ku.UserAgents, rec.Deactivated)}
+		a := Alert{At: rn.at, Kind: EventAlert, KeyID: rec.OldKey, LastSeen: ku.LastSeen, SourceIPs: seenSince(ku.SourceIPs, rec.Deactivated), UserAgents: seenSince(ku.UserAgents, rec.Deactivated)}
 		r.notify(ctx, rn, Event{Kind: EventAlert, User: rec.User, UserARN: rec.UserARN, AccessKeyID: rec.OldKey, NewKeyID: rec.NewKey, Phase: rec.Phase,
 			Message: fmt.Sprintf("deactivated access key %s of %s was used again at %s%s; `iamd rotate rollback %s` reactivates it",
 				rec.OldKey, rec.User, stamp(ku.LastSeen), who(a.SourceIPs, a.UserAgents), rec.User)})
@@ -728,9 +888,47 @@ func (r *Rotator) recovering(ctx context.Context, rn *run, rec *Record, ur *User
 			}
 		}
 	}
+	// The inactive old key is the user's way back: it stays while the new
+	// key is gone or inactive (deleting it would leave the user without a
+	// key to reactivate), said at once, not only when the delete is due.
+	if nk := findKey(keys, rec.NewKey); nk == nil || !nk.Active() {
+		what := "deleted"
+		if nk != nil {
+			what = "deactivated"
+		}
+		revoked := rec.Revoked
+		if nk == nil {
+			// A deleted key never comes back: the target gives the old
+			// key back (where it keeps one), for a rollback to revive.
+			// A deactivated one may be reactivated, so it stays.
+			if err := r.revokeDead(ctx, rn, rec, ur, what); err != nil {
+				return false, err
+			}
+		}
+		why := fmt.Sprintf("new key %s was %s outside iamd while the old key %s is inactive: %s has no working key; the old key is kept, `iamd rotate rollback %s` reactivates it%s",
+			rec.NewKey, what, rec.OldKey, rec.User, rec.User, revokedNote(rec))
+		ur.Reason, ur.Next = why, "delete the old key once the new key is active again"
+		if r.raise(ctx, rn, rec, EventForeign, rec.NewKey, why) || !rec.Revoked.Equal(revoked) {
+			return false, save(ctx, r.o.States, r.o.Now(), rec, "new key gone during recovery")
+		}
+		return false, nil
+	}
 	until := recoveryEnd(rec, r.p.Recovery)
 	if rn.at.Before(until) {
 		ur.Next, ur.NextAt = "delete the old key", until
+		return false, nil
+	}
+	// Whatever the recovery window, a key seen in use (the index or IAM)
+	// within the drain window is not deleted: Recovery may be set shorter
+	// than Drain, and IAM can see a use the index has not.
+	oldKR, _, _, err := r.keyInfo(ctx, rn.at, *old)
+	if err != nil {
+		return false, err
+	}
+	ur.OldKey = oldKR
+	if !oldKR.LastUsed.IsZero() && rn.at.Sub(oldKR.LastUsed) < r.p.Drain {
+		ur.Reason = fmt.Sprintf("old key %s: in use within the %s drain window, not deleted yet", describeUse(oldKR), age(r.p.Drain))
+		ur.Next, ur.NextAt = "delete the old key", oldKR.LastUsed.Add(r.p.Drain)
 		return false, nil
 	}
 	if rn.dry {
@@ -752,7 +950,25 @@ func (r *Rotator) recovering(ctx context.Context, rn *run, rec *Record, ur *User
 func lastAlert(rec *Record) time.Time {
 	var t time.Time
 	for _, a := range rec.Alerts {
-		t = later(t, a.LastSeen)
+		if a.oldKeyUse(rec) {
+			t = later(t, a.LastSeen)
+		}
 	}
 	return t
+}
+
+// raise records a problem an operator must look at, once per kind and
+// key: an alert on the record (and so on the status), a warning in the
+// log and an event for the Notifier. It reports whether the alert is new,
+// so that the caller saves the record.
+func (r *Rotator) raise(ctx context.Context, rn *run, rec *Record, kind, keyID, msg string) bool {
+	if rec.hasAlert(kind, keyID) {
+		return false
+	}
+	r.notify(ctx, rn, Event{Kind: kind, User: rec.User, UserARN: rec.UserARN, AccessKeyID: rec.OldKey, NewKeyID: rec.NewKey, Phase: rec.Phase, Message: msg})
+	if rn.dry {
+		return false
+	}
+	rec.Alerts = append(rec.Alerts, Alert{At: rn.at, Kind: kind, KeyID: keyID, Message: msg})
+	return true
 }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -22,6 +25,7 @@ const (
 	EventWaiting    = "rotation-waiting"    // a due rotation is blocked (quota)
 	EventAlert      = "old-key-used-again"  // the old key was used after its deactivation
 	EventForeign    = "key-changed-outside" // IAM shows a change iamd did not make
+	EventInUse      = "new-key-in-use"      // a new key to be deleted shows use by others: kept, the rotation stops
 )
 
 // Event is one notification. It names keys by ID only; the secret is not
@@ -45,7 +49,8 @@ type Notifier interface {
 }
 
 // Webhook POSTs each event as JSON to URL and wants a 2xx answer; it
-// tries Attempts times (default 3), Backoff apart (default 2 s).
+// tries Attempts times (default 3), Backoff apart (default 2 s). The URL
+// is treated as a credential: errors and String name its host only.
 type Webhook struct {
 	URL      string
 	Client   *http.Client // default: 10 s timeout
@@ -56,6 +61,35 @@ type Webhook struct {
 }
 
 var _ Notifier = (*Webhook)(nil)
+
+// String names the webhook by its scheme and host.
+func (w *Webhook) String() string { return "webhook " + RedactURL(w.URL) }
+
+// RedactURL returns raw without what may carry a secret: a webhook URL is
+// often its own credential (Slack's /services/T…/B…/secret, a ?token=
+// query, user:password@). The scheme and host stay, so that an error
+// still says where; the rest becomes "[redacted]".
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return redacted
+	}
+	out := u.Scheme + "://" + u.Host
+	if u.User != nil || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		out += "/" + redacted
+	}
+	return out
+}
+
+// redactURLError rewrites the URL net/http puts in its errors
+// (`Post "https://…": …`) in place.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = RedactURL(ue.URL)
+	}
+	return err
+}
 
 // Notify posts e.
 func (w *Webhook) Notify(ctx context.Context, e Event) error {
@@ -86,13 +120,14 @@ func (w *Webhook) Notify(ctx context.Context, e Event) error {
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 		if err != nil {
-			return fmt.Errorf("webhook: %w", err)
+			// The parse error quotes the URL whole.
+			return fmt.Errorf("%s: not a valid URL", w)
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("User-Agent", "iamd-rotator")
 		resp, err := c.Do(req)
 		if err != nil {
-			last = err
+			last = redactURLError(err)
 			continue
 		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

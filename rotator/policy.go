@@ -59,9 +59,15 @@ type Policy struct {
 	// too, so a call made just before the switch must have time to show
 	// up before the old key is judged idle.
 	MinOverlap time.Duration
-	// MaxIndexLag is how old the usage index's newest ingest checkpoint
-	// may be for its silence to count as evidence (default 48 hours; 0:
-	// not checked). A stopped ingest must not look like an idle key.
+	// MaxIndexLag is how far behind the usage index may be for its
+	// silence to count as evidence (default 48 hours; 0: not checked):
+	// every ingest source that wrote a checkpoint within the drain window
+	// must have written one within MaxIndexLag, and the newest CloudTrail
+	// event in the index must be that recent too. A stopped ingest, a
+	// stalled source or a backlog being replayed must not look like an
+	// idle key. Within it, the drain window ends where the index has seen
+	// CloudTrail up to (see DecideDrain), so a lagging index delays the
+	// deactivation by its lag rather than shortening the window.
 	MaxIndexLag time.Duration
 	// DryRun plans and reports only: no AWS change, no store write, no
 	// delivery, no webhook (default true).
@@ -247,7 +253,7 @@ func (p Policy) Validate() error {
 	if p.WebhookURL != "" {
 		u, err := url.Parse(p.WebhookURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			errs = append(errs, invalid("webhook_url", p.WebhookURL, "want an http(s) URL"))
+			errs = append(errs, invalid("webhook_url", RedactURL(p.WebhookURL), "want an http(s) URL"))
 		}
 	}
 	return errors.Join(errs...)

@@ -66,13 +66,34 @@ const (
 	StepRollback   Step = "rollback"
 )
 
-// Alert is a use of the old key after its deactivation.
+// Alert is something an operator must look at: a use of the old key
+// after its deactivation (Kind EventAlert, or "" in records written
+// before Kind existed), or another problem the rotation waits on (Kind
+// the event sent for it, Message what it is).
 type Alert struct {
-	At         time.Time    `json:"at"`       // when the rotator saw it
-	KeyID      string       `json:"keyId"`    // the deactivated key
-	LastSeen   time.Time    `json:"lastSeen"` // the use, from the usage index
+	At         time.Time    `json:"at"`                // when the rotator saw it
+	Kind       string       `json:"kind,omitempty"`    // an Event kind
+	KeyID      string       `json:"keyId"`             // the key it is about
+	LastSeen   time.Time    `json:"lastSeen,omitzero"` // the use, from the usage index (EventAlert)
 	SourceIPs  []store.Seen `json:"sourceIps,omitempty"`
 	UserAgents []store.Seen `json:"userAgents,omitempty"`
+	Message    string       `json:"message,omitempty"`
+}
+
+// oldKeyUse reports whether a is a use of rec's old key after its
+// deactivation.
+func (a Alert) oldKeyUse(rec *Record) bool {
+	return a.KeyID == rec.OldKey && (a.Kind == "" || a.Kind == EventAlert)
+}
+
+// hasAlert reports whether rec already holds an alert of kind about key.
+func (r *Record) hasAlert(kind, key string) bool {
+	for _, a := range r.Alerts {
+		if a.Kind == kind && a.KeyID == key {
+			return true
+		}
+	}
+	return false
 }
 
 // Transition is one entry of a record's history.
@@ -112,6 +133,11 @@ type Record struct {
 	OldKeyCreated time.Time `json:"oldKeyCreated,omitzero"`
 	NewKey        string    `json:"newKey,omitempty"`
 	NewKeyCreated time.Time `json:"newKeyCreated,omitzero"`
+
+	// Revoked is when the new key was revoked at the target because IAM
+	// no longer held it (deleted, or deactivated before it replaced the
+	// old key, outside iamd), so that consumers are not left reading it.
+	Revoked time.Time `json:"revoked,omitzero"`
 
 	Started     time.Time    `json:"started,omitzero"`   // planned
 	Published   time.Time    `json:"published,omitzero"` // draining began

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -163,11 +164,11 @@ type Report struct {
 
 // run is the state of one Run.
 type run struct {
-	dry          bool
-	at           time.Time
-	indexUpdated time.Time
-	account      string
-	started      int
+	dry     bool
+	at      time.Time
+	index   indexState
+	account string
+	started int
 }
 
 // Run advances every rotation in progress and starts those that are due,
@@ -200,7 +201,7 @@ func (r *Rotator) run(ctx context.Context, dry bool) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rn.indexUpdated, err = indexUpdated(ctx, r.o.Usage); err != nil {
+	if rn.index, err = readIndexState(ctx, r.o.Usage, rn.at, r.p.Drain); err != nil {
 		return nil, err
 	}
 	seen := map[string]bool{}
@@ -251,9 +252,31 @@ func (r *Rotator) user(ctx context.Context, rn *run, p *iam.Principal, rec *Reco
 	return r.consider(ctx, rn, p, rec)
 }
 
-// userGone closes the record of a user no longer in the account.
+// userGone closes the record of a user no longer in the account listing,
+// once IAM confirms the user is gone (NoSuchEntity on its keys): a
+// listing can miss a user that still exists (a path changed, and with it
+// the ARN; a listing filtered or not yet consistent), and closing its
+// record would strand the keys of a rotation in progress.
 func (r *Rotator) userGone(ctx context.Context, rn *run, rec *Record) UserReport {
 	ur := UserReport{User: rec.User, UserARN: rec.UserARN, Phase: rec.Phase, Reason: "the user is no longer in the account"}
+	keys, err := r.listKeys(ctx, rec.User)
+	switch {
+	case errors.Is(err, ErrNoSuchEntity):
+	case err != nil:
+		ur.Error = fmt.Sprintf("user %s is not in the account listing; confirming with IAM: %v", rec.User, err)
+		return ur
+	default:
+		why := fmt.Sprintf("user %s is not in the account listing as %s, but IAM still lists its keys (%s): the record is kept; if its path changed, finish or roll back this rotation by hand",
+			rec.User, rec.UserARN, strings.Join(keyIDs(keys), ", "))
+		ur.Reason = why
+		if r.raise(ctx, rn, rec, EventForeign, "", why) {
+			if err := save(ctx, r.o.States, r.o.Now(), rec, "user missing from the account listing"); err != nil {
+				ur.Error = err.Error()
+			}
+		}
+		ur.Alerts = rec.Alerts
+		return ur
+	}
 	if rn.dry {
 		ur.Actions = append(ur.Actions, "would close the record (user gone)")
 		return ur
@@ -418,7 +441,7 @@ func (r *Rotator) next(rec *Record) (string, time.Time) {
 func recoveryEnd(rec *Record, recovery time.Duration) time.Time {
 	from := rec.Deactivated
 	for _, a := range rec.Alerts {
-		if a.KeyID == rec.OldKey {
+		if a.oldKeyUse(rec) {
 			from = later(from, a.LastSeen)
 		}
 	}
@@ -438,9 +461,12 @@ var (
 	ErrCannotRollback = errors.New("rotation cannot be rolled back")
 )
 
-// Rollback stops the rotation of user (a name or ARN): during recovery it
-// reactivates the old key; while draining it only stops the rotation
-// (both keys stay active). It acts whatever Policy.DryRun says: it is an
+// Rollback stops the rotation of user (a name or ARN) and makes sure its
+// old key is active: it reads the user's keys back from IAM and
+// reactivates the old key whenever it is not active, whatever the record
+// says (a deactivation can reach IAM while the write after it does not),
+// in draining, deactivated, recovering, or an earlier rollback. Both keys
+// then stay active. It acts whatever Policy.DryRun says: it is an
 // operator's explicit request.
 func (r *Rotator) Rollback(ctx context.Context, user string) (UserReport, error) {
 	if r.o.IAM == nil {
@@ -465,26 +491,74 @@ func (r *Rotator) Rollback(ctx context.Context, user string) (UserReport, error)
 	rn := &run{at: r.o.Now()}
 	ur := UserReport{User: rec.User, UserARN: rec.UserARN, Phase: rec.Phase}
 	switch rec.Phase {
-	case PhaseRolledBack:
-		ur.Reason = "already rolled back"
-		return ur, nil
-	case PhaseDraining:
-		rec.Phase, rec.Step, rec.Ended, rec.Reason = PhaseRolledBack, "", rn.at, "rolled back while draining: both keys stay active"
-		if err := save(ctx, r.o.States, r.o.Now(), rec, rec.Reason); err != nil {
-			return ur, err
-		}
-		ur.Actions = append(ur.Actions, "stopped the rotation; old key "+rec.OldKey+" stays active")
-	case PhaseDeactivated, PhaseRecovering:
-		if err := r.reactivate(ctx, rn, rec, &ur); err != nil {
-			return ur, fmt.Errorf("rollback %s: %w", rec.User, err)
-		}
+	case PhaseDraining, PhaseDeactivated, PhaseRecovering, PhaseRolledBack:
 	case PhaseDeleted:
 		return ur, fmt.Errorf("rollback %s: %w: old key %s was deleted", rec.User, ErrCannotRollback, rec.OldKey)
 	default:
 		return ur, fmt.Errorf("rollback %s: %w in phase %s: the old key was never touched; the next run completes or compensates it", rec.User, ErrCannotRollback, rec.Phase)
 	}
+	keys, err := r.listKeys(ctx, rec.User)
+	if err != nil {
+		return ur, fmt.Errorf("rollback %s: %w", rec.User, err)
+	}
+	old := findKey(keys, rec.OldKey)
+	if old != nil && rec.NewKey != "" && findKey(keys, rec.NewKey) == nil {
+		// The new key was deleted outside iamd: the target goes back to
+		// the old key, which the rollback is about to revive. The record
+		// is saved by every branch below that changes it.
+		revoked := rec.Revoked
+		if err := r.revokeDead(ctx, rn, rec, &ur, "deleted"); err != nil {
+			return ur, fmt.Errorf("rollback %s: %w", rec.User, err)
+		}
+		if !rec.Revoked.Equal(revoked) && old.Active() && rec.Phase == PhaseRolledBack {
+			if err := save(ctx, r.o.States, r.o.Now(), rec, "revoked the new key deleted outside iamd"); err != nil {
+				return ur, err
+			}
+		}
+	}
+	switch {
+	case old == nil:
+		// The next run records how it went (a delete of ours that went
+		// through, or one made outside iamd).
+		return ur, fmt.Errorf("rollback %s: %w: old key %s no longer exists in IAM", rec.User, ErrCannotRollback, rec.OldKey)
+	case !old.Active():
+		if err := r.reactivate(ctx, rn, rec, &ur); err != nil {
+			return ur, fmt.Errorf("rollback %s: %w", rec.User, err)
+		}
+	case rec.Phase == PhaseRolledBack:
+		ur.Reason = "already rolled back; old key " + rec.OldKey + " is active"
+		return ur, nil
+	default:
+		why := "rolled back while " + string(rec.Phase) + ": old key " + rec.OldKey + " is active, both keys stay active"
+		rec.Phase, rec.Step, rec.Ended, rec.Reason = PhaseRolledBack, "", rn.at, why
+		if err := save(ctx, r.o.States, r.o.Now(), rec, rec.Reason); err != nil {
+			return ur, err
+		}
+		ur.Actions = append(ur.Actions, "stopped the rotation; old key "+rec.OldKey+" stays active")
+	}
 	ur.Phase, ur.Reason = rec.Phase, rec.Reason
 	return ur, nil
+}
+
+// resumeRollback finishes a rollback whose UpdateAccessKey may not have
+// gone through (the record still says StepRollback).
+func (r *Rotator) resumeRollback(ctx context.Context, rn *run, rec *Record, ur *UserReport) error {
+	if rn.dry {
+		ur.Actions = append(ur.Actions, "would finish the interrupted rollback")
+		return nil
+	}
+	keys, err := r.listKeys(ctx, rec.User)
+	if err != nil {
+		return err
+	}
+	switch old := findKey(keys, rec.OldKey); {
+	case old == nil:
+		return r.outside(ctx, rn, rec, ur, PhaseDeleted, "old key "+rec.OldKey+" deleted outside iamd during a rollback")
+	case old.Active():
+		rec.Phase, rec.Step, rec.Ended, rec.Reason = PhaseRolledBack, "", rn.at, "rolled back: old key reactivated"
+		return save(ctx, r.o.States, r.o.Now(), rec, "reconciled an interrupted rollback")
+	}
+	return r.reactivate(ctx, rn, rec, ur)
 }
 
 // reactivate is rollback's AWS step: the old key becomes Active again.
@@ -548,7 +622,7 @@ func (r *Rotator) keyInfo(ctx context.Context, now time.Time, k iam.AccessKey) (
 	}
 	var iamLast time.Time
 	err = r.retry(ctx, "last used", func(ctx context.Context) (err error) {
-		iamLast, err = r.o.IAM.LastUsed(ctx, k.ID)
+		iamLast, _, err = r.o.IAM.LastUsed(ctx, k.ID)
 		return err
 	})
 	if err != nil {

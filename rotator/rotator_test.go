@@ -81,8 +81,11 @@ func TestLifecycle(t *testing.T) {
 	if u.Phase != rotator.PhaseDraining || u.Drain == nil || u.Drain.Idle {
 		t.Fatalf("after run 2: %+v", u)
 	}
-	if want := e.clk.now().Add(-day).Add(7 * day); !u.NextAt.Equal(want) {
-		t.Errorf("next at %v, want %v (last use + drain)", u.NextAt, want)
+	// The drain window ends where the index has seen CloudTrail up to.
+	if lag := e.clk.now().Sub(u.Drain.IndexCovered); lag <= 0 || lag > time.Hour {
+		t.Errorf("index covered up to %v, %v before now", u.Drain.IndexCovered, lag)
+	} else if want := e.clk.now().Add(-day).Add(7*day + lag); !u.NextAt.Equal(want) {
+		t.Errorf("next at %v, want %v (last use + drain + what the index has not seen yet)", u.NextAt, want)
 	}
 	if len(u.Drain.SourceIPs) != 2 {
 		t.Errorf("drain lists source IPs %+v, want both", u.Drain.SourceIPs)

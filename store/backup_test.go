@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,4 +117,103 @@ func TestBackupRestore(t *testing.T) {
 			t.Errorf("Backup of a missing store err = %v, want ErrNoStore", err)
 		}
 	})
+}
+
+// restoreChildEnv names the store a re-executed test binary restores
+// into (TestRestoreChild).
+const restoreChildEnv = "IAMD_TEST_RESTORE_CHILD"
+
+// A restore killed with SIGKILL at any step of its swap leaves a whole
+// store at its directory, the one it held before or the restored one,
+// once the next Open (or Inspect, Backup, Restore) has looked: never no
+// store, never a mix; and nothing of the restore is left behind.
+func TestRestoreKilled(t *testing.T) {
+	ctx := context.Background()
+	v1, _ := released(t, 1)
+	var buf bytes.Buffer
+	if _, err := store.Backup(ctx, v1, &buf); err != nil {
+		t.Fatal(err)
+	}
+	backup := filepath.Join(t.TempDir(), "v1.backup")
+	if err := os.WriteFile(backup, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		kill     string
+		restored bool // else the store it replaced
+	}{
+		{kill: "staged"},
+		{kill: "replaced", restored: true},
+		{kill: "renamed", restored: true},
+		{kill: "removed", restored: true},
+	} {
+		t.Run("killed after "+tc.kill, func(t *testing.T) {
+			// The store to replace: the same data, migrated to this
+			// build's version, so the two tell apart by version.
+			dir, gf := released(t, 1)
+			if err := store.Migrate(ctx, store.Options{Dir: dir, Now: at(gf.Probe.Now)}); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(os.Args[0], "-test.run=^TestRestoreChild$")
+			cmd.Env = append(os.Environ(), restoreChildEnv+"="+dir, "IAMD_TEST_RESTORE_BACKUP="+backup, "IAMD_TEST_RESTORE_KILL="+tc.kill)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != -1 {
+				t.Fatalf("the restoring child ended with %v, want killed by a signal:\n%s", err, out)
+			}
+			in, err := store.Inspect(ctx, dir)
+			if err != nil {
+				t.Fatalf("after the kill: %v", err)
+			}
+			if want := map[bool]int{true: 1, false: store.SchemaVersion}[tc.restored]; in.Version != want {
+				t.Errorf("after the kill the store is at version %d, want %d (restored %v)", in.Version, want, tc.restored)
+			}
+			db, err := store.Open(store.Options{Dir: dir, Now: at(gf.Probe.Now)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkAnswers(t, db, gf)
+			db.Close()
+			// What the killed restore left is cleaned by the next one.
+			if _, err := store.Restore(ctx, dir, bytes.NewReader(buf.Bytes()), store.RestoreOptions{Replace: true}); err != nil {
+				t.Fatal(err)
+			}
+			entries, err := os.ReadDir(filepath.Dir(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				if strings.Contains(e.Name(), ".restore-") {
+					t.Errorf("%s left behind", e.Name())
+				}
+			}
+		})
+	}
+}
+
+// TestRestoreChild is the process TestRestoreKilled kills: it restores
+// the backup over the store and kills itself after the step named.
+func TestRestoreChild(t *testing.T) {
+	dir := os.Getenv(restoreChildEnv)
+	if dir == "" {
+		t.Skip("run by TestRestoreKilled")
+	}
+	f, err := os.Open(os.Getenv("IAMD_TEST_RESTORE_BACKUP"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	kill := os.Getenv("IAMD_TEST_RESTORE_KILL")
+	opts := store.RestoreOptions{Replace: true}
+	store.SetRestoreHook(&opts, func(step string) {
+		if step == kill {
+			p, _ := os.FindProcess(os.Getpid())
+			p.Kill()
+			select {} // the signal ends the process
+		}
+	})
+	if _, err := store.Restore(context.Background(), dir, f, opts); err != nil {
+		t.Fatal(err)
+	}
+	t.Fatal("the restore finished before it was killed")
 }

@@ -120,8 +120,12 @@ func planMigration(ctx context.Context, txn *badger.Txn, st schemaState, steps [
 // sizing, without migrating it or writing anything of ours: read-only
 // (changing no file, and failing while a writer holds the store), or,
 // when a crash left a write-ahead log that Badger must truncate first,
-// which read-only mode cannot do, read-write for that recovery.
+// which read-only mode cannot do, read-write for that recovery. A restore
+// a crash stopped mid-swap is finished first (recoverRestore).
 func openAsIs(dir string) (*badger.DB, error) {
+	if err := recoverRestore(dir); err != nil {
+		return nil, err
+	}
 	if err := checkDir(dir, true); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}

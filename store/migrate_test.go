@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -198,6 +201,18 @@ func TestMigrateHalvesTooBigChunks(t *testing.T) {
 	}
 }
 
+// setNewerSchema marks a store as written by a later build, one schema
+// version ahead.
+func setNewerSchema(txn *badger.Txn) error {
+	e, b := encoder{}, encoder{}
+	e.uvarint(SchemaVersion + 1)
+	b.str("iamd v9.1.0 commit 0123456789ab")
+	if err := txn.Set(key(pfxMeta, metaSchema), e.b); err != nil {
+		return err
+	}
+	return txn.Set(key(pfxMeta, metaBuild), b.b)
+}
+
 // A store of a newer version is refused with the version, what this
 // build reads and the build that wrote it; one without a version record
 // is refused too.
@@ -207,15 +222,7 @@ func TestOpenRefusesNewerStore(t *testing.T) {
 		set   func(txn *badger.Txn) error
 		wants []string
 	}{
-		{"newer", func(txn *badger.Txn) error {
-			e, b := encoder{}, encoder{}
-			e.uvarint(SchemaVersion + 1)
-			b.str("iamd v9.1.0 commit 0123456789ab")
-			if err := txn.Set(key(pfxMeta, metaSchema), e.b); err != nil {
-				return err
-			}
-			return txn.Set(key(pfxMeta, metaBuild), b.b)
-		}, []string{fmt.Sprintf("schema version %d is newer than this build reads (%d", SchemaVersion+1, SchemaVersion), "iamd v9.1.0 commit 0123456789ab wrote it"}},
+		{"newer", setNewerSchema, []string{fmt.Sprintf("schema version %d is newer than this build reads (%d", SchemaVersion+1, SchemaVersion), "iamd v9.1.0 commit 0123456789ab wrote it"}},
 		{"newer, migrating", func(txn *badger.Txn) error {
 			e := encoder{}
 			e.uvarint(SchemaVersion + 1)
@@ -265,5 +272,138 @@ func TestV1EventID(t *testing.T) {
 		if got != tc.want || (err != nil) != tc.wantErr {
 			t.Errorf("v1EventID(%q) = %q, %v; want %q, error %v", tc.key, got, err, tc.want, tc.wantErr)
 		}
+	}
+}
+
+// A backup of a store newer than this build reads is refused before
+// anything is replaced, naming both versions: restored, it could be
+// neither opened nor migrated, and with Replace it would have taken the
+// place of a store that works.
+func TestRestoreRefusesNewerBackup(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	bdb, err := badger.Open(badger.DefaultOptions(src).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bdb.Update(setNewerSchema); err != nil {
+		t.Fatal(err)
+	}
+	bdb.Close()
+	var backup bytes.Buffer
+	if info, err := Backup(ctx, src, &backup); err != nil || info.Version != SchemaVersion+1 {
+		t.Fatalf("Backup = %+v, %v", info, err)
+	}
+	for _, tc := range []struct {
+		name    string
+		current bool // the target holds a store of this build
+	}{
+		{name: "into a new directory"},
+		{name: "over a current store", current: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			dir := filepath.Join(root, "store")
+			if tc.current {
+				db, err := Open(Options{Dir: dir})
+				if err != nil {
+					t.Fatal(err)
+				}
+				mustWrite(t, db, &Batch{Events: []Event{ev("a", alice, t0, use("s3:GetObject", bucketA))}})
+				db.Close()
+			}
+			_, err := Restore(ctx, dir, bytes.NewReader(backup.Bytes()), RestoreOptions{Replace: true})
+			if !errors.Is(err, ErrSchemaMismatch) {
+				t.Fatalf("Restore err = %v, want ErrSchemaMismatch", err)
+			}
+			for _, w := range []string{fmt.Sprintf("schema version %d is newer than this build reads (%d", SchemaVersion+1, SchemaVersion), "iamd v9.1.0"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Restore err = %q, want it to say %q", err, w)
+				}
+			}
+			entries, _ := os.ReadDir(root)
+			for _, e := range entries {
+				if e.Name() != "store" {
+					t.Errorf("the refused restore left %s", e.Name())
+				}
+			}
+			if !tc.current {
+				if len(entries) != 0 {
+					t.Errorf("the refused restore made %v", entries)
+				}
+				return
+			}
+			db, err := Open(Options{Dir: dir})
+			if err != nil {
+				t.Fatalf("the store the refused restore was to replace: %v", err)
+			}
+			defer db.Close()
+			if st, err := db.Stats(ctx); err != nil || st.Principals == 0 {
+				t.Errorf("the store the refused restore was to replace: %+v, %v", st, err)
+			}
+		})
+	}
+}
+
+// The v1 → v2 migration records the bound on event time below which an
+// event may match a legacy dedup entry whatever the order in which its
+// chunks meet expired and unexpired entries: a bound lost (zero) makes
+// every legacy entry unreachable, and a redelivery of an event schema 1
+// counted is counted again.
+func TestMigrateV1KeepsTheLegacyBound(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		chunk int
+	}{
+		{"first chunk only expired entries", 1},
+		{"first chunk two expired entries", 2},
+		{"one chunk", 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			db, _ := openMem(t, func(o *Options) { o.migrateChunk = tc.chunk })
+			writeFacts(t, db, 3) // the latest event time schema 1 recorded: t0
+			now := db.opts.Now().Unix()
+			// Schema 1 dedup entries, in key order: two expired, then one
+			// that is not.
+			err := db.bdb.Update(func(txn *badger.Txn) error {
+				e := encoder{}
+				e.uvarint(1)
+				if err := txn.Set(key(pfxMeta, metaSchema), e.b); err != nil {
+					return err
+				}
+				for _, c := range []struct {
+					id  string
+					exp int64
+				}{{"a1", now - 10}, {"a2", now - 10}, {"z1", now + 86400}} {
+					v := encoder{}
+					v.uvarint(uint64(c.exp))
+					if err := txn.Set(append([]byte{'e'}, c.id...), v.b); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.migrate(ctx, migrations(), SchemaVersion); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.loadLegacyBounds(); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := db.legacy, (legacyBounds{until: now + 86400, before: t0.Unix() + 2*3600}); got != want {
+				t.Errorf("legacy bounds %+v, want %+v", got, want)
+			}
+			// A redelivery of z1, which schema 1 counted an hour before.
+			res, err := db.Write(ctx, &Batch{Events: []Event{ev("z1", alice, t0.Add(-time.Hour), use("s3:GetObject", "arn:aws:s3:::b/x"))}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Duplicates != 1 {
+				t.Errorf("redelivery of an event schema 1 counted: %+v, want a duplicate", res)
+			}
+		})
 	}
 }

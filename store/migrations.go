@@ -56,8 +56,8 @@ var v1DedupPrefixes = [][]byte{{'e'}, {'u'}}
 // (legacydedup.go): their keys held the event ID but not its time, so
 // they cannot go into hour segments. An entry already expired by
 // Options.Now is dropped; the others keep their expiry and Badger TTL.
-// The first chunk also records the bound on event time, from the latest
-// time the schema 1 store holds.
+// The first chunk also computes the bound on event time, from the latest
+// time the schema 1 store holds; every chunk saves the bounds.
 func migrateV1Dedup(m *migrationTxn, cursor []byte, limit int) ([]byte, int, error) {
 	now := m.now.Unix()
 	l, err := readLegacyBounds(m.txn)
@@ -99,10 +99,13 @@ func migrateV1Dedup(m *migrationTxn, cursor []byte, limit int) ([]byte, int, err
 	if err != nil {
 		return nil, n, err
 	}
-	if l.until > 0 {
-		if err := m.txn.Set(key(pfxMeta, metaLegacy), l.encode()); err != nil {
-			return nil, n, err
-		}
+	// Saved whatever this chunk kept: the bound is computed by the first
+	// chunk alone, and one that kept nothing (every entry it met had
+	// expired) would otherwise leave the later chunks a zero bound, which
+	// no event is older than. With no entry kept at all, until stays 0
+	// and Write reads nothing more.
+	if err := m.txn.Set(key(pfxMeta, metaLegacy), l.encode()); err != nil {
+		return nil, n, err
 	}
 	return next, n, nil
 }

@@ -435,6 +435,9 @@ func open(ctx context.Context, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("store options: %w", err)
 	}
 	if !opts.InMemory {
+		if err := recoverRestore(opts.Dir); err != nil {
+			return nil, err
+		}
 		if err := checkDir(opts.Dir, opts.MustExist); err != nil {
 			return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 		}

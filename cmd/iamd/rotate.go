@@ -107,7 +107,7 @@ func newRotateCmdAt(now func() time.Time) *cobra.Command {
 	addDaemonFlag(status.Flags(), &o.daemonConfig)
 	rollback := &cobra.Command{
 		Use:   "rollback USER",
-		Short: "Reactivate a rotated user's old key during recovery (or stop a drain)",
+		Short: "Stop a user's rotation and reactivate its old key if it is inactive",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRotateRollback(cmd.Context(), cmd, o, args[0])
@@ -139,7 +139,7 @@ func (o *rotateOptions) addPolicyFlags(f *pflag.FlagSet) {
 	durationFlag(f, &p.Recovery, "recovery", p.Recovery, "delete a deactivated key after this long")
 	durationFlag(f, &p.NotifyAhead, "notify-ahead", p.NotifyAhead, "announce a rotation this long before it is due (0: never)")
 	durationFlag(f, &p.MinOverlap, "min-overlap", p.MinOverlap, "keep both keys active at least this long after publishing the new one")
-	durationFlag(f, &p.MaxIndexLag, "max-index-lag", p.MaxIndexLag, "ignore the usage index's silence when ingest last wrote longer ago (0: no check)")
+	durationFlag(f, &p.MaxIndexLag, "max-index-lag", p.MaxIndexLag, "ignore the usage index's silence when an ingest source or its newest event is older (0: no check)")
 	durationFlag(f, &p.VerifyTimeout, "verify-timeout", p.VerifyTimeout, "how long to wait for STS to accept a new key")
 	f.IntVar(&p.MaxUsersPerRun, "max-users", p.MaxUsersPerRun, "start at most this many rotations per run")
 	f.BoolVar(&p.Users.OptIn, "opt-in", false, "rotate only users tagged --opt-in-tag=true")

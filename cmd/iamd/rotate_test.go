@@ -65,8 +65,16 @@ func (e *rotateEnv) write(b *store.Batch) {
 	}
 }
 
+// tick records that ingest is running and current: a checkpoint and a
+// call of another principal, now.
 func (e *rotateEnv) tick() {
-	e.write(&store.Batch{Checkpoints: []store.Checkpoint{{Source: "file:/trail", Position: "x", Updated: e.clock()}}})
+	now := e.clock()
+	e.write(&store.Batch{
+		Events: []store.Event{{ID: "tick-" + now.Format(time.RFC3339Nano), Time: now, Principal: "arn:aws:iam::111122223333:role/app",
+			PrincipalType: "AssumedRole", AccountID: "111122223333", RecipientAccountID: "111122223333", EventSource: "sqs.amazonaws.com",
+			EventName: "ReceiveMessage", Uses: []store.Use{{Action: "sqs:ReceiveMessage", Resource: "*"}}}},
+		Checkpoints: []store.Checkpoint{{Source: "file:/trail", Position: "x", Updated: now}},
+	})
 }
 
 // iamd runs the command line with the env's clock for rotate and audit.

@@ -180,10 +180,17 @@ func (p *trial) writeStore(fn func(db *store.DB) error) {
 	}
 }
 
-// tick records that ingest is running (a fresh checkpoint).
+// tick records that ingest is running and current: a fresh checkpoint
+// and a call of another principal, now.
 func (p *trial) tick() {
+	now := p.clk.now()
 	p.writeStore(func(db *store.DB) error {
-		_, err := db.Write(context.Background(), &store.Batch{Checkpoints: []store.Checkpoint{{Source: "file:/trail", Position: "tick", Updated: p.clk.now()}}})
+		_, err := db.Write(context.Background(), &store.Batch{
+			Events: []store.Event{{ID: "tick-" + now.Format(time.RFC3339Nano), Time: now, Principal: "arn:aws:iam::" + p.fake.AccountID() + ":role/app",
+				PrincipalType: "AssumedRole", AccountID: p.fake.AccountID(), RecipientAccountID: p.fake.AccountID(),
+				EventSource: "sqs.amazonaws.com", EventName: "ReceiveMessage", Uses: []store.Use{{Action: "sqs:ReceiveMessage", Resource: "*"}}}},
+			Checkpoints: []store.Checkpoint{{Source: "file:/trail", Position: "tick", Updated: now}},
+		})
 		return err
 	})
 }
