@@ -216,8 +216,9 @@ type IAMLive struct {
 type Analysis struct {
 	// Window is how far back usage counts. Default 90d.
 	Window Duration `yaml:"window"`
-	// ExcludePrincipals are ARN patterns (* and ?) left out of the
-	// analysis, e.g. break-glass roles. Default none.
+	// ExcludePrincipals are left out of the analysis, e.g. break-glass
+	// roles: ARN patterns (* and ?), path:/PREFIX/ or tag:KEY[=VALUE], as
+	// `iamd unused --exclude` takes them. Default none.
 	ExcludePrincipals []string `yaml:"exclude_principals"`
 	// ExcludeActions are action patterns ("service:Action", * and ?)
 	// never suggested for removal. Default none.
@@ -852,8 +853,19 @@ func (c *Config) Validate() error {
 		bad("analysis.window", "%s: want a positive duration", c.Analysis.Window)
 	}
 	for i, p := range c.Analysis.ExcludePrincipals {
-		if !strings.HasPrefix(p, "arn:") && p != "*" {
-			bad(fmt.Sprintf("analysis.exclude_principals[%d]", i), "%q: want an ARN pattern (arn:aws:iam::*:role/breakglass-*)", p)
+		key := fmt.Sprintf("analysis.exclude_principals[%d]", i)
+		switch {
+		case p == "*", strings.HasPrefix(p, "arn:"):
+		case strings.HasPrefix(p, "path:"):
+			if !strings.HasPrefix(strings.TrimPrefix(p, "path:"), "/") {
+				bad(key, "%q: a path starts with / (path:/service/)", p)
+			}
+		case strings.HasPrefix(p, "tag:"):
+			if k, _, _ := strings.Cut(strings.TrimPrefix(p, "tag:"), "="); k == "" {
+				bad(key, "%q: want tag:KEY or tag:KEY=VALUE", p)
+			}
+		default:
+			bad(key, "%q: want an ARN pattern (arn:aws:iam::*:role/breakglass-*), path:/PREFIX/ or tag:KEY[=VALUE]", p)
 		}
 	}
 	for i, a := range c.Analysis.ExcludeActions {
