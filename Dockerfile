@@ -3,6 +3,11 @@
 #   docker build -t iamd .
 #   docker run -v iamd-store:/var/lib/iamd -p 127.0.0.1:8080:8080 \
 #     -e IAMD_HTTP_TOKEN=… -v $PWD/iamd.yaml:/etc/iamd/iamd.yaml:ro iamd
+# Inside the container the daemon listens on every interface
+# (IAMD_HTTP_ADDR, which overrides http.listen of any config), so the
+# published port reaches it; beyond loopback it refuses to start without
+# a token (IAMD_HTTP_TOKEN or http.token_file). The health check asks
+# the same address.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -18,7 +23,8 @@ COPY --from=build /out/iamd /usr/local/bin/iamd
 COPY --from=build --chown=65532:65532 /out/var/lib/iamd /var/lib/iamd
 COPY --from=build --chown=65532:65532 /out/demo /demo
 COPY configs/iamd.example.yaml /etc/iamd/iamd.yaml
-ENV IAMD_STORE=/var/lib/iamd
+ENV IAMD_STORE=/var/lib/iamd \
+    IAMD_HTTP_ADDR=0.0.0.0:8080
 VOLUME ["/var/lib/iamd"]
 USER 65532:65532
 EXPOSE 8080
