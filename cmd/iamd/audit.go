@@ -13,6 +13,7 @@ import (
 	"github.com/iamd/iamd/analyzer/catalog"
 	"github.com/iamd/iamd/analyzer/iam"
 	"github.com/iamd/iamd/cmd/iamd/internal/analysis"
+	"github.com/iamd/iamd/cmd/iamd/internal/listing"
 )
 
 // auditOptions are the flags of `iamd audit`.
@@ -47,8 +48,9 @@ pipelines; the report is printed either way.
 
 With --store DIR the audit adds what only CloudTrail shows, over --window
 (default 90d, ending at --at or the newest activity): the root user used
-(CT001), access keys used from an unusual source IP or user agent
-(CT003) and refused attempts at privilege-escalation actions (CT004); and a
+(CT001), console sign-ins without MFA (CT002), access keys used from an
+unusual source IP or user agent (CT003) and refused attempts at
+privilege-escalation actions (CT004); and a
 user's two active keys during a key rotation (iamd rotate) are named as
 such. Without --iam or --live the model checks then run on the newest
 snapshot of each account kept in the store.`
@@ -64,7 +66,7 @@ func newAuditCmdAt(now func() time.Time) *cobra.Command {
 		Long:  auditLong,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runAudit(cmd.Context(), cmd.OutOrStdout(), &o)
+			return runAudit(cmd.Context(), cmd, &o)
 		},
 	}
 	f := cmd.Flags()
@@ -75,10 +77,12 @@ func newAuditCmdAt(now func() time.Time) *cobra.Command {
 	f.StringVar(&o.trail.store, "store", "", "usage index directory: add the checks that need CloudTrail evidence, and name key rotations in progress")
 	f.StringVar(&o.trail.window, "window", "90d", "with --store: tracking window, whole days (90d) or a Go duration")
 	f.StringVar(&o.trail.at, "at", "", "with --store: window end (RFC 3339 or YYYY-MM-DD); default the newest activity")
+	addDaemonFlag(f, &o.trail.daemonConfig)
 	return cmd
 }
 
-func runAudit(ctx context.Context, w io.Writer, o *auditOptions) error {
+func runAudit(ctx context.Context, cmd *cobra.Command, o *auditOptions) error {
+	w := cmd.OutOrStdout()
 	if err := checkFormat(o.format); err != nil {
 		return err
 	}
@@ -92,8 +96,11 @@ func runAudit(ctx context.Context, w io.Writer, o *auditOptions) error {
 			return fmt.Errorf("--fail-on: %w", err)
 		}
 	}
-	if o.trail.store != "" {
-		return runAuditWithTrail(ctx, w, o, failOn)
+	if o.trail.store != "" || o.trail.daemonConfig != "" {
+		if err := o.trail.resolveStore(cmd.Flags()); err != nil {
+			return err
+		}
+		return runAuditWithTrail(ctx, cmd, o, failOn)
 	}
 	acct, org, err := o.src.load(ctx)
 	if err != nil {
@@ -107,7 +114,7 @@ func runAudit(ctx context.Context, w io.Writer, o *auditOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAudit(w, o.format, analysis.AccountAudit{Account: acct, Findings: fs, Skipped: iam.SkippedChecks(acct)}); err != nil {
+	if err := writeAudit(w, o.format, analysis.AccountAudit{Account: acct, Findings: fs, Skipped: iam.SkippedChecks(acct)}.Document()); err != nil {
 		return err
 	}
 	return failOnFindings(fs, failOn)
@@ -131,12 +138,14 @@ func failOnFindings(fs []iam.Finding, failOn iam.Severity) error {
 	return nil
 }
 
-func writeAudit(w io.Writer, format string, a analysis.AccountAudit) error {
+// writeAudit prints one account's audit document, as the command
+// computed it or as the daemon's API answered it.
+func writeAudit(w io.Writer, format string, a listing.Audit) error {
 	if format == formatJSON {
-		return writeJSON(w, a.Document())
+		return writeJSON(w, a)
 	}
-	acct, fs := a.Account, a.Findings
-	for _, wn := range acct.Warnings {
+	fs := a.Findings
+	for _, wn := range a.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", wn)
 	}
 	for _, sk := range a.Skipped {
@@ -153,7 +162,7 @@ func writeAudit(w io.Writer, format string, a analysis.AccountAudit) error {
 	for _, f := range fs {
 		counts[f.Severity]++
 	}
-	fmt.Fprintf(w, "account %s: %d findings (critical %d, high %d, medium %d, low %d, info %d)\n", acct.ID, len(fs),
+	fmt.Fprintf(w, "account %s: %d findings (critical %d, high %d, medium %d, low %d, info %d)\n", a.Account, len(fs),
 		counts[iam.SeverityCritical], counts[iam.SeverityHigh], counts[iam.SeverityMedium], counts[iam.SeverityLow], counts[iam.SeverityInfo])
 	if len(fs) == 0 {
 		return nil

@@ -290,7 +290,7 @@ func TestReadCommandsAskTheDaemon(t *testing.T) {
 	s := newAPITestStore(t, true)
 	commands := [][]string{
 		{"report"}, {"report", "--principal", s.principal}, {"unused"}, {"usage", "--limit", "5"}, {"usage", "principals"},
-		{"rotate", "status"}, {"suggest", "latest"}, {"suggest", "--dry-run", "--window", "30d"},
+		{"rotate", "status"}, {"suggest", "latest"}, {"suggest", "--dry-run", "--window", "30d"}, {"audit"},
 	}
 	type answer struct{ json, table string }
 	free := make([]answer, len(commands))
