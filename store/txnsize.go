@@ -39,7 +39,7 @@ const (
 // the rest absorbs estimates that fall short (values bigger than their
 // kind's mean, an owner index entry deleted) and the last event, which
 // is added before the check.
-const txnBudgetShare = 0.8
+const txnBudgetShare = 0.95
 
 // add counts one entry of key length k and value length v.
 func (s *txnSize) add(k, v int) {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -859,11 +860,10 @@ func (a *batchAgg) writeActions(txn *badger.Txn, puts []aggPut) ([]aggPut, error
 		act := &a.acts[i]
 		act.kb = buf.str(act.key)
 		if c, ok := db.aggs.get(act.kb); ok {
-			// addFact works in place; the cached lists stay untouched
-			// until this transaction commits.
-			act.v = *c.action
-			act.v.topAllowed = slices.Clone(act.v.topAllowed)
-			act.v.topDenied = slices.Clone(act.v.topDenied)
+			var err error
+			if act.v, err = decodeActionValue(c.enc); err != nil {
+				return puts, fmt.Errorf("cached %q: %w", act.key, err)
+			}
 		} else {
 			val, found, err := getCopy(txn, act.kb, &a.scratch)
 			if err != nil {
@@ -885,14 +885,14 @@ func (a *batchAgg) writeActions(txn *badger.Txn, puts []aggPut) ([]aggPut, error
 		act := &a.acts[i]
 		start := len(buf.b)
 		buf.b = act.v.encode(buf.b)
-		a.tally.add(valAction, len(buf.b)-start)
-		if err := buf.set(txn, act.kb, buf.since(start), 0); err != nil {
+		enc := buf.since(start)
+		a.tally.add(valAction, len(enc))
+		if err := buf.set(txn, act.kb, enc, 0); err != nil {
 			return puts, err
 		}
 		if db.aggs.enabled() {
-			// A copy: the cache must not keep the batch's acts alive.
-			v := act.v
-			puts = append(puts, aggPut{key: act.key, v: aggValue{action: &v}})
+			// A copy: the slab is reused by the next transaction.
+			puts = append(puts, aggPut{key: act.key, v: aggValue{enc: bytes.Clone(enc)}})
 		}
 	}
 	return puts, nil
@@ -1297,11 +1297,10 @@ func (a *batchAgg) mergeKey(txn *badger.Txn, add *keyAgg) (aggPut, error) {
 	found := false
 	if c, ok := db.aggs.get(kk); ok && (c.expires == 0 || uint64(time.Now().Add(keyCacheMargin).Unix()) < c.expires) {
 		found = true
-		cur = *c.key
-		// mergeSeen works in place; the cached lists stay untouched until
-		// this transaction commits.
-		cur.SourceIPs = slices.Clone(cur.SourceIPs)
-		cur.UserAgents = slices.Clone(cur.UserAgents)
+		var err error
+		if cur, err = decodeKeyUsage(id, c.enc); err != nil {
+			return aggPut{}, fmt.Errorf("cached %q: %w", kk, err)
+		}
 	} else {
 		val, ok, err := getCopy(txn, kk, &a.scratch)
 		if err != nil {
@@ -1358,32 +1357,8 @@ func (a *batchAgg) mergeKey(txn *badger.Txn, add *keyAgg) (aggPut, error) {
 	if !db.aggs.enabled() {
 		return aggPut{}, nil
 	}
-	// Cache what a read would return: decodeKeyUsage's times (UTC, no
-	// monotonic reading) and lists (empty, not nil). The lists are this
-	// merge's own, cloned or decoded above.
-	cur.FirstSeen, cur.LastSeen = storedTime(cur.FirstSeen), storedTime(cur.LastSeen)
-	cur.SourceIPs, cur.UserAgents = storedSeen(cur.SourceIPs), storedSeen(cur.UserAgents)
-	return aggPut{key: string(kk), v: aggValue{key: &cur, expires: expires}}, nil
-}
-
-// storedTime is t as the encoding gives it back (decoder.time).
-func storedTime(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return time.Unix(0, t.UnixNano()).UTC()
-}
-
-// storedSeen is list as the encoding gives it back (decoder.seen), in
-// place.
-func storedSeen(list []Seen) []Seen {
-	if list == nil {
-		return []Seen{}
-	}
-	for i := range list {
-		list[i].FirstSeen, list[i].LastSeen = storedTime(list[i].FirstSeen), storedTime(list[i].LastSeen)
-	}
-	return list
+	// A copy: the slab is reused by the next transaction.
+	return aggPut{key: string(kk), v: aggValue{enc: bytes.Clone(enc), expires: expires}}, nil
 }
 
 // mergeCrossAccount folds add into the stored CrossAccount of principal.
