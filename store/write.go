@@ -21,17 +21,19 @@ import (
 // Action or Resource, a checkpoint without Source, …) is rejected before
 // anything is written, with a *ValidationError naming the field.
 //
-// Atomicity. A batch that fits one Badger transaction (~1.2 MiB of keys
-// and small values with the default MemTableSize; a 1,000-event batch
+// Atomicity. A batch whose entries fit one Badger transaction by Write's
+// estimate (txnSize: ~1.2 MiB of keys and values with the default
+// MemTableSize, of which the estimate fills 95 %; a 1,000-event batch
 // takes ~0.3 MiB) is committed as exactly one transaction: all or
 // nothing. A bigger batch is split rather than refused, because ingest
 // cannot know the encoded size in advance. The split keeps the promise
 // that a checkpoint is never durable before the facts it covers:
 //
-//  1. events go in chunks (halved until they fit); each chunk's
-//     transaction holds the facts of its events together with their
-//     dedup segments, so a crash after it and a redelivery of the whole
-//     batch counts those events once — every chunk is idempotent;
+//  1. events go in chunks, each as many as fit by the estimate (halved
+//     should one still not fit); each chunk's transaction holds the
+//     facts of its events together with their dedup segments, so a
+//     crash after it and a redelivery of the whole batch counts those
+//     events once — every chunk is idempotent;
 //  2. quarantined records follow; they are keyed by Where, so writing one
 //     again replaces it instead of adding a copy — idempotent too;
 //  3. checkpoints come last, after everything they cover is committed.
@@ -41,9 +43,9 @@ import (
 // caller retries or redelivers and dedup absorbs the overlap. The
 // WriteResult of a split write sums its transactions (a fact touched in
 // two chunks counts twice in Facts) and, on error, counts what was
-// committed. Sizing
-// batches instead was rejected: a batch's size in Badger depends on ARN
-// lengths and on how many keys are new, which the writer cannot see.
+// committed. The chunks are sized by the store, not by its callers: a
+// batch's size in Badger depends on ARN lengths, on stored values and on
+// how many keys are new, which a caller cannot see.
 //
 // Dedup expiry is decided by Options.Now: each dedup segment (one per
 // hour of event time a transaction touches, dedup.go) stores its expiry
