@@ -182,14 +182,23 @@ func (s *Sink) Checkpoint(cp store.Checkpoint) {
 // read or skipped).
 func (s *Sink) AddCounts(c Counts) { s.counts.Add(c) }
 
-// newEvents makes a batch's events slice with room for a full batch (up
-// to DefaultBatchSize): growing the first one to 20,000 events by
-// appending faulted in and copied ~13 MB, 3 % of a 580,000-record
-// ingest. The room a batch does not fill (those that end at the fact
-// limit) is not touched, so it does not count in the resident memory.
+// newEvents makes a batch's events slice with room for firstBatchEvents
+// (at most the batch size); a batch that needs more grows it, and the
+// grown slice is filled again by the batch after next (Sink.spare), so
+// growing happens for the first batches only. Room for a full batch
+// (20,000 events, 6 MB) from the start was not resident where batches
+// end at the fact limit first, but the collector counts it all against
+// the heap's limit: on a generated trail (~6,500 events per batch) the
+// two slices held 7 MB of the Go heap for nothing, and a fuller heap
+// means more collections.
 func (s *Sink) newEvents() []store.Event {
-	return make([]store.Event, 0, min(s.size, DefaultBatchSize))
+	return make([]store.Event, 0, min(s.size, firstBatchEvents))
 }
+
+// firstBatchEvents is the room of a new events slice: a generated
+// trail's batches end at the fact limit below it, real trails' batches
+// grow past it.
+const firstBatchEvents = 8192
 
 // Flush writes the queued batch, if any, and returns once every write has
 // ended: then everything added is durable, or the error says what failed.

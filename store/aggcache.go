@@ -33,11 +33,16 @@ type aggCache struct {
 
 // aggValue is a cached fact, day count, action total or access-key usage
 // (by the key's prefix), or a principal index entry (nothing to hold).
+//
+// Action totals and key usage are held encoded, as Badger holds them
+// (enc), not decoded: their lists of resources and Seen values, with a
+// time.Time each, took ~4 times the memory, all of it pointers for the
+// collector to scan, and made the cache twice as big as before action
+// totals came, on a heap that ingest keeps near its limit.
 type aggValue struct {
 	fact    factValue
 	day     dayValue
-	action  *actionValue
-	key     *KeyUsage
+	enc     []byte
 	expires uint64 // Badger ExpiresAt of a temporary key's usage, else 0
 }
 
@@ -79,8 +84,12 @@ func (c *aggCache) put(k string, v aggValue) {
 	if c.young == nil {
 		c.young = make(map[string]aggValue, min(gen, 4096))
 	}
-	if _, ok := c.young[k]; !ok && len(c.young) >= gen {
-		c.old, c.young = c.young, make(map[string]aggValue, min(gen, 4096))
+	// Looked up only when the young generation is full: a look-up per
+	// put was a third of the cache's cost.
+	if len(c.young) >= gen {
+		if _, ok := c.young[k]; !ok {
+			c.old, c.young = c.young, make(map[string]aggValue, min(gen, 4096))
+		}
 	}
 	c.young[k] = v
 }

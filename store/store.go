@@ -397,6 +397,12 @@ type DB struct {
 	dedup *dedupCache
 	// txnBuf is reused by each Write's transactions (guarded by writeMu).
 	txnBuf *txnBuf
+	// valSizes are the value sizes Write sizes its transactions with
+	// (txnSize; guarded by writeMu).
+	valSizes valueSizes
+	// agg is reused by each Write's transactions (newBatchAgg; guarded
+	// by writeMu).
+	agg *batchAgg
 	// legacy bounds the legacy dedup entries (legacydedup.go); zero when
 	// there are none. Set by Open, read-only after.
 	legacy legacyBounds
@@ -446,7 +452,8 @@ func open(ctx context.Context, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{bdb: bdb, opts: opts, dir: opts.Dir, aggs: newAggCache(opts.AggregateCache), dedup: newDedupCache(opts.DedupCache)}
+	db := &DB{bdb: bdb, opts: opts, dir: opts.Dir, aggs: newAggCache(opts.AggregateCache), dedup: newDedupCache(opts.DedupCache),
+		valSizes: firstValueSizes}
 	if opts.InMemory {
 		db.dir = "(in memory)"
 	}

@@ -936,10 +936,11 @@ func TestSplitWrite(t *testing.T) {
 	cp := []Checkpoint{{Source: "file:/big", Position: "end"}}
 
 	probe, _ := openMem(t, nil)
-	for name, b := range map[string]*Batch{"events": {Events: events}, "quarantine": {Quarantined: qs}} {
-		if _, err := probe.writeOne(context.Background(), b, t0); !errors.Is(err, badger.ErrTxnTooBig) {
-			t.Fatalf("%s: writeOne err = %v, want ErrTxnTooBig: the test would not exercise the split", name, err)
-		}
+	if _, n, err := probe.writeOne(context.Background(), &Batch{Events: events}, t0); err != nil || n >= len(events) {
+		t.Fatalf("events: writeOne took %d of %d events, err %v; want fewer: the test would not exercise the split", n, len(events), err)
+	}
+	if _, _, err := probe.writeOne(context.Background(), &Batch{Quarantined: qs}, t0); !errors.Is(err, badger.ErrTxnTooBig) {
+		t.Fatalf("quarantine: writeOne err = %v, want ErrTxnTooBig: the test would not exercise the split", err)
 	}
 
 	split, _ := openMem(t, nil)
@@ -967,6 +968,48 @@ func TestSplitWrite(t *testing.T) {
 				t.Fatalf("Seen(%s) = %v, %v; want true", e.ID, seen, err)
 			}
 		}
+	}
+	a, b := dumpUsage(t, split), dumpUsage(t, small)
+	if len(a) != len(b) {
+		t.Fatalf("split store has %d keys, small-batch store %d", len(a), len(b))
+	}
+	for k, v := range b {
+		if a[k] != v {
+			t.Fatalf("key %q differs: split %x, small %x", k, a[k], v)
+		}
+	}
+}
+
+// A batch whose values are far bigger than Write's estimate (here: no
+// value sizes learned yet, and key usage with five long user agents per
+// key) gets ErrTxnTooBig from Badger; Write halves the chunk and still
+// gives the same store as small batches.
+func TestSplitWriteEstimateShort(t *testing.T) {
+	var events []Event
+	for k := range 400 {
+		for j := range 5 {
+			i := k*5 + j
+			e := ev(fmt.Sprintf("id-%d", i), alice, t0.Add(time.Duration(i)*time.Second), use("s3:GetObject", bucketA))
+			events = append(events, withKey(e, fmt.Sprintf("ASIAKEY%05d", k), "10.0.0.1",
+				fmt.Sprintf("agent-%d/%s", j, strings.Repeat("u", 700))))
+		}
+	}
+	short := func(db *DB) { db.valSizes = valueSizes{} }
+
+	probe, _ := openMem(t, nil)
+	short(probe)
+	if _, _, err := probe.writeOne(context.Background(), &Batch{Events: events}, t0); !errors.Is(err, badger.ErrTxnTooBig) {
+		t.Fatalf("writeOne err = %v, want ErrTxnTooBig: the test would not exercise halving", err)
+	}
+
+	split, _ := openMem(t, nil)
+	short(split)
+	if res := mustWrite(t, split, &Batch{Events: events}); res.Events != len(events) {
+		t.Errorf("Write = %+v, want %d events", res, len(events))
+	}
+	small, _ := openMem(t, nil)
+	for i := 0; i < len(events); i += 100 {
+		mustWrite(t, small, &Batch{Events: events[i : i+100]})
 	}
 	a, b := dumpUsage(t, split), dumpUsage(t, small)
 	if len(a) != len(b) {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,17 +21,19 @@ import (
 // Action or Resource, a checkpoint without Source, …) is rejected before
 // anything is written, with a *ValidationError naming the field.
 //
-// Atomicity. A batch that fits one Badger transaction (~1.2 MiB of keys
-// and small values with the default MemTableSize; a 1,000-event batch
+// Atomicity. A batch whose entries fit one Badger transaction by Write's
+// estimate (txnSize: ~1.2 MiB of keys and values with the default
+// MemTableSize, of which the estimate fills 95 %; a 1,000-event batch
 // takes ~0.3 MiB) is committed as exactly one transaction: all or
 // nothing. A bigger batch is split rather than refused, because ingest
 // cannot know the encoded size in advance. The split keeps the promise
 // that a checkpoint is never durable before the facts it covers:
 //
-//  1. events go in chunks (halved until they fit); each chunk's
-//     transaction holds the facts of its events together with their
-//     dedup segments, so a crash after it and a redelivery of the whole
-//     batch counts those events once — every chunk is idempotent;
+//  1. events go in chunks, each as many as fit by the estimate (halved
+//     should one still not fit); each chunk's transaction holds the
+//     facts of its events together with their dedup segments, so a
+//     crash after it and a redelivery of the whole batch counts those
+//     events once — every chunk is idempotent;
 //  2. quarantined records follow; they are keyed by Where, so writing one
 //     again replaces it instead of adding a copy — idempotent too;
 //  3. checkpoints come last, after everything they cover is committed.
@@ -40,9 +43,9 @@ import (
 // caller retries or redelivers and dedup absorbs the overlap. The
 // WriteResult of a split write sums its transactions (a fact touched in
 // two chunks counts twice in Facts) and, on error, counts what was
-// committed. Sizing
-// batches instead was rejected: a batch's size in Badger depends on ARN
-// lengths and on how many keys are new, which the writer cannot see.
+// committed. The chunks are sized by the store, not by its callers: a
+// batch's size in Badger depends on ARN lengths, on stored values and on
+// how many keys are new, which a caller cannot see.
 //
 // Dedup expiry is decided by Options.Now: each dedup segment (one per
 // hour of event time a transaction touches, dedup.go) stores its expiry
@@ -73,9 +76,16 @@ func (db *DB) Write(ctx context.Context, b *Batch) (WriteResult, error) {
 	}
 
 	now := db.opts.Now()
-	res, err := db.writeOne(ctx, b, now)
-	if errors.Is(err, badger.ErrTxnTooBig) {
-		res, err = db.writeSplit(ctx, b, now)
+	res, n, err := db.writeOne(ctx, b, now)
+	switch {
+	case errors.Is(err, badger.ErrTxnTooBig):
+		// The estimate fell short: start again with half the events it
+		// let into the transaction.
+		res, err = db.writeSplit(ctx, b, now, 0, max(n/2, 1))
+	case err == nil && n < len(b.Events):
+		var rest WriteResult
+		rest, err = db.writeSplit(ctx, b, now, n, len(b.Events)-n)
+		res.add(rest)
 	}
 	if err != nil {
 		return res, fmt.Errorf("store write: %w", err)
@@ -83,74 +93,121 @@ func (db *DB) Write(ctx context.Context, b *Batch) (WriteResult, error) {
 	return res, nil
 }
 
-// writeOne commits the whole batch in one transaction.
-func (db *DB) writeOne(ctx context.Context, b *Batch, now time.Time) (WriteResult, error) {
+// add sums o into r.
+func (r *WriteResult) add(o WriteResult) {
+	r.Events += o.Events
+	r.Duplicates += o.Duplicates
+	r.Facts += o.Facts
+	r.NewFacts += o.NewFacts
+}
+
+// txnBudget is what one transaction's entries are sized for (txnSize).
+func (db *DB) txnBudget() txnSize {
+	return txnSize{
+		count: int64(float64(db.bdb.MaxBatchCount()) * txnBudgetShare),
+		bytes: int64(float64(db.bdb.MaxBatchSize()) * txnBudgetShare),
+	}
+}
+
+// reserve estimates the quarantined records and checkpoints of a batch,
+// which share the first transaction with its events.
+func reserve(b *Batch) txnSize {
+	var s txnSize
+	for i := range b.Quarantined {
+		q := &b.Quarantined[i]
+		// The record (its Where index and the record itself) and its
+		// reason's count.
+		s.add(1+len(q.Where), 10)
+		s.add(9, 64+len(q.Where)+len(q.Reason)+len(q.Detail)+min(len(q.Raw), MaxRawSize))
+		s.add(1+len(q.Reason), 10)
+	}
+	for i := range b.Checkpoints {
+		c := &b.Checkpoints[i]
+		s.add(1+len(c.Source), 32+len(c.Position))
+	}
+	if len(b.Quarantined) > 0 {
+		s.add(8, 10) // the quarantine sequence
+	}
+	return s
+}
+
+// writeOne commits the whole batch in one transaction if its events
+// fit one by their estimated size (txnSize). Otherwise it commits the
+// events that fit, alone, and returns how many (n); Write has writeSplit
+// write the rest. On ErrTxnTooBig nothing is committed and n is how many
+// events the transaction held.
+func (db *DB) writeOne(ctx context.Context, b *Batch, now time.Time) (WriteResult, int, error) {
 	txn := db.bdb.NewTransaction(true)
 	defer txn.Discard()
-	res, done, err := db.applyEvents(txn, b.Events, now)
-	if err == nil {
+	budget := db.txnBudget()
+	r := reserve(b)
+	budget.count, budget.bytes = budget.count-r.count, budget.bytes-r.bytes
+	res, n, done, err := db.applyEvents(txn, b.Events, now, budget)
+	if err == nil && n == len(b.Events) {
 		err = db.applyQuarantine(txn, b.Quarantined, now)
-	}
-	if err == nil {
-		err = applyCheckpoints(txn, b.Checkpoints, now)
+		if err == nil {
+			err = applyCheckpoints(txn, b.Checkpoints, now)
+		}
 	}
 	if err == nil {
 		err = ctx.Err()
 	}
 	if err != nil {
 		db.abandon(done)
-		return WriteResult{}, err
+		return WriteResult{}, n, err
 	}
 	if err := txn.Commit(); err != nil {
 		db.resetCaches()
-		return WriteResult{}, fmt.Errorf("commit: %w", err)
+		return WriteResult{}, 0, fmt.Errorf("commit: %w", err)
 	}
 	db.committed(done)
-	return res, nil
+	return res, n, nil
 }
 
-// writeSplit commits a batch too big for one transaction in several; see
-// Write for why each step is safe on its own.
-func (db *DB) writeSplit(ctx context.Context, b *Batch, now time.Time) (WriteResult, error) {
+// writeSplit commits the events from from on, then the quarantined
+// records and checkpoints of a batch too big for one transaction, in
+// several, the events in chunks of at most size; see Write for why each
+// step is safe on its own.
+func (db *DB) writeSplit(ctx context.Context, b *Batch, now time.Time, from, size int) (WriteResult, error) {
 	var (
 		res, pending WriteResult
 		done         applied
 	)
-	err := db.chunked(ctx, "events", len(b.Events), func(txn *badger.Txn, lo, hi int) (err error) {
-		pending, done, err = db.applyEvents(txn, b.Events[lo:hi], now)
-		return err
+	budget := db.txnBudget()
+	err := db.chunked(ctx, "events", from, len(b.Events), size, func(txn *badger.Txn, lo, hi int) (n int, err error) {
+		pending, n, done, err = db.applyEvents(txn, b.Events[lo:hi], now, budget)
+		return n, err
 	}, func() {
-		res.Events += pending.Events
-		res.Duplicates += pending.Duplicates
-		res.Facts += pending.Facts
-		res.NewFacts += pending.NewFacts
+		res.add(pending)
 		db.committed(done)
 	}, func() { db.abandon(done) })
 	if err != nil {
 		return res, err
 	}
-	err = db.chunked(ctx, "quarantined records", len(b.Quarantined), func(txn *badger.Txn, lo, hi int) error {
-		return db.applyQuarantine(txn, b.Quarantined[lo:hi], now)
+	err = db.chunked(ctx, "quarantined records", 0, len(b.Quarantined), len(b.Quarantined), func(txn *badger.Txn, lo, hi int) (int, error) {
+		return hi - lo, db.applyQuarantine(txn, b.Quarantined[lo:hi], now)
 	}, nil, nil)
 	if err != nil {
 		return res, err
 	}
-	err = db.chunked(ctx, "checkpoints", len(b.Checkpoints), func(txn *badger.Txn, lo, hi int) error {
-		return applyCheckpoints(txn, b.Checkpoints[lo:hi], now)
+	err = db.chunked(ctx, "checkpoints", 0, len(b.Checkpoints), len(b.Checkpoints), func(txn *badger.Txn, lo, hi int) (int, error) {
+		return hi - lo, applyCheckpoints(txn, b.Checkpoints[lo:hi], now)
 	}, nil, nil)
 	return res, err
 }
 
-// chunked applies items [0,n) in as few transactions as fit: it tries
-// the rest in one, halves the chunk on ErrTxnTooBig, and commits each
-// chunk that fits, calling committed (if set) after each commit and
-// abandoned (if set) after an apply whose transaction is not committed.
-func (db *DB) chunked(ctx context.Context, what string, n int, apply func(txn *badger.Txn, lo, hi int) error, committed, abandoned func()) error {
-	size := n
-	for lo := 0; lo < n; {
+// chunked applies items [from,n) in as few transactions as fit, offering
+// each at most size items: apply applies the first of [lo,hi) that fit
+// its budget and says how many (at least one), or on ErrTxnTooBig how
+// many it held, and the next offer is half that. Each chunk that fits is
+// committed, then committed (if set) is called; abandoned (if set) is
+// called after an apply whose transaction is not committed.
+func (db *DB) chunked(ctx context.Context, what string, from, n, size int, apply func(txn *badger.Txn, lo, hi int) (int, error), committed, abandoned func()) error {
+	size = max(size, 1)
+	for lo := from; lo < n; {
 		hi := min(lo+size, n)
 		txn := db.bdb.NewTransaction(true)
-		err := apply(txn, lo, hi)
+		applied, err := apply(txn, lo, hi)
 		if err == nil {
 			err = ctx.Err()
 		}
@@ -159,10 +216,11 @@ func (db *DB) chunked(ctx context.Context, what string, n int, apply func(txn *b
 		}
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			txn.Discard()
-			if hi-lo == 1 {
+			held := min(max(applied, 1), hi-lo)
+			if held == 1 {
 				return fmt.Errorf("%s [%d]: %w for one transaction", what, lo, ErrTooLarge)
 			}
-			size = (hi - lo) / 2
+			size = held / 2
 			continue
 		}
 		if err == nil {
@@ -178,22 +236,23 @@ func (db *DB) chunked(ctx context.Context, what string, n int, apply func(txn *b
 		if committed != nil {
 			committed()
 		}
-		lo = hi
+		lo += applied
 	}
 	return nil
 }
 
 // keyAgg is one access key's usage within a batch.
 type keyAgg struct {
+	id          string
 	owner       string
 	ownerTime   time.Time
 	first, last time.Time
 	calls       uint64
-	ips, uas    map[string]*Seen
+	ips, uas    seenSet
 }
 
 type sessAgg struct {
-	names, idents map[string]*Seen
+	names, idents seenSet
 }
 
 // crossAgg is one principal's cross-account calls within a batch.
@@ -222,22 +281,63 @@ func (c *crossAgg) add(account, recipient string, t time.Time) {
 	}
 }
 
-func bump(m map[string]*Seen, v string, t time.Time) {
+// seenSet is a batch's values of one Seen list (a key's source IPs, a
+// role's session names, …), each with when and how often it was seen.
+// Most hold one or two values, so a slice searched in order costs less
+// than a map and a Seen allocated per value (a third of the allocations
+// of aggregating a trail with many session keys); a map indexes the
+// slice once it grows past seenSetIndexAt.
+type seenSet struct {
+	list []Seen
+	idx  map[string]int32
+}
+
+const seenSetIndexAt = 16
+
+// bump counts v seen at t; an empty v is not counted.
+func (s *seenSet) bump(v string, t time.Time) {
 	if v == "" {
 		return
 	}
-	s := m[v]
-	if s == nil {
-		m[v] = &Seen{Value: v, FirstSeen: t, LastSeen: t, Count: 1}
+	i := -1
+	if s.idx != nil {
+		if j, ok := s.idx[v]; ok {
+			i = int(j)
+		}
+	} else {
+		for j := range s.list {
+			if s.list[j].Value == v {
+				i = j
+				break
+			}
+		}
+	}
+	if i < 0 {
+		s.list = append(s.list, Seen{Value: v, FirstSeen: t, LastSeen: t, Count: 1})
+		switch {
+		case s.idx != nil:
+			s.idx[v] = int32(len(s.list) - 1)
+		case len(s.list) > seenSetIndexAt:
+			s.idx = make(map[string]int32, 2*len(s.list))
+			for j := range s.list {
+				s.idx[s.list[j].Value] = int32(j)
+			}
+		}
 		return
 	}
-	s.Count++
-	if t.Before(s.FirstSeen) {
-		s.FirstSeen = t
+	e := &s.list[i]
+	e.Count++
+	if t.Before(e.FirstSeen) {
+		e.FirstSeen = t
 	}
-	if t.After(s.LastSeen) {
-		s.LastSeen = t
+	if t.After(e.LastSeen) {
+		e.LastSeen = t
 	}
+}
+
+// reset empties s, keeping the slice's memory.
+func (s *seenSet) reset() {
+	s.list, s.idx = s.list[:0], nil
 }
 
 // actionCalls are a batch's calls of one principal × action.
@@ -266,7 +366,7 @@ func (c *actionCalls) add(t time.Time, out Outcome) {
 // signInAgg is one principal's console sign-ins within a batch.
 type signInAgg struct {
 	s   ConsoleSignIns
-	ips map[string]*Seen
+	ips seenSet
 }
 
 // add counts one sign-in record. A password sign-in is one of an IAM
@@ -292,7 +392,7 @@ func (a *signInAgg) add(ev *Event, t time.Time) {
 		s.Federated++
 		s.LastFederated = later(s.LastFederated, t)
 	}
-	bump(a.ips, ev.SourceIP, t)
+	a.ips.bump(ev.SourceIP, t)
 }
 
 // mergeSignIns folds a batch's sign-ins into the stored ones.
@@ -307,7 +407,7 @@ func mergeSignIns(cur *ConsoleSignIns, add *signInAgg) {
 	cur.LastWithoutMFA = later(cur.LastWithoutMFA, a.LastWithoutMFA)
 	cur.LastFederated = later(cur.LastFederated, a.LastFederated)
 	cur.LastFailure = later(cur.LastFailure, a.LastFailure)
-	cur.SourceIPs = mergeSeen(cur.SourceIPs, seenList(add.ips), MaxSignInSeen)
+	cur.SourceIPs = mergeSeen(cur.SourceIPs, add.ips.list, MaxSignInSeen)
 }
 
 // earlier returns the earlier of a and b, a zero time counting as none.
@@ -326,18 +426,14 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
-func seenList(m map[string]*Seen) []Seen {
-	out := make([]Seen, 0, len(m))
-	for _, s := range m {
-		out = append(out, *s)
-	}
-	return out
-}
-
 // applyEvents aggregates the new events in memory (many events → few
 // keys) and read-modify-writes each aggregate once in txn, together with
 // the dedup segments of those events: one pass over the events (dedup,
 // then aggregate), then one write step per kind of key.
+//
+// It takes the events in order until their estimated entries reach
+// budget (txnSize), at least one, and returns how many it took (n): the
+// transaction holds those. On ErrTxnTooBig n is how many it had taken.
 //
 // Allocation matters here (a batch touches thousands of keys): keys are
 // built in a scratch buffer and looked up without copying, aggregates
@@ -348,67 +444,82 @@ func seenList(m map[string]*Seen) []Seen {
 // It returns the fact, day-count and principal values and the dedup
 // hashes it wrote, for the caller to put into the caches once (and only
 // if) txn has committed (DB.committed).
-func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time) (res WriteResult, done applied, err error) {
+func (db *DB) applyEvents(txn *badger.Txn, events []Event, now time.Time, budget txnSize) (res WriteResult, n int, done applied, err error) {
 	if len(events) == 0 {
-		return res, done, nil
+		return res, 0, done, nil
 	}
 	a := newBatchAgg(db, len(events), now)
 	done.dedupMark = db.dedup.clock + 1
 	// Set before any hash is added, so that a failed transaction can take
 	// back what the cache was told (DB.abandon).
 	done.dedup = a.window.added
-	if a.legacy, err = db.legacyDuplicates(txn, events, a.nowUnix); err != nil {
-		return res, done, err
-	}
 
 	for i := range events {
+		if i%legacyBlock == 0 {
+			// By blocks: the events past the budget are not looked up.
+			if a.legacy, err = db.legacyDuplicates(txn, events[i:min(i+legacyBlock, len(events))], a.nowUnix); err != nil {
+				return res, n, done, err
+			}
+		}
 		ev := &events[i]
 		counted, err := a.count(txn, ev)
 		if err != nil {
-			return res, done, fmt.Errorf("event %q: %w", ev.ID, err)
+			return res, n, done, fmt.Errorf("event %q: %w", ev.ID, err)
 		}
+		n = i + 1
 		if !counted {
 			res.Duplicates++
 			continue
 		}
 		res.Events++
 		a.add(ev)
+		if a.size.over(budget) {
+			break
+		}
 	}
+	// What this transaction's values take sizes the next one's chunks.
+	defer db.valSizes.learn(&a.tally)
 
-	puts := make([]aggPut, 0, len(a.facts)+len(a.days)+len(a.acts)+len(a.principals))
+	clear(a.puts[:cap(a.puts)])
+	puts := a.puts[:0]
+	defer func() { a.puts = puts }()
 	if puts, err = a.writeFacts(txn, puts, &res); err != nil {
-		return res, done, err
+		return res, n, done, err
 	}
 	if puts, err = a.writeActions(txn, puts); err != nil {
-		return res, done, err
+		return res, n, done, err
 	}
 	if puts, err = a.writeDays(txn, puts); err != nil {
-		return res, done, err
+		return res, n, done, err
 	}
 	if puts, err = a.writePrincipals(txn, puts); err != nil {
-		return res, done, err
+		return res, n, done, err
 	}
 	if puts, err = a.writeKeys(txn, puts); err != nil {
-		return res, done, err
+		return res, n, done, err
 	}
 	if err = a.writeSessions(txn); err != nil {
-		return res, done, err
+		return res, n, done, err
 	}
 	if err = a.writeCross(txn); err != nil {
-		return res, done, err
+		return res, n, done, err
 	}
 	if err = a.writeSignIns(txn); err != nil {
-		return res, done, err
+		return res, n, done, err
 	}
 	if done.dedupSeq, err = a.writeDedup(txn); err != nil {
-		return res, done, err
+		return res, n, done, err
 	}
 	if err = a.writeRaws(txn); err != nil {
-		return res, done, err
+		return res, n, done, err
 	}
 	done.puts = puts
-	return res, done, nil
+	return res, n, done, nil
 }
+
+// legacyBlock is how many events applyEvents looks up in the legacy
+// dedup entries at a time.
+const legacyBlock = 1024
 
 // batchAgg is what one transaction's events add up to, by key, before
 // anything is written: facts, action totals, day counts, principals,
@@ -427,39 +538,81 @@ type batchAgg struct {
 	dayIdx     map[string]int32 // day-count key → index in days
 	days       []dayAgg
 	principals map[string]struct{}
-	keys       map[string]*keyAgg
+	keyIdx     map[string]int32 // access key ID → index in keys
+	keys       []keyAgg
 	sessions   map[string]*sessAgg
 	cross      map[string]*crossAgg  // nil until a cross-account call
 	signIns    map[string]*signInAgg // nil until a console sign-in
 	raws       []*badger.Entry
+	// puts are the values to cache once the transaction commits.
+	puts []aggPut
 
 	buf     *txnBuf
 	scratch []byte
+
+	// size estimates the transaction's entries, with value sizes from
+	// sizes; tally sums the sizes of the values written.
+	size  txnSize
+	sizes valueSizes
+	tally valueTally
 
 	nowUnix     int64
 	dedupExpiry int64  // by Options.Now, stored in the segments
 	wallExpiry  uint64 // by the wall clock, Badger's TTL of temporary keys
 }
 
+// newBatchAgg returns the DB's batchAgg emptied, for a transaction of
+// at most that many events; the caller holds writeMu. Its maps and
+// slices are reused from one transaction to the next: allocating them
+// afresh, sized for the events offered, was a tenth of Write's
+// allocations. Nothing of the transaction before is referenced from
+// them by then (the caches hold copies of the values, the keys are
+// strings).
 func newBatchAgg(db *DB, events int, now time.Time) *batchAgg {
-	return &batchAgg{
+	a := db.agg
+	if a == nil {
+		n := min(events, 4096)
+		a = &batchAgg{
+			factIdx:    make(map[string]int32, n),
+			actIdx:     make(map[string]int32, n/4),
+			dayIdx:     make(map[string]int32, n/2),
+			principals: make(map[string]struct{}),
+			keyIdx:     make(map[string]int32),
+			sessions:   make(map[string]*sessAgg),
+		}
+		db.agg = a
+	}
+	clear(a.factIdx)
+	clear(a.actIdx)
+	clear(a.dayIdx)
+	clear(a.principals)
+	clear(a.keyIdx)
+	clear(a.sessions)
+	clear(a.raws)
+	*a = batchAgg{
 		db:          db,
 		now:         now,
 		window:      dedupWindow{added: map[int64]*[]uint64{}},
-		factIdx:     make(map[string]int32, events),
-		facts:       make([]factAgg, 0, events),
-		actIdx:      make(map[string]int32, events/4),
-		acts:        make([]actAgg, 0, events/4),
-		dayIdx:      make(map[string]int32, events/2),
-		days:        make([]dayAgg, 0, events/2),
-		principals:  make(map[string]struct{}),
-		keys:        make(map[string]*keyAgg),
-		sessions:    make(map[string]*sessAgg),
+		factIdx:     a.factIdx,
+		facts:       a.facts[:0],
+		actIdx:      a.actIdx,
+		acts:        a.acts[:0],
+		dayIdx:      a.dayIdx,
+		days:        a.days[:0],
+		principals:  a.principals,
+		keyIdx:      a.keyIdx,
+		keys:        a.keys[:0],
+		sessions:    a.sessions,
+		raws:        a.raws[:0],
+		puts:        a.puts[:0],
+		scratch:     a.scratch,
 		buf:         db.takeTxnBuf(events),
+		sizes:       db.valSizes,
 		nowUnix:     now.Unix(),
 		dedupExpiry: now.Add(db.opts.DedupTTL).Unix(),
 		wallExpiry:  uint64(time.Now().Add(db.opts.DedupTTL).Unix()),
 	}
+	return a
 }
 
 // count decides whether ev counts or is a duplicate, and if it counts
@@ -477,14 +630,21 @@ func (a *batchAgg) count(txn *badger.Txn, ev *Event) (bool, error) {
 		return false, nil
 	}
 	// Only counted events are anchors, in the batch as in the store.
+	if len(*a.window.cur) == 0 {
+		a.size.add(dedupPerHour, 0)
+	}
 	a.window.add(a.db.dedup, hash, a.dedupExpiry)
+	a.size.bytes += dedupPerEvent
 	return true, nil
 }
 
 // add aggregates a counted event.
 func (a *batchAgg) add(ev *Event) {
 	t := ev.Time.UTC()
-	a.principals[ev.Principal] = struct{}{}
+	if _, ok := a.principals[ev.Principal]; !ok {
+		a.principals[ev.Principal] = struct{}{}
+		a.size.add(1+len(ev.Principal), 0)
+	}
 	a.addUses(ev, t)
 	if ev.AccessKeyID != "" {
 		a.addKey(ev, t)
@@ -526,6 +686,7 @@ func (a *batchAgg) addUses(ev *Event, t time.Time) {
 			k := string(a.scratch)
 			a.factIdx[k] = fi
 			a.facts = append(a.facts, factAgg{key: k, act: a.action(ev.Principal, u.Action)})
+			a.size.add(len(k), factValueBound)
 		}
 		a.facts[fi].v.add(t, ev.Outcome)
 		if actions != nil {
@@ -542,6 +703,7 @@ func (a *batchAgg) addUses(ev *Event, t time.Time) {
 			k := string(a.scratch)
 			a.dayIdx[k] = di
 			a.days = append(a.days, dayAgg{key: k})
+			a.size.add(len(k), dayValueBound)
 		}
 		if ev.Outcome == OutcomeDenied {
 			a.days[di].v.denied++
@@ -561,6 +723,7 @@ func (a *batchAgg) action(principal, action string) int32 {
 		k := string(a.scratch)
 		a.actIdx[k] = ai
 		a.acts = append(a.acts, actAgg{key: k})
+		a.size.add(len(k), a.sizes[valAction])
 	}
 	return ai
 }
@@ -571,18 +734,33 @@ func (a *batchAgg) addSignIn(ev *Event, t time.Time) {
 		if a.signIns == nil {
 			a.signIns = make(map[string]*signInAgg)
 		}
-		sa = &signInAgg{s: ConsoleSignIns{Principal: ev.Principal}, ips: map[string]*Seen{}}
+		sa = &signInAgg{s: ConsoleSignIns{Principal: ev.Principal}}
 		a.signIns[ev.Principal] = sa
+		a.size.add(1+len(ev.Principal), a.sizes[valSignIns])
 	}
 	sa.add(ev, t)
 }
 
 func (a *batchAgg) addKey(ev *Event, t time.Time) {
-	ka := a.keys[ev.AccessKeyID]
-	if ka == nil {
-		ka = &keyAgg{first: t, last: t, ips: map[string]*Seen{}, uas: map[string]*Seen{}}
-		a.keys[ev.AccessKeyID] = ka
+	ki, ok := a.keyIdx[ev.AccessKeyID]
+	if !ok {
+		ki = int32(len(a.keys))
+		a.keyIdx[ev.AccessKeyID] = ki
+		if len(a.keys) < cap(a.keys) {
+			// Keep the lists' memory of the batch before.
+			a.keys = a.keys[:ki+1]
+			ips, uas := a.keys[ki].ips, a.keys[ki].uas
+			ips.reset()
+			uas.reset()
+			a.keys[ki] = keyAgg{id: ev.AccessKeyID, first: t, last: t, ips: ips, uas: uas}
+		} else {
+			a.keys = append(a.keys, keyAgg{id: ev.AccessKeyID, first: t, last: t})
+		}
+		// The usage and its owner index entry.
+		a.size.add(1+len(ev.AccessKeyID), a.sizes[valKey])
+		a.size.add(2+len(ev.Principal)+len(ev.AccessKeyID), 0)
 	}
+	ka := &a.keys[ki]
 	if ka.owner == "" || !t.Before(ka.ownerTime) {
 		ka.owner, ka.ownerTime = ev.Principal, t
 	}
@@ -593,18 +771,19 @@ func (a *batchAgg) addKey(ev *Event, t time.Time) {
 		ka.last = t
 	}
 	ka.calls++
-	bump(ka.ips, ev.SourceIP, t)
-	bump(ka.uas, ev.UserAgent, t)
+	ka.ips.bump(ev.SourceIP, t)
+	ka.uas.bump(ev.UserAgent, t)
 }
 
 func (a *batchAgg) addSession(ev *Event, t time.Time) {
 	sa := a.sessions[ev.Principal]
 	if sa == nil {
-		sa = &sessAgg{names: map[string]*Seen{}, idents: map[string]*Seen{}}
+		sa = &sessAgg{}
 		a.sessions[ev.Principal] = sa
+		a.size.add(1+len(ev.Principal), a.sizes[valSessions])
 	}
-	bump(sa.names, ev.SessionName, t)
-	bump(sa.idents, ev.SourceIdentity, t)
+	sa.names.bump(ev.SessionName, t)
+	sa.idents.bump(ev.SourceIdentity, t)
 }
 
 func (a *batchAgg) addCross(ev *Event, t time.Time) {
@@ -615,6 +794,7 @@ func (a *batchAgg) addCross(ev *Event, t time.Time) {
 		}
 		ca = &crossAgg{recipients: map[string]*AccountSeen{}}
 		a.cross[ev.Principal] = ca
+		a.size.add(1+len(ev.Principal), a.sizes[valCross])
 	}
 	ca.add(ev.AccountID, ev.RecipientAccountID, t)
 }
@@ -623,7 +803,9 @@ func (a *batchAgg) addRaw(ev *Event) {
 	e := encoder{}
 	e.uvarint(uint64(a.now.Add(a.db.opts.RawRetention).Unix()))
 	e.bytes(capRaw(ev.Raw))
-	a.raws = append(a.raws, badger.NewEntry(key(pfxRaw, ev.ID), e.b).WithTTL(a.db.opts.RawRetention))
+	k := key(pfxRaw, ev.ID)
+	a.raws = append(a.raws, badger.NewEntry(k, e.b).WithTTL(a.db.opts.RawRetention))
+	a.size.add(len(k), len(e.b))
 }
 
 // writeFacts merges each fact's additions into its stored value (from the
@@ -680,11 +862,10 @@ func (a *batchAgg) writeActions(txn *badger.Txn, puts []aggPut) ([]aggPut, error
 		act := &a.acts[i]
 		act.kb = buf.str(act.key)
 		if c, ok := db.aggs.get(act.kb); ok {
-			// addFact works in place; the cached lists stay untouched
-			// until this transaction commits.
-			act.v = *c.action
-			act.v.topAllowed = slices.Clone(act.v.topAllowed)
-			act.v.topDenied = slices.Clone(act.v.topDenied)
+			var err error
+			if act.v, err = decodeActionValue(c.enc); err != nil {
+				return puts, fmt.Errorf("cached %q: %w", act.key, err)
+			}
 		} else {
 			val, found, err := getCopy(txn, act.kb, &a.scratch)
 			if err != nil {
@@ -706,13 +887,14 @@ func (a *batchAgg) writeActions(txn *badger.Txn, puts []aggPut) ([]aggPut, error
 		act := &a.acts[i]
 		start := len(buf.b)
 		buf.b = act.v.encode(buf.b)
-		if err := buf.set(txn, act.kb, buf.since(start), 0); err != nil {
+		enc := buf.since(start)
+		a.tally.add(valAction, len(enc))
+		if err := buf.set(txn, act.kb, enc, 0); err != nil {
 			return puts, err
 		}
 		if db.aggs.enabled() {
-			// A copy: the cache must not keep the batch's acts alive.
-			v := act.v
-			puts = append(puts, aggPut{key: act.key, v: aggValue{action: &v}})
+			// A copy: the slab is reused by the next transaction.
+			puts = append(puts, aggPut{key: act.key, v: aggValue{enc: bytes.Clone(enc)}})
 		}
 	}
 	return puts, nil
@@ -741,7 +923,9 @@ func (a *batchAgg) writeSignIns(txn *badger.Txn) error {
 			return err
 		}
 		mergeSignIns(&s, add)
-		if err := txn.Set(k, encodeSignIns(nil, s)); err != nil {
+		enc := encodeSignIns(nil, s)
+		a.tally.add(valSignIns, len(enc))
+		if err := txn.Set(k, enc); err != nil {
 			return err
 		}
 	}
@@ -799,8 +983,8 @@ func (a *batchAgg) writePrincipals(txn *badger.Txn, puts []aggPut) ([]aggPut, er
 
 // writeKeys merges each access key's usage (mergeKey).
 func (a *batchAgg) writeKeys(txn *badger.Txn, puts []aggPut) ([]aggPut, error) {
-	for id, add := range a.keys {
-		put, err := a.db.mergeKey(txn, id, add, a.wallExpiry, &a.scratch)
+	for i := range a.keys {
+		put, err := a.mergeKey(txn, &a.keys[i])
 		if err != nil {
 			return puts, err
 		}
@@ -820,9 +1004,11 @@ func (a *batchAgg) writeSessions(txn *badger.Txn) error {
 		if err := getValue(txn, sk, func(b []byte) (err error) { s, err = decodeSessions(p, b); return err }); err != nil {
 			return err
 		}
-		s.SessionNames = mergeSeen(s.SessionNames, seenList(add.names), MaxSessionSeen)
-		s.SourceIdentities = mergeSeen(s.SourceIdentities, seenList(add.idents), MaxSessionSeen)
-		if err := txn.Set(sk, encodeSessions(nil, s)); err != nil {
+		s.SessionNames = mergeSeen(s.SessionNames, add.names.list, MaxSessionSeen)
+		s.SourceIdentities = mergeSeen(s.SourceIdentities, add.idents.list, MaxSessionSeen)
+		enc := encodeSessions(nil, s)
+		a.tally.add(valSessions, len(enc))
+		if err := txn.Set(sk, enc); err != nil {
 			return err
 		}
 	}
@@ -832,7 +1018,7 @@ func (a *batchAgg) writeSessions(txn *badger.Txn) error {
 // writeCross merges each principal's cross-account recipients.
 func (a *batchAgg) writeCross(txn *badger.Txn) error {
 	for p, add := range a.cross {
-		if err := mergeCrossAccount(txn, p, add); err != nil {
+		if err := mergeCrossAccount(txn, p, add, &a.tally); err != nil {
 			return err
 		}
 	}
@@ -1102,20 +1288,23 @@ func isTemporaryKey(id string) bool { return strings.HasPrefix(id, "ASIA") }
 // temporary key, its TTL is safely ahead (keyCacheMargin): Badger
 // decides expiry by the wall clock, and near the deadline only Badger
 // knows. The returned aggPut caches what was written (its key is ""
-// when the cache is off).
-func (db *DB) mergeKey(txn *badger.Txn, id string, add *keyAgg, wallExpiry uint64, scratch *[]byte) (aggPut, error) {
-	kk := key(pfxKey, id)
+// when the cache is off). Keys, value and entries come from the
+// transaction's slab.
+func (a *batchAgg) mergeKey(txn *badger.Txn, add *keyAgg) (aggPut, error) {
+	db, buf, id := a.db, a.buf, add.id
+	start := len(buf.b)
+	buf.b = appendKey(buf.b, pfxKey, id)
+	kk := buf.since(start)
 	var cur KeyUsage
 	found := false
 	if c, ok := db.aggs.get(kk); ok && (c.expires == 0 || uint64(time.Now().Add(keyCacheMargin).Unix()) < c.expires) {
 		found = true
-		cur = *c.key
-		// mergeSeen works in place; the cached lists stay untouched until
-		// this transaction commits.
-		cur.SourceIPs = slices.Clone(cur.SourceIPs)
-		cur.UserAgents = slices.Clone(cur.UserAgents)
+		var err error
+		if cur, err = decodeKeyUsage(id, c.enc); err != nil {
+			return aggPut{}, fmt.Errorf("cached %q: %w", kk, err)
+		}
 	} else {
-		val, ok, err := getCopy(txn, kk, scratch)
+		val, ok, err := getCopy(txn, kk, &a.scratch)
 		if err != nil {
 			return aggPut{}, err
 		}
@@ -1142,14 +1331,17 @@ func (db *DB) mergeKey(txn *badger.Txn, id string, add *keyAgg, wallExpiry uint6
 		cur.LastSeen = add.last
 	}
 	cur.Calls += add.calls
-	cur.SourceIPs = mergeSeen(cur.SourceIPs, seenList(add.ips), MaxKeySeen)
-	cur.UserAgents = mergeSeen(cur.UserAgents, seenList(add.uas), MaxKeySeen)
+	cur.SourceIPs = mergeSeen(cur.SourceIPs, add.ips.list, MaxKeySeen)
+	cur.UserAgents = mergeSeen(cur.UserAgents, add.uas.list, MaxKeySeen)
 	var expires uint64
 	if isTemporaryKey(id) {
-		expires = wallExpiry
+		expires = a.wallExpiry
 	}
-	enc := encodeKeyUsage(nil, cur)
-	if err := txn.SetEntry(&badger.Entry{Key: kk, Value: enc, ExpiresAt: expires}); err != nil {
+	start = len(buf.b)
+	buf.b = encodeKeyUsage(buf.b, cur)
+	enc := buf.since(start)
+	a.tally.add(valKey, len(enc))
+	if err := buf.set(txn, kk, enc, expires); err != nil {
 		return aggPut{}, err
 	}
 	if cur.Principal != oldOwner && oldOwner != "" {
@@ -1158,25 +1350,23 @@ func (db *DB) mergeKey(txn *badger.Txn, id string, add *keyAgg, wallExpiry uint6
 		}
 	}
 	if cur.Principal != oldOwner || expires != 0 {
-		if err := txn.SetEntry(&badger.Entry{Key: key(pfxKeyOwner, cur.Principal, id), ExpiresAt: expires}); err != nil {
+		start = len(buf.b)
+		buf.b = appendKey(buf.b, pfxKeyOwner, cur.Principal, id)
+		if err := buf.set(txn, buf.since(start), nil, expires); err != nil {
 			return aggPut{}, err
 		}
 	}
 	if !db.aggs.enabled() {
 		return aggPut{}, nil
 	}
-	// Cache what a read would return (times as the encoding holds them).
-	stored, err := decodeKeyUsage(id, enc)
-	if err != nil {
-		return aggPut{}, fmt.Errorf("encode %q: %w", kk, err)
-	}
-	return aggPut{key: string(kk), v: aggValue{key: &stored, expires: expires}}, nil
+	// A copy: the slab is reused by the next transaction.
+	return aggPut{key: string(kk), v: aggValue{enc: bytes.Clone(enc), expires: expires}}, nil
 }
 
 // mergeCrossAccount folds add into the stored CrossAccount of principal.
 // Like sessions it is not cached: few principals per batch call into
 // other accounts.
-func mergeCrossAccount(txn *badger.Txn, principal string, add *crossAgg) error {
+func mergeCrossAccount(txn *badger.Txn, principal string, add *crossAgg, tally *valueTally) error {
 	k := key(pfxCrossAcct, principal)
 	c := CrossAccount{Principal: principal}
 	if err := getValue(txn, k, func(b []byte) (err error) { c, err = decodeCrossAccount(principal, b); return err }); err != nil {
@@ -1193,7 +1383,9 @@ func mergeCrossAccount(txn *badger.Txn, principal string, add *crossAgg) error {
 		rs = append(rs, *r)
 	}
 	c.Recipients = mergeAccounts(c.Recipients, rs, MaxRecipientAccounts)
-	return txn.Set(k, encodeCrossAccount(nil, c))
+	enc := encodeCrossAccount(nil, c)
+	tally.add(valCross, len(enc))
+	return txn.Set(k, enc)
 }
 
 // keyCacheMargin is how long before its Badger TTL a cached temporary
