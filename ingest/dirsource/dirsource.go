@@ -70,6 +70,7 @@ type Stats struct {
 	Duplicates  int64            // events the store already had
 	NewFacts    int64            // facts the store did not hold before
 	Quarantined map[string]int64 // reason → records
+	Repaired    int64            // files the decoder had to mend to read
 	LastPoll    time.Time        // end of the last completed scan
 }
 
@@ -179,7 +180,7 @@ func (s *Source) Poll(ctx context.Context) error {
 		s.add(sum.Counts)
 		if sum.Files > 0 {
 			s.log.Info("files ingested", "files", sum.Files, "events", sum.Events, "new", sum.Written,
-				"duplicates", sum.Duplicates, "quarantined", sum.QuarantinedTotal())
+				"duplicates", sum.Duplicates, "quarantined", sum.QuarantinedTotal(), "repaired", sum.RepairedFiles)
 		}
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("directory source %s: %w", s.cfg.Dir, err)
@@ -200,6 +201,7 @@ func (s *Source) add(c ingest.Counts) {
 	s.counts.Written += c.Written
 	s.counts.Duplicates += c.Duplicates
 	s.counts.NewFacts += c.NewFacts
+	s.counts.RepairedFiles += c.RepairedFiles
 	for k, v := range c.Quarantined {
 		if q == nil {
 			q = map[string]int64{}
@@ -220,7 +222,7 @@ func (s *Source) Stats() Stats {
 	s.mu.Unlock()
 	st := Stats{
 		Polls: s.polls.Load(), Pending: s.pending.Load(), Files: c.Files, Records: c.Records, Events: c.Events,
-		Written: c.Written, Duplicates: c.Duplicates, NewFacts: c.NewFacts, Quarantined: q,
+		Written: c.Written, Duplicates: c.Duplicates, NewFacts: c.NewFacts, Quarantined: q, Repaired: c.RepairedFiles,
 	}
 	if ns := s.lastPoll.Load(); ns != 0 {
 		st.LastPoll = time.Unix(0, ns).UTC()

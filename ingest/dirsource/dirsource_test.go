@@ -150,3 +150,25 @@ func TestMissingDirectory(t *testing.T) {
 		t.Fatal("Run on a missing directory = nil, want an error")
 	}
 }
+
+// A file the decoder has to mend is read whole and counted as repaired.
+func TestRepairedFilesAreCounted(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().Add(time.Hour)
+	src, _ := newSource(t, dir, func() time.Time { return now }, time.Second)
+	rec := func(i int) string {
+		return `{"eventVersion":"1.08","eventID":"mend-` + string(rune('0'+i)) + `","eventTime":"2026-11-22T10:10:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","recipientAccountId":"111122223333","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333"}}`
+	}
+	if err := os.WriteFile(filepath.Join(dir, "whole.json"), []byte(`{"Records":[`+rec(1)+","+rec(2)+`]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mended.json"), []byte(`{"Records":[`+rec(3)+rec(4)+"\n"+rec(5)+`]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := src.Stats(); st.Files != 2 || st.Repaired != 1 || st.Written != 5 || len(st.Quarantined) != 0 {
+		t.Fatalf("files %d, repaired %d, written %d, quarantined %v; want 2 files, 1 mended, 5 events", st.Files, st.Repaired, st.Written, st.Quarantined)
+	}
+}

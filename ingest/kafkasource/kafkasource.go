@@ -115,6 +115,7 @@ type Decoded struct {
 	Records     int                 // records read from the payload
 	Events      []store.Event       // events of principals
 	Quarantined []store.Quarantined // records that could not be used
+	Repairs     map[string]int64    // what the decoder mended to read the payload: kind → count
 }
 
 // DecodeFunc decodes one payload. where names it ("kafka:topic/2@1234")
@@ -329,6 +330,7 @@ type Stats struct {
 	Written        int64            // events the store counted (new)
 	Duplicates     int64            // events the store already had
 	Quarantined    map[string]int64 // reason → records quarantined in the store
+	Repaired       int64            // messages the decoder had to mend to read (a warning names each)
 	DeadLettered   map[string]int64 // reason → messages sent to the dead-letter topic
 	Batches        int64            // store writes
 	Commits        int64            // offset commits
@@ -340,6 +342,7 @@ type Stats struct {
 type counters struct {
 	messages, redelivered, records, events, written, duplicates atomic.Int64
 	batches, commits, lag, lastCheckpoint                       atomic.Int64
+	repaired                                                    atomic.Int64
 
 	mu           sync.Mutex
 	quarantined  map[string]int64
@@ -391,6 +394,7 @@ func (s *Source) Stats() Stats {
 		Batches:     s.c.batches.Load(),
 		Commits:     s.c.commits.Load(),
 		Lag:         s.c.lag.Load(),
+		Repaired:    s.c.repaired.Load(),
 	}
 	if ns := s.c.lastCheckpoint.Load(); ns != 0 {
 		st.LastCheckpoint = time.Unix(0, ns).UTC()
@@ -485,6 +489,6 @@ func (s *Source) newDeadLetterWriter() (*kafka.Writer, error) {
 func FromConverter(c *ingest.Converter) DecodeFunc {
 	return func(where string, payload []byte) (Decoded, error) {
 		out, err := c.ConvertPayload(context.Background(), where, payload)
-		return Decoded{Records: int(out.Counts.Records), Events: out.Events, Quarantined: out.Quarantined}, err
+		return Decoded{Records: int(out.Counts.Records), Events: out.Events, Quarantined: out.Quarantined, Repairs: out.Counts.Repairs}, err
 	}
 }

@@ -210,6 +210,10 @@ func (st *run) add(ctx context.Context, p *pending, m kafka.Message) error {
 		return nil
 	}
 	s.c.records.Add(int64(d.Records))
+	if len(d.Repairs) > 0 {
+		s.c.repaired.Add(1)
+		s.log.Warn("message repaired to read it", "message", where, "repairs", d.Repairs)
+	}
 	p.batch.Events = append(p.batch.Events, d.Events...)
 	p.batch.Quarantined = append(p.batch.Quarantined, d.Quarantined...)
 	for _, q := range d.Quarantined {

@@ -392,6 +392,12 @@ func (b *batcher) flush(ctx context.Context) error {
 	s.c.objects.Add(int64(len(b.files)))
 	for _, f := range b.files {
 		s.c.records.Add(int64(f.d.Records))
+		if len(f.d.Repairs) > 0 {
+			// Every record may have been recovered; the file is still
+			// not what CloudTrail writes, and someone should know.
+			s.c.repaired.Add(1)
+			s.log.Warn("log file repaired to read it", "object", "s3://"+s.cfg.Bucket+"/"+f.key, "repairs", f.d.Repairs)
+		}
 		if len(f.d.Quarantined) > 0 {
 			s.c.mu.Lock()
 			if s.c.quarantined == nil {

@@ -92,6 +92,9 @@ type Decoded struct {
 	Records     int
 	Events      []store.Event
 	Quarantined []store.Quarantined
+	// Repairs says what the decoder mended to read the file (records
+	// without separating commas, a resync after damage): kind → count.
+	Repairs map[string]int64
 }
 
 // DecodeFunc decodes one file (plain or gzipped). where is
@@ -256,6 +259,7 @@ type Stats struct {
 	Written        int64            // events the store counted (new)
 	Duplicates     int64            // events the store already had
 	Quarantined    map[string]int64 // reason → records
+	Repaired       int64            // log files the decoder had to mend to read (a warning names each)
 	Polls          int64            // completed passes over all streams
 	Lag            time.Duration    // age of the newest object ingested, by the injected clock
 	LastCheckpoint time.Time
@@ -268,6 +272,7 @@ type Stats struct {
 
 type counters struct {
 	streams, objects, digests, skipped, records, events, written, duplicates, polls atomic.Int64
+	repaired                                                                        atomic.Int64
 	newest, lastCheckpoint                                                          atomic.Int64
 	messages, deleted, malformed, ignored                                           atomic.Int64
 
@@ -303,6 +308,7 @@ func (s *Source) Stats() Stats {
 		Skipped: s.c.skipped.Load(), Records: s.c.records.Load(), Events: s.c.events.Load(),
 		Written: s.c.written.Load(), Duplicates: s.c.duplicates.Load(), Polls: s.c.polls.Load(),
 		Messages: s.c.messages.Load(), Deleted: s.c.deleted.Load(), Malformed: s.c.malformed.Load(), Ignored: s.c.ignored.Load(),
+		Repaired: s.c.repaired.Load(),
 	}
 	if ns := s.c.newest.Load(); ns != 0 {
 		st.Lag = max(s.cfg.Now().Sub(time.Unix(0, ns)), 0)
@@ -390,6 +396,6 @@ func streamBase(prefix, org, account, region string) string {
 func FromConverter(c *ingest.Converter) DecodeFunc {
 	return func(where string, payload []byte) (Decoded, error) {
 		out, err := c.ConvertPayload(context.Background(), where, payload)
-		return Decoded{Records: int(out.Counts.Records), Events: out.Events, Quarantined: out.Quarantined}, err
+		return Decoded{Records: int(out.Counts.Records), Events: out.Events, Quarantined: out.Quarantined, Repairs: out.Counts.Repairs}, err
 	}
 }

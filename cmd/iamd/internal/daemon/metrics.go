@@ -99,6 +99,8 @@ var (
 		"Facts new to the store (principal × action × resource not held before), by source (sources that report it).", []string{"source", "kind"}, nil)
 	descQuarantined = prometheus.NewDesc(MetricPrefix+"ingest_quarantined_total",
 		"Records quarantined, by source and reason.", []string{"source", "kind", "reason"}, nil)
+	descRepaired = prometheus.NewDesc(MetricPrefix+"ingest_repaired_total",
+		"Files or messages the decoder had to mend to read (records without separating commas, a resync after damage), by source.", []string{"source", "kind"}, nil)
 	descUp = prometheus.NewDesc(MetricPrefix+"source_up",
 		"1 while the source runs connected, 0 while it starts, backs off or has stopped.", []string{"source", "kind", "state"}, nil)
 	descRestarts = prometheus.NewDesc(MetricPrefix+"source_restarts_total",
@@ -121,7 +123,7 @@ var (
 type sourceCollector struct{ sources func() []SourceStatus }
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRecords, descEvents, descWritten, descDuplicates, descFacts, descQuarantined,
+	for _, d := range []*prometheus.Desc{descRecords, descEvents, descWritten, descDuplicates, descFacts, descQuarantined, descRepaired,
 		descUp, descRestarts, descKafkaLag, descS3Age} {
 		ch <- d
 	}
@@ -142,6 +144,7 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		for reason, n := range s.Quarantined {
 			counter(descQuarantined, n, reason)
 		}
+		counter(descRepaired, s.Repaired)
 		counter(descRestarts, s.Restarts)
 		up := 0.0
 		if s.State == StateRunning && s.Connected {

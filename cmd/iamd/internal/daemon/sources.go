@@ -48,6 +48,9 @@ type counters struct {
 	Duplicates  int64            `json:"duplicates"`
 	NewFacts    int64            `json:"new_facts,omitempty"` // facts new to the store; sources that report it (directory)
 	Quarantined map[string]int64 `json:"quarantined"`
+	// Repaired are the files or messages the decoder had to mend to read
+	// (every record may have been recovered: the input is still damaged).
+	Repaired int64 `json:"repaired"`
 }
 
 func (c *counters) add(o counters) {
@@ -56,6 +59,7 @@ func (c *counters) add(o counters) {
 	c.Written += o.Written
 	c.Duplicates += o.Duplicates
 	c.NewFacts += o.NewFacts
+	c.Repaired += o.Repaired
 	for k, v := range o.Quarantined {
 		if c.Quarantined == nil {
 			c.Quarantined = map[string]int64{}
@@ -257,7 +261,7 @@ func (b sourceSet) build() ([]*supervised, error) {
 				return instance{run: src.Run, stats: func() (counters, gauges) {
 					st := src.Stats()
 					return counters{Records: st.Records, Events: st.Events, Written: st.Written, Duplicates: st.Duplicates,
-						NewFacts: st.NewFacts, Quarantined: st.Quarantined}, gauges{}
+						NewFacts: st.NewFacts, Quarantined: st.Quarantined, Repaired: st.Repaired}, gauges{}
 				}}, nil
 			})
 	}
@@ -289,7 +293,7 @@ func (b sourceSet) build() ([]*supervised, error) {
 					st := src.Stats()
 					lag := st.Lag
 					return counters{Records: st.Records, Events: st.Events, Written: st.Written, Duplicates: st.Duplicates,
-						Quarantined: st.Quarantined}, gauges{KafkaLag: &lag}
+						Quarantined: st.Quarantined, Repaired: st.Repaired}, gauges{KafkaLag: &lag}
 				}}, nil
 			})
 	}
@@ -349,7 +353,7 @@ func (b sourceSet) build() ([]*supervised, error) {
 						g.S3NewestAge = &age
 					}
 					return counters{Records: st.Records, Events: st.Events, Written: st.Written, Duplicates: st.Duplicates,
-						Quarantined: st.Quarantined}, g
+						Quarantined: st.Quarantined, Repaired: st.Repaired}, g
 				}}, nil
 			})
 	}
