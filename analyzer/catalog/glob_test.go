@@ -5,41 +5,14 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/iamd/iamd/analyzer/internal/wildcardcases"
 )
 
-// charCases are wildcard cases over non-ASCII input, where "?" must take
-// one character (a code point) and never one byte of it. analyzer/policy
-// has the same table for its matchers.
-var charCases = []struct {
-	pat, s string
-	want   bool
-}{
-	{"?", "é", true},   // 2 bytes
-	{"?", "日", true},   // 3 bytes
-	{"?", "😀", true},   // 4 bytes
-	{"??", "é", false}, // one character is not two
-	{"??", "日", false},
-	{"??", "日本", true},
-	{"*??", "日", false}, // "*" must not stop inside a character
-	{"*??", "日本", true},
-	{"a?c", "aéc", true},
-	{"a?c", "a日c", true},
-	{"a??c", "aéc", false},
-	{"*?", "\xff", true}, // a byte that is not UTF-8 is one character
-	{"??", "\xff\xfe", true},
-	{"?", "\xff\xfe", false},
-	{"x*y", "x日本y", true},
-	{"*本", "日本", true},
-	{"?本", "日本", true},
-	{"?本", "本", false},
-	{"ü*", "über", true},
-	{"*?r", "üer", true},
-}
-
 func TestGlobCharacters(t *testing.T) {
-	for _, tc := range charCases {
-		if got := glob(tc.pat, tc.s); got != tc.want {
-			t.Errorf("glob(%q, %q) = %v, want %v", tc.pat, tc.s, got, tc.want)
+	for _, tc := range wildcardcases.Characters() {
+		if got := glob(tc.Pat, tc.S); got != tc.Want {
+			t.Errorf("glob(%q, %q) = %v, want %v", tc.Pat, tc.S, got, tc.Want)
 		}
 	}
 }
@@ -70,8 +43,8 @@ func TestMatchTemplateCharacters(t *testing.T) {
 // whose "." is one character as "?" must be. Run it with
 // go test -run '^$' -fuzz FuzzGlob ./analyzer/catalog.
 func FuzzGlob(f *testing.F) {
-	for _, tc := range charCases {
-		f.Add(tc.pat, tc.s)
+	for _, tc := range wildcardcases.Characters() {
+		f.Add(tc.Pat, tc.S)
 	}
 	f.Add("get*object?", "getbucketobjects")
 	f.Fuzz(func(t *testing.T, pat, s string) {
