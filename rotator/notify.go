@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/iamd/iamd/ingest/backoff"
 )
 
 // Event kinds sent to the Notifier.
@@ -101,20 +103,20 @@ func (w *Webhook) Notify(ctx context.Context, e Event) error {
 	if c == nil {
 		c = &http.Client{Timeout: 10 * time.Second}
 	}
-	attempts, backoff, sleep := w.Attempts, w.Backoff, w.Sleep
+	attempts, wait, sleep := w.Attempts, w.Backoff, w.Sleep
 	if attempts <= 0 {
 		attempts = 3
 	}
-	if backoff <= 0 {
-		backoff = 2 * time.Second
+	if wait <= 0 {
+		wait = 2 * time.Second
 	}
 	if sleep == nil {
-		sleep = sleepCtx
+		sleep = backoff.Sleep
 	}
 	var last error
 	for i := range attempts {
 		if i > 0 {
-			if err := sleep(ctx, backoff<<(i-1)); err != nil {
+			if err := sleep(ctx, wait<<(i-1)); err != nil {
 				return err
 			}
 		}
@@ -141,16 +143,4 @@ func (w *Webhook) Notify(ctx context.Context, e Event) error {
 		}
 	}
 	return fmt.Errorf("webhook %s event: %w", e.Kind, last)
-}
-
-// sleepCtx waits d or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

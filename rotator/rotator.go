@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
 	"github.com/iamd/iamd/analyzer/iam"
+	"github.com/iamd/iamd/ingest/backoff"
 	"github.com/iamd/iamd/store"
 )
 
@@ -107,7 +108,7 @@ func New(o Options) (*Rotator, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepCtx
+		o.Sleep = backoff.Sleep
 	}
 	if o.StepBackoff <= 0 {
 		o.StepBackoff = time.Second
