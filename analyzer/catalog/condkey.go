@@ -3,6 +3,8 @@ package catalog
 import (
 	"fmt"
 	"strings"
+
+	"github.com/iamd/iamd/analyzer/internal/wildchar"
 )
 
 // ConditionType is the value type of a condition key: which condition
@@ -233,7 +235,7 @@ func literalLen(s string) int {
 }
 
 // matchTemplate reports whether s fits template t, where each placeholder
-// matches one or more characters of any kind (charLen) and everything else
+// matches one or more characters of any kind (wildchar.Len) and everything else
 // matches itself. It is the classic linear-backtracking wildcard match
 // with each placeholder read as "?*".
 func matchTemplate(t, s string) bool {
@@ -244,7 +246,7 @@ func matchTemplate(t, s string) bool {
 			if p := placeholderLen(t[tx:]); p > 0 {
 				if sx < len(s) {
 					tx += p
-					sx += charLen(s, sx)
+					sx += wildchar.Len(s, sx)
 					starT, starS = tx, sx
 					continue
 				}
@@ -255,7 +257,7 @@ func matchTemplate(t, s string) bool {
 			}
 		}
 		if starT >= 0 && starS < len(s) {
-			starS += charLen(s, starS)
+			starS += wildchar.Len(s, starS)
 			tx, sx = starT, starS
 			continue
 		}

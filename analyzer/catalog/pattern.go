@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/iamd/iamd/analyzer/internal/wildchar"
 )
 
 // matchKind says how the action part of a compiled pattern is matched.
@@ -244,7 +245,7 @@ func (c *Catalog) Match(pattern string) (func(id int) bool, error) {
 }
 
 // glob reports whether s matches p, where '*' matches any run of
-// characters and '?' exactly one (charLen). It runs in O(len(p)·len(s))
+// characters and '?' exactly one (wildchar.Len). It runs in O(len(p)·len(s))
 // worst case without recursion.
 func glob(p, s string) bool {
 	px, sx := 0, 0
@@ -259,7 +260,7 @@ func glob(p, s string) bool {
 			case '?':
 				if sx < len(s) {
 					px++
-					sx += charLen(s, sx)
+					sx += wildchar.Len(s, sx)
 					continue
 				}
 			default:
@@ -271,33 +272,11 @@ func glob(p, s string) bool {
 			}
 		}
 		if starP >= 0 && starS < len(s) {
-			starS += charLen(s, starS)
+			starS += wildchar.Len(s, starS)
 			px, sx = starP+1, starS
 			continue
 		}
 		return false
 	}
 	return true
-}
-
-// charLen returns the length of the character at s[i], the unit "?" (and
-// a template placeholder) matches and "*" grows by: AWS documents "?" as
-// "any single character" (IAM User Guide, "IAM JSON policy elements:
-// Action"), so a character is a Unicode code point, its one to four UTF-8
-// bytes, and a byte that is not valid UTF-8 counts as one. Growing "*" by
-// characters too keeps "*??" from taking the bytes of one character for
-// two. ASCII, all that action names hold, costs one compare.
-// analyzer/policy's matchers follow the same rule (it may not import this
-// package, nor this one it).
-func charLen(s string, i int) int {
-	if s[i] < utf8.RuneSelf {
-		return 1
-	}
-	return runeLen(s[i:])
-}
-
-// runeLen is charLen's slow path, apart so that charLen inlines.
-func runeLen(s string) int {
-	_, n := utf8.DecodeRuneInString(s)
-	return n
 }

@@ -2,12 +2,13 @@ package policy
 
 import (
 	"strings"
-	"unicode/utf8"
+
+	"github.com/iamd/iamd/analyzer/internal/wildchar"
 )
 
 // Wildcard patterns. Resource and NotResource, StringLike and ArnLike values
 // use "*" (any run of characters, ":" included) and "?" (one character,
-// charLen);
+// wildchar.Len);
 // StringEquals values treat both literally. With Version 2012-10-17,
 // "${key}" and "${key, 'default'}" are replaced by request context values
 // and "${*}", "${?}", "${$}" stand for the literal characters
@@ -203,7 +204,7 @@ func matchTokens(toks []token, s string, ctx *Context, fold bool) bool {
 				continue
 			case tokQ:
 				if si < len(s) {
-					si += charLen(s, si)
+					si += wildchar.Len(s, si)
 					ti++
 					continue
 				}
@@ -227,7 +228,7 @@ func matchTokens(toks []token, s string, ctx *Context, fold bool) bool {
 			}
 		}
 		if starT >= 0 && starS < len(s) {
-			starS += charLen(s, starS)
+			starS += wildchar.Len(s, starS)
 			si = starS
 			ti = starT + 1
 			continue
@@ -235,30 +236,6 @@ func matchTokens(toks []token, s string, ctx *Context, fold bool) bool {
 		return false
 	}
 	return true
-}
-
-// charLen returns the length of the character at s[i], the unit "?" matches
-// and "*" grows by: AWS documents "?" as "any single character" (IAM User
-// Guide, "IAM JSON policy elements: Resource" and "Condition operators",
-// StringLike), so a character is a Unicode code point, its one to four
-// UTF-8 bytes, and a byte that is not valid UTF-8 counts as one. Growing
-// "*" by characters too keeps "*??" from taking the bytes of one
-// character for two. ASCII, all that action names and most ARNs hold,
-// costs one compare. (The reference engine, @cloud-copilot/iam-simulate,
-// matches with JavaScript regular expressions, whose "." is one UTF-16
-// unit: the same for every character below U+10000, half of one above.)
-// analyzer/catalog's matchers follow the same rule.
-func charLen(s string, i int) int {
-	if s[i] < utf8.RuneSelf {
-		return 1
-	}
-	return runeLen(s[i:])
-}
-
-// runeLen is charLen's slow path, apart so that charLen inlines.
-func runeLen(s string) int {
-	_, n := utf8.DecodeRuneInString(s)
-	return n
 }
 
 func eqFold(a, b string, fold bool) bool {
@@ -287,7 +264,7 @@ func eqFold(a, b string, fold bool) bool {
 }
 
 // globLower matches s against a lower-case pattern p with "*" and "?" (one
-// character, charLen), folding ASCII upper case in s. Used for actions,
+// character, wildchar.Len), folding ASCII upper case in s. Used for actions,
 // which are case-insensitive.
 func globLower(p, s string) bool {
 	pi, si := 0, 0
@@ -305,7 +282,7 @@ func globLower(p, s string) bool {
 			case '?':
 				if si < len(s) {
 					pi++
-					si += charLen(s, si)
+					si += wildchar.Len(s, si)
 					continue
 				}
 			default:
@@ -323,7 +300,7 @@ func globLower(p, s string) bool {
 			}
 		}
 		if starP >= 0 && starS < len(s) {
-			starS += charLen(s, starS)
+			starS += wildchar.Len(s, starS)
 			si = starS
 			pi = starP + 1
 			continue
