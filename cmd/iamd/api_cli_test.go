@@ -274,7 +274,9 @@ func TestAPIAnswersAsTheCLI(t *testing.T) {
 	for path, wantCode := range map[string]int{
 		"report?principal=nobody": http.StatusNotFound, "report?window=0d": http.StatusBadRequest, "report?at=yesterday": http.StatusBadRequest,
 		"usage?principal=nobody": http.StatusNotFound, "suggestions?principal=nobody": http.StatusNotFound, "unused?exclude=x": http.StatusBadRequest,
-		"suggestions/dry-run?keep_action=s3": http.StatusBadRequest,
+		"suggestions/dry-run?keep_action=s3": http.StatusBadRequest, "suggestions/dry-run?grace=soon": http.StatusBadRequest,
+		"audit?key_max_age=0d": http.StatusBadRequest, "audit?key_max_age=old": http.StatusBadRequest, "audit?window=-3d": http.StatusBadRequest,
+		"report?top=-1": http.StatusBadRequest,
 	} {
 		if code, body := d.get(t, path); code != wantCode || !strings.Contains(body, `"error"`) {
 			t.Errorf("GET %s = %d %s, want %d with an error", path, code, body, wantCode)
